@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+// The pure core: no I/O, no storage.
+mod code;
+mod hmac_key;
+mod hotp;
+mod params;
+mod recovery;
+mod secret;
+mod totp;
+mod uri;
+mod verify;
+
+pub use code::{Code, CodeError};
+pub use hotp::{Hotp, HotpMatch, HotpParams, HotpState};
+pub use params::{Algorithm, Digits, ParamError, Period};
+pub use recovery::{
+    HashedRecoveryCodes, KdfParams, RecoveryCode, RecoveryCodeSet, RecoveryConfig, RecoveryError,
+};
+pub use secret::{
+    MAX_SECRET_BYTES, MIN_IMPORT_SECRET_BYTES, MIN_SECRET_BYTES, Secret, SecretError,
+};
+pub use totp::{TimeError, Totp, TotpMatch, TotpParams, TotpState};
+pub use uri::{
+    IssuerPolicy, MAX_NAME_LEN, MAX_URI_LEN, OtpAuthUri, OtpKind, ParseOptions, UriError,
+    UriWarning,
+};
+pub use verify::{VerifyError, Window};
