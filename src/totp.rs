@@ -130,10 +130,11 @@ impl Totp {
         self
     }
 
-    /// When a code matches nothing in the window, also look `steps` further on each side and
-    /// report a match there as [`VerifyError::ClockSkew`] (never accepted). For example
-    /// `with_skew_diagnosis(20)` reports device clocks up to ten minutes off at 30 s steps. It
-    /// costs those extra candidates on every wrong code; `0` (the default) turns it off.
+    /// When a code matches nothing in the window, also look at every step up to `steps` away from
+    /// the current one and report a match there as [`VerifyError::ClockSkew`] (never accepted).
+    /// For example `with_skew_diagnosis(20)` reports device clocks up to ten minutes off at 30 s
+    /// steps. It costs those extra candidates on every wrong code; `0` (the default) turns it
+    /// off.
     pub fn with_skew_diagnosis(mut self, steps: u16) -> Totp {
         self.skew_diagnosis = steps;
         self
@@ -242,24 +243,27 @@ impl Totp {
         self.verify(input, unix_now()?, state)
     }
 
-    /// Scans the diagnostic bands either side of the window `lo..=hi` (everything eligible: this
-    /// only diagnoses, it never accepts) and returns the offset from `current` of the match
-    /// nearest to the window, if any.
+    /// Scans the steps within `±skew_diagnosis` of `current` that lie outside the window
+    /// `lo..=hi` (everything eligible: this only diagnoses, it never accepts) and returns the
+    /// offset from `current` of the match nearest to the window, if any.
     fn diagnose_skew(&self, code: u32, current: u64, lo: u64, hi: u64) -> Option<i64> {
         if self.skew_diagnosis == 0 {
             return None;
         }
         let extra = u64::from(self.skew_diagnosis);
+        let (first, last) = range_around(i128::from(current), extra, extra)?;
         let digits = self.params.digits;
         let band = |from: u64, to: u64, pick: Pick| {
-            scan(&self.key, digits, code, from, to, Some(0), pick).matched
+            (from <= to)
+                .then(|| scan(&self.key, digits, code, from, to, Some(0), pick).matched)
+                .flatten()
         };
         let below = lo
             .checked_sub(1)
-            .and_then(|end| band(lo.saturating_sub(extra), end, Pick::Newest));
+            .and_then(|end| band(first, end.min(last), Pick::Newest));
         let above = hi
             .checked_add(1)
-            .and_then(|start| band(start, hi.saturating_add(extra), Pick::Oldest));
+            .and_then(|start| band(start.max(first), last, Pick::Oldest));
         let nearest = match (below, above) {
             (Some(b), Some(a)) => Some(if a - hi < lo - b { a } else { b }),
             (b, a) => b.or(a),

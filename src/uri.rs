@@ -305,7 +305,10 @@ impl OtpAuthUri {
         }
         let text = text.trim();
         let rest = strip_prefix_ignore_case(text, "otpauth://").ok_or(UriError::Scheme)?;
-        let (kind_text, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        // The type ends at the label's `/`, or at `?` when a URI has no label at all.
+        let type_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (kind_text, rest) = rest.split_at(type_end);
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
         let is_totp = if kind_text.eq_ignore_ascii_case("totp") {
             true
         } else if kind_text.eq_ignore_ascii_case("hotp") {
@@ -336,15 +339,14 @@ impl OtpAuthUri {
             Secret::from_base32(&secret_text)?
         };
 
-        let issuer_param = params
-            .issuer
-            .map(|v| decode(v, true))
-            .transpose()?
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        if let Some(issuer) = &issuer_param {
-            check_parsed_name(issuer)?;
-        }
+        let issuer_param = match params.issuer {
+            Some(raw) => {
+                let issuer = decode(raw, true)?;
+                check_parsed_name(&issuer)?;
+                Some(issuer.trim().to_owned()).filter(|s| !s.is_empty())
+            }
+            None => None,
+        };
         let issuer = match (label_issuer, issuer_param) {
             (Some(label), Some(param)) if label != param => match options.issuer_policy {
                 IssuerPolicy::Strict => return Err(UriError::IssuerMismatch),
@@ -574,6 +576,9 @@ impl<'a> RawParams<'a> {
 /// Splits a label into (issuer, account) after percent-decoding (so `%3A` separates too).
 fn parse_label(label: &str) -> Result<(Option<String>, String), UriError> {
     let decoded = decode(label, false)?;
+    if decoded.chars().any(char::is_control) {
+        return Err(UriError::Label);
+    }
     let (issuer, account) = match decoded.split_once(':') {
         Some((issuer, account)) => (Some(issuer.trim().to_owned()), account.trim().to_owned()),
         None => (None, decoded.trim().to_owned()),
@@ -642,6 +647,9 @@ fn check_name(name: &str) -> Result<(), UriError> {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
+    if head.eq_ignore_ascii_case(prefix) {
+        text.get(prefix.len()..)
+    } else {
+        None
+    }
 }
