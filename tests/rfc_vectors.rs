@@ -44,9 +44,7 @@ const RFC6238_APPENDIX_B: [(u64, u64, &str, Algorithm); 18] = [
 fn rfc6238_seed(algorithm: Algorithm) -> Secret {
     let seed: &[u8] = match algorithm {
         Algorithm::Sha256 => b"12345678901234567890123456789012",
-        Algorithm::Sha512 => {
-            b"1234567890123456789012345678901234567890123456789012345678901234"
-        }
+        Algorithm::Sha512 => b"1234567890123456789012345678901234567890123456789012345678901234",
         _ => b"12345678901234567890",
     };
     Secret::from_bytes(seed).unwrap()

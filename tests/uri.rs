@@ -1,8 +1,8 @@
 //! otpauth:// URIs: building, parsing what real URIs contain, and typed refusals.
 
 use twofactor::{
-    Algorithm, Digits, IssuerPolicy, OtpAuthUri, OtpKind, ParamError, ParseOptions, Period,
-    Secret, SecretError, UriError, UriWarning,
+    Algorithm, Digits, IssuerPolicy, OtpAuthUri, OtpKind, ParamError, ParseOptions, Period, Secret,
+    SecretError, UriError, UriWarning,
 };
 
 /// 160-bit secret used throughout.
@@ -64,11 +64,7 @@ fn hotp_and_non_default_settings_round_trip_with_warnings() {
             UriWarning::MissingIssuer
         ]
     );
-    assert!(
-        slow.warnings()
-            .iter()
-            .all(|w| !w.to_string().is_empty())
-    );
+    assert!(slow.warnings().iter().all(|w| !w.to_string().is_empty()));
 }
 
 #[test]
@@ -78,14 +74,20 @@ fn the_builder_refuses_colons_and_empty_names() {
         UriError::Name
     );
     assert_eq!(OtpAuthUri::totp(secret(), "").unwrap_err(), UriError::Name);
-    assert_eq!(OtpAuthUri::totp(secret(), " alice").unwrap_err(), UriError::Name);
+    assert_eq!(
+        OtpAuthUri::totp(secret(), " alice").unwrap_err(),
+        UriError::Name
+    );
     assert_eq!(
         OtpAuthUri::totp(secret(), "alice\n").unwrap_err(),
         UriError::Name
     );
     let base = OtpAuthUri::totp(secret(), "alice").unwrap();
     assert_eq!(base.clone().with_issuer("A:B").unwrap_err(), UriError::Name);
-    assert_eq!(base.with_issuer(&"x".repeat(300)).unwrap_err(), UriError::TooLong);
+    assert_eq!(
+        base.with_issuer(&"x".repeat(300)).unwrap_err(),
+        UriError::TooLong
+    );
 }
 
 /// The example from the Key Uri Format page (an 80-bit secret, as its example uses).
@@ -131,9 +133,14 @@ fn what_real_uris_contain() {
         .unwrap();
     assert_eq!(u.secret(), &secret());
     // Percent-encoded colon, and spaces after it.
-    let u = parse(&format!("otpauth://totp/ACME%20Co%3A%20%20john@example.com?secret={B32}"))
-        .unwrap();
-    assert_eq!((u.issuer(), u.account()), (Some("ACME Co"), "john@example.com"));
+    let u = parse(&format!(
+        "otpauth://totp/ACME%20Co%3A%20%20john@example.com?secret={B32}"
+    ))
+    .unwrap();
+    assert_eq!(
+        (u.issuer(), u.account()),
+        (Some("ACME Co"), "john@example.com")
+    );
     let u = parse(&format!("otpauth://totp/ACME:  john?secret={B32}")).unwrap();
     assert_eq!((u.issuer(), u.account()), (Some("ACME"), "john"));
     // A label without issuer, and no label at all.
@@ -157,11 +164,17 @@ fn what_real_uris_contain() {
         ]
     );
     // `+` for a space in a parameter value, as form encoders write it.
-    let u = parse(&format!("otpauth://totp/Big%20Corp:b?secret={B32}&issuer=Big+Corp")).unwrap();
+    let u = parse(&format!(
+        "otpauth://totp/Big%20Corp:b?secret={B32}&issuer=Big+Corp"
+    ))
+    .unwrap();
     assert_eq!(u.issuer(), Some("Big Corp"));
     assert!(!u.warnings().contains(&UriWarning::IssuerMismatch));
     // A period on an HOTP URI is ignored; a fragment is ignored.
-    let u = parse(&format!("otpauth://hotp/A:b?secret={B32}&counter=7&period=60#frag")).unwrap();
+    let u = parse(&format!(
+        "otpauth://hotp/A:b?secret={B32}&counter=7&period=60#frag"
+    ))
+    .unwrap();
     assert_eq!(u.kind(), OtpKind::Hotp { counter: 7 });
     // Surrounding white space (pasted text).
     assert!(parse(&format!("  otpauth://totp/A:b?secret={B32}\n")).is_ok());
@@ -193,7 +206,10 @@ fn typed_refusals() {
         ("otpauth:/totp/A:b".into(), UriError::Scheme),
         (format!("otpauth://xotp/A:b?secret={B32}"), UriError::Type),
         (format!("otpauth:///A:b?secret={B32}"), UriError::Type),
-        ("otpauth://totp/A:b?issuer=A".into(), UriError::MissingSecret),
+        (
+            "otpauth://totp/A:b?issuer=A".into(),
+            UriError::MissingSecret,
+        ),
         (
             "otpauth://totp/A:b?secret=GEZDGNBVGY3TQOJ1GEZDGNBVGY3TQOJQ".into(),
             UriError::Secret(SecretError::InvalidBase32 { position: 15 }),
@@ -205,7 +221,10 @@ fn typed_refusals() {
                 min_bits: 80,
             }),
         ),
-        (format!("otpauth://hotp/A:b?secret={B32}"), UriError::MissingCounter),
+        (
+            format!("otpauth://hotp/A:b?secret={B32}"),
+            UriError::MissingCounter,
+        ),
         (
             format!("otpauth://hotp/A:b?secret={B32}&counter=-1"),
             UriError::Counter,
@@ -242,13 +261,34 @@ fn typed_refusals() {
             format!("otpauth://totp/A:b?secret={B32}&Issuer=x&issuer=y"),
             UriError::DuplicateParameter("issuer"),
         ),
-        (format!("otpauth://totp/A:b:c?secret={B32}"), UriError::Label),
-        (format!("otpauth://totp/A%3Ab%3Ac?secret={B32}"), UriError::Label),
-        (format!("otpauth://totp/A:b%0A?secret={B32}"), UriError::Label),
-        (format!("otpauth://totp/A:b?secret={B32}&issuer=A%0A"), UriError::Label),
-        (format!("otpauth://totp/A%zz:b?secret={B32}"), UriError::Encoding),
-        (format!("otpauth://totp/A%FF:b?secret={B32}"), UriError::Encoding),
-        (format!("otpauth://totp/A:b?secret={B32}&issuer=%"), UriError::Encoding),
+        (
+            format!("otpauth://totp/A:b:c?secret={B32}"),
+            UriError::Label,
+        ),
+        (
+            format!("otpauth://totp/A%3Ab%3Ac?secret={B32}"),
+            UriError::Label,
+        ),
+        (
+            format!("otpauth://totp/A:b%0A?secret={B32}"),
+            UriError::Label,
+        ),
+        (
+            format!("otpauth://totp/A:b?secret={B32}&issuer=A%0A"),
+            UriError::Label,
+        ),
+        (
+            format!("otpauth://totp/A%zz:b?secret={B32}"),
+            UriError::Encoding,
+        ),
+        (
+            format!("otpauth://totp/A%FF:b?secret={B32}"),
+            UriError::Encoding,
+        ),
+        (
+            format!("otpauth://totp/A:b?secret={B32}&issuer=%"),
+            UriError::Encoding,
+        ),
         (
             format!("otpauth://totp/A:b?secret={B32}&x={}", "y".repeat(5000)),
             UriError::TooLong,

@@ -9,7 +9,10 @@ const RFC_SEED: &[u8] = b"12345678901234567890";
 const NOW: u64 = 1_700_000_015; // step 56_666_667, 15 s into it
 
 fn totp() -> Totp {
-    Totp::new(&Secret::from_bytes(RFC_SEED).unwrap(), TotpParams::default())
+    Totp::new(
+        &Secret::from_bytes(RFC_SEED).unwrap(),
+        TotpParams::default(),
+    )
 }
 
 fn fresh() -> TotpState {
@@ -41,20 +44,12 @@ fn the_default_window_is_one_step_each_side() {
     );
     let wide = totp().with_window(Window::new(3, 0));
     assert!(
-        wide.verify(
-            wide.generate_step(now - 3).as_str(),
-            NOW,
-            &fresh()
-        )
-        .is_ok()
+        wide.verify(wide.generate_step(now - 3).as_str(), NOW, &fresh())
+            .is_ok()
     );
     assert!(
-        wide.verify(
-            wide.generate_step(now + 1).as_str(),
-            NOW,
-            &fresh()
-        )
-        .is_err()
+        wide.verify(wide.generate_step(now + 1).as_str(), NOW, &fresh())
+            .is_err()
     );
 }
 
@@ -229,17 +224,12 @@ fn malformed_input_is_refused_before_hashing() {
             ..TotpParams::default()
         },
     );
-    assert_eq!(eight.generate_at(1_111_111_109).unwrap().as_str(), "07081804");
-    assert!(
-        eight
-            .verify("07081804", 1_111_111_109, &fresh())
-            .is_ok()
+    assert_eq!(
+        eight.generate_at(1_111_111_109).unwrap().as_str(),
+        "07081804"
     );
-    assert!(
-        eight
-            .verify("0708 1804", 1_111_111_109, &fresh())
-            .is_ok()
-    );
+    assert!(eight.verify("07081804", 1_111_111_109, &fresh()).is_ok());
+    assert!(eight.verify("0708 1804", 1_111_111_109, &fresh()).is_ok());
     assert!(matches!(
         eight.verify("7081804", 1_111_111_109, &fresh()),
         Err(VerifyError::Malformed(_))
@@ -304,12 +294,18 @@ fn verifiers_do_not_print_their_keys() {
     let t = totp();
     let printed = format!("{t:?}");
     assert!(printed.contains("[redacted]"));
-    let hotp = Hotp::new(&Secret::from_bytes(RFC_SEED).unwrap(), HotpParams::default());
+    let hotp = Hotp::new(
+        &Secret::from_bytes(RFC_SEED).unwrap(),
+        HotpParams::default(),
+    );
     assert!(format!("{hotp:?}").contains("[redacted]"));
 }
 
 fn rfc_hotp() -> Hotp {
-    Hotp::new(&Secret::from_bytes(RFC_SEED).unwrap(), HotpParams::default())
+    Hotp::new(
+        &Secret::from_bytes(RFC_SEED).unwrap(),
+        HotpParams::default(),
+    )
 }
 
 #[test]
@@ -328,7 +324,10 @@ fn hotp_look_ahead_and_replay() {
     let wider = rfc_hotp().with_look_ahead(10);
     assert_eq!(wider.verify("520489", &start).map(|m| m.counter), Ok(9));
     // The counter space ends cleanly.
-    let end = wider.verify(wider.generate(u64::MAX).as_str(), &HotpState::starting_at(u64::MAX));
+    let end = wider.verify(
+        wider.generate(u64::MAX).as_str(),
+        &HotpState::starting_at(u64::MAX),
+    );
     let end_state = end.unwrap().state();
     assert_eq!(end_state.next_counter(), None);
     assert_eq!(
