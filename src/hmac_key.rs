@@ -21,8 +21,12 @@ use crate::Algorithm;
 const BATCH: usize = 4;
 
 /// One SHA-family hash, described by what HMAC of a single-block message needs.
+///
+/// Blocks are built from whole 16-byte chunks (`u128`) so that the compression function's 16-byte
+/// loads are forwarded from equally wide stores instead of stalling on a mix of narrow ones, and
+/// the truncated value is read straight from the state words rather than from a byte copy.
 trait HashCore {
-    type State: Copy + Zeroize;
+    type State: Copy + Default + Zeroize;
     type Block: Copy + AsRef<[u8]> + AsMut<[u8]>;
     /// Initial hash value (FIPS 180-4 §5.3).
     const IV: Self::State;
@@ -30,10 +34,49 @@ trait HashCore {
     /// Digest size in bytes.
     const OUT: usize;
     fn compress(state: &mut Self::State, block: &Self::Block);
-    /// Writes the state as the big-endian digest into `out[..OUT]`.
-    fn write_digest(state: &Self::State, out: &mut [u8; 64]);
+    /// The inner pass's second block: the 8-byte counter and its padding (the key pad block came
+    /// first, so the message is one block plus 8 bytes long).
+    fn counter_block(counter: u64) -> Self::Block;
+    /// The outer pass's second block: the inner digest and its padding.
+    fn digest_block(inner: &Self::State) -> Self::Block;
+    /// RFC 4226 §5.3 dynamic truncation of the digest held in `state`.
+    fn truncate(state: &Self::State) -> u32;
     /// The full hash of `data`, for keys longer than a block (RFC 2104 §2).
     fn hash(data: &[u8], out: &mut [u8; 64]);
+    #[cfg(test)]
+    fn digest_bytes(state: &Self::State) -> Vec<u8>;
+}
+
+/// Assembles a block from big-endian 16-byte chunks.
+#[inline(always)]
+fn chunks_to_block<const N: usize, const B: usize>(chunks: [u128; N]) -> [u8; B] {
+    let mut block = [0u8; B];
+    for (dst, chunk) in block.chunks_exact_mut(16).zip(chunks) {
+        dst.copy_from_slice(&chunk.to_be_bytes());
+    }
+    block
+}
+
+/// The Merkle–Damgård length field for a final block after one full `block`-byte block and
+/// `len` message bytes; it occupies the low bits of the last 16-byte chunk.
+const fn length_chunk(block: usize, len: usize) -> u128 {
+    ((block + len) * 8) as u128
+}
+
+/// First chunk of a counter block: the counter, then the 0x80 padding byte.
+#[inline(always)]
+const fn counter_chunk(counter: u64) -> u128 {
+    ((counter as u128) << 64) | (0x80 << 56)
+}
+
+/// Dynamic truncation over big-endian 32-bit words: 31 bits from the byte offset given by the
+/// digest's last nibble (at most 15, so at most words 3 and 4 are read).
+#[inline(always)]
+fn truncate32(words: &[u32], last: u32) -> u32 {
+    let offset = (last & 0x0f) as usize;
+    let (i, shift) = (offset / 4, (offset % 4) * 8);
+    let pair = (u64::from(words[i]) << 32) | u64::from(words[i + 1]);
+    ((pair << shift) >> 32) as u32 & 0x7fff_ffff
 }
 
 struct Sha1Core;
@@ -57,14 +100,29 @@ impl HashCore for Sha1Core {
         sha1::block_api::compress(state, core::slice::from_ref(block));
     }
     #[inline(always)]
-    fn write_digest(state: &[u32; 5], out: &mut [u8; 64]) {
-        for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+    fn counter_block(counter: u64) -> [u8; 64] {
+        chunks_to_block([counter_chunk(counter), 0, 0, length_chunk(64, 8)])
+    }
+    #[inline(always)]
+    fn digest_block(w: &[u32; 5]) -> [u8; 64] {
+        let head = (u128::from(w[0]) << 96)
+            | (u128::from(w[1]) << 64)
+            | (u128::from(w[2]) << 32)
+            | u128::from(w[3]);
+        let tail = (u128::from(w[4]) << 96) | (0x80 << 88);
+        chunks_to_block([head, tail, 0, length_chunk(64, 20)])
+    }
+    #[inline(always)]
+    fn truncate(w: &[u32; 5]) -> u32 {
+        truncate32(w, w[4])
     }
     fn hash(data: &[u8], out: &mut [u8; 64]) {
         use sha1::Digest;
         out[..20].copy_from_slice(&sha1::Sha1::digest(data));
+    }
+    #[cfg(test)]
+    fn digest_bytes(w: &[u32; 5]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_be_bytes()).collect()
     }
 }
 
@@ -88,14 +146,30 @@ impl HashCore for Sha256Core {
         sha2::block_api::compress256(state, core::slice::from_ref(block));
     }
     #[inline(always)]
-    fn write_digest(state: &[u32; 8], out: &mut [u8; 64]) {
-        for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+    fn counter_block(counter: u64) -> [u8; 64] {
+        chunks_to_block([counter_chunk(counter), 0, 0, length_chunk(64, 8)])
+    }
+    #[inline(always)]
+    fn digest_block(w: &[u32; 8]) -> [u8; 64] {
+        let quad = |i: usize| {
+            (u128::from(w[i]) << 96)
+                | (u128::from(w[i + 1]) << 64)
+                | (u128::from(w[i + 2]) << 32)
+                | u128::from(w[i + 3])
+        };
+        chunks_to_block([quad(0), quad(4), 0x80 << 120, length_chunk(64, 32)])
+    }
+    #[inline(always)]
+    fn truncate(w: &[u32; 8]) -> u32 {
+        truncate32(w, w[7])
     }
     fn hash(data: &[u8], out: &mut [u8; 64]) {
         use sha2::Digest;
         out[..32].copy_from_slice(&sha2::Sha256::digest(data));
+    }
+    #[cfg(test)]
+    fn digest_bytes(w: &[u32; 8]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_be_bytes()).collect()
     }
 }
 
@@ -119,14 +193,47 @@ impl HashCore for Sha512Core {
         sha2::block_api::compress512(state, core::slice::from_ref(block));
     }
     #[inline(always)]
-    fn write_digest(state: &[u64; 8], out: &mut [u8; 64]) {
-        for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
-            chunk.copy_from_slice(&word.to_be_bytes());
-        }
+    fn counter_block(counter: u64) -> [u8; 128] {
+        chunks_to_block([
+            counter_chunk(counter),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            length_chunk(128, 8),
+        ])
+    }
+    #[inline(always)]
+    fn digest_block(w: &[u64; 8]) -> [u8; 128] {
+        let pair = |i: usize| (u128::from(w[i]) << 64) | u128::from(w[i + 1]);
+        chunks_to_block([
+            pair(0),
+            pair(2),
+            pair(4),
+            pair(6),
+            0x80 << 120,
+            0,
+            0,
+            length_chunk(128, 64),
+        ])
+    }
+    #[inline(always)]
+    fn truncate(w: &[u64; 8]) -> u32 {
+        // The offset is at most 15, so the four bytes lie within words 0..=2.
+        let offset = (w[7] & 0x0f) as usize;
+        let (i, shift) = (offset / 8, (offset % 8) * 8);
+        let pair = (u128::from(w[i]) << 64) | u128::from(w[i + 1]);
+        ((pair << shift) >> 96) as u32 & 0x7fff_ffff
     }
     fn hash(data: &[u8], out: &mut [u8; 64]) {
         use sha2::Digest;
         out.copy_from_slice(&sha2::Sha512::digest(data));
+    }
+    #[cfg(test)]
+    fn digest_bytes(w: &[u64; 8]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_be_bytes()).collect()
     }
 }
 
@@ -150,17 +257,6 @@ impl<H: HashCore> Drop for Prepared<H> {
         self.inner.zeroize();
         self.outer.zeroize();
     }
-}
-
-/// Writes the Merkle–Damgård padding for a final block holding `len` message bytes, after one
-/// full block (the key pad) was already absorbed. The length field is the block's last 8 bytes;
-/// for SHA-512's 16-byte field the high half stays zero.
-#[inline(always)]
-fn pad_final(block: &mut [u8], len: usize) {
-    let n = block.len();
-    block[len] = 0x80;
-    let bits = ((n + len) as u64) * 8;
-    block[n - 8..].copy_from_slice(&bits.to_be_bytes());
 }
 
 impl<H: HashCore> Prepared<H> {
@@ -188,35 +284,34 @@ impl<H: HashCore> Prepared<H> {
         Prepared { inner, outer }
     }
 
-    /// Computes the full HMAC digest of each counter in `counters` (at most [`BATCH`]), calling
-    /// `sink(i, digest)` for each, inner passes first.
+    /// Computes HMAC for each counter in `counters` (at most [`BATCH`]), inner passes first, and
+    /// returns the final states in the first `counters.len()` lanes.
+    ///
+    /// The key-equivalent prepared states are copied only into lanes that are then compressed in
+    /// place, so no copy of them is left on the stack and nothing needs wiping; the blocks hold
+    /// only the public counter and the inner digests.
     #[inline(always)]
-    fn batch(&self, counters: &[u64], mut sink: impl FnMut(usize, &[u8])) {
-        let n = counters.len().min(BATCH);
-        let mut states = [self.inner; BATCH];
-        let mut block = H::ZERO_BLOCK;
-        pad_final(block.as_mut(), 8);
-        for i in 0..n {
-            block.as_mut()[..8].copy_from_slice(&counters[i].to_be_bytes());
-            H::compress(&mut states[i], &block);
+    fn batch(&self, counters: &[u64]) -> [H::State; BATCH] {
+        // Every block of a pass is written before the first is read: a block written just
+        // before the compression function loads it stalls on store forwarding (its 16-byte loads
+        // span the 8-byte halves of each chunk); written earlier, the stores have committed.
+        let mut blocks = [H::ZERO_BLOCK; BATCH];
+        for (block, &counter) in blocks.iter_mut().zip(counters) {
+            *block = H::counter_block(counter);
         }
-        let mut outer_block = H::ZERO_BLOCK;
-        pad_final(outer_block.as_mut(), H::OUT);
-        let mut digest = [0u8; 64];
-        for state in states.iter_mut().take(n) {
-            H::write_digest(state, &mut digest);
-            outer_block.as_mut()[..H::OUT].copy_from_slice(&digest[..H::OUT]);
+        let mut states = [H::State::default(); BATCH];
+        for (state, block) in states.iter_mut().zip(&blocks).take(counters.len()) {
+            *state = self.inner;
+            H::compress(state, block);
+        }
+        for (block, state) in blocks.iter_mut().zip(&states).take(counters.len()) {
+            *block = H::digest_block(state);
+        }
+        for (state, block) in states.iter_mut().zip(&blocks).take(counters.len()) {
             *state = self.outer;
-            H::compress(state, &outer_block);
+            H::compress(state, block);
         }
-        for (i, state) in states.iter().enumerate().take(n) {
-            H::write_digest(state, &mut digest);
-            sink(i, &digest[..H::OUT]);
-        }
-        states.zeroize();
-        block.as_mut().zeroize();
-        outer_block.as_mut().zeroize();
-        digest.zeroize();
+        states
     }
 
     /// Calls `f(counter, truncated)` for every counter in `lo..=hi`, in ascending order.
@@ -237,29 +332,17 @@ impl<H: HashCore> Prepared<H> {
                 }
                 next += 1;
             }
+            let states = self.batch(&counters[..n]);
+            for (state, &counter) in states.iter().zip(&counters[..n]) {
+                f(counter, H::truncate(state));
+            }
             let last = counters[n - 1];
-            self.batch(&counters[..n], |i, digest| {
-                f(counters[i], dynamic_truncation(digest))
-            });
             if last == hi {
                 return;
             }
             next = last + 1;
         }
     }
-}
-
-/// RFC 4226 §5.3 dynamic truncation: 31 bits from the offset given by the last nibble.
-#[inline(always)]
-fn dynamic_truncation(digest: &[u8]) -> u32 {
-    let offset = usize::from(digest[digest.len() - 1] & 0x0f);
-    let b = [
-        digest[offset],
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ];
-    u32::from_be_bytes(b) & 0x7fff_ffff
 }
 
 /// A key prepared for one algorithm.
@@ -302,14 +385,11 @@ impl HmacKey {
 
     #[cfg(test)]
     fn digest(&self, counter: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        let sink = |_: usize, d: &[u8]| out = d.to_vec();
         match &self.0 {
-            Keyed::Sha1(k) => k.batch(&[counter], sink),
-            Keyed::Sha256(k) => k.batch(&[counter], sink),
-            Keyed::Sha512(k) => k.batch(&[counter], sink),
+            Keyed::Sha1(k) => Sha1Core::digest_bytes(&k.batch(&[counter])[0]),
+            Keyed::Sha256(k) => Sha256Core::digest_bytes(&k.batch(&[counter])[0]),
+            Keyed::Sha512(k) => Sha512Core::digest_bytes(&k.batch(&[counter])[0]),
         }
-        out
     }
 }
 
@@ -338,6 +418,18 @@ mod tests {
                 m.finalize().into_bytes().to_vec()
             }
         }
+    }
+
+    /// RFC 4226 §5.3 as written, over the digest bytes: the reference for `truncate`.
+    fn dynamic_truncation(digest: &[u8]) -> u32 {
+        let offset = usize::from(digest[digest.len() - 1] & 0x0f);
+        let b = [
+            digest[offset],
+            digest[offset + 1],
+            digest[offset + 2],
+            digest[offset + 3],
+        ];
+        u32::from_be_bytes(b) & 0x7fff_ffff
     }
 
     fn algorithms() -> impl Strategy<Value = Algorithm> {

@@ -155,10 +155,16 @@ impl Totp {
     /// # Errors
     /// [`TimeError::BeforeEpoch`] if `unix_time` is before the epoch.
     pub fn step_at(&self, unix_time: u64) -> Result<u64, TimeError> {
-        unix_time
+        let elapsed = unix_time
             .checked_sub(self.params.epoch)
-            .map(|t| t / self.params.period.seconds())
-            .ok_or(TimeError::BeforeEpoch)
+            .ok_or(TimeError::BeforeEpoch)?;
+        let period = self.params.period.seconds();
+        // 32-bit division is several times cheaper than 64-bit on many x86 cores, and Unix time
+        // fits in 32 bits until 2106.
+        Ok(match (u32::try_from(elapsed), u32::try_from(period)) {
+            (Ok(t), Ok(p)) => u64::from(t / p),
+            _ => elapsed / period,
+        })
     }
 
     /// The code for a time step.

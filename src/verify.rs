@@ -5,7 +5,7 @@
 //! adjacent steps that happen to produce the same code never lock out the next legitimate login);
 //! a match only at already-accepted steps is reported as a replay.
 
-use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::code::CodeError;
 use crate::hmac_key::HmacKey;
@@ -126,26 +126,36 @@ fn scan_mod<const MODULUS: u32>(
     first_eligible: Option<u64>,
     pick: Pick,
 ) -> Scan {
-    let keep_later = Choice::from(u8::from(pick == Pick::Newest));
+    // One `subtle` comparison per candidate; its result is widened to an all-ones or all-zeros
+    // mask and combined with plain bitwise operations, which are branch-free and avoid an
+    // optimisation barrier per operator. Eligibility and the pick direction depend only on
+    // public counters and configuration, so their masks need no barrier.
+    let keep_later = mask(pick == Pick::Newest);
     let mut best = 0u64;
-    let mut found = Choice::from(0);
-    let mut replayed = Choice::from(0);
+    let mut found = 0u64;
+    let mut replayed = 0u64;
     key.for_each_truncated(lo, hi, |counter, value| {
-        let matches = (value % MODULUS).ct_eq(&code);
-        let eligible = Choice::from(u8::from(
-            first_eligible.is_some_and(|first| counter >= first),
-        ));
+        let matches = 0u64.wrapping_sub(u64::from((value % MODULUS).ct_eq(&code).unwrap_u8()));
+        let eligible = mask(first_eligible.is_some_and(|first| counter >= first));
         let accept = matches & eligible;
         // Ascending order: for the newest, every later match overwrites; for the oldest, only
         // the first one is taken.
-        best.conditional_assign(&counter, accept & (keep_later | !found));
+        let take = accept & (keep_later | !found);
+        best = (best & !take) | (counter & take);
         found |= accept;
         replayed |= matches & !eligible;
     });
+    let found = Choice::from((found & 1) as u8);
     Scan {
         matched: bool::from(found).then_some(best),
-        replayed: bool::from(replayed),
+        replayed: bool::from(Choice::from((replayed & 1) as u8)),
     }
+}
+
+/// All ones for `true`, zero for `false` (for public conditions only).
+#[inline(always)]
+fn mask(condition: bool) -> u64 {
+    0u64.wrapping_sub(u64::from(condition))
 }
 
 /// Counters `centre - behind ..= centre + ahead` clipped to `0..=u64::MAX`, or `None` when the

@@ -1,1 +1,284 @@
-fn main() {}
+//! `twofactor`: an oathtool-like command line over the `twofactor` crate.
+//!
+//! Exit codes: 0 success; 1 a code that does not verify; 2 bad arguments or an invalid URI.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use twofactor::{
+    Algorithm, Digits, Hotp, HotpParams, HotpState, OtpAuthUri, OtpKind, Period, RecoveryCodeSet,
+    RecoveryConfig, Secret, Totp, TotpParams, TotpState, Window,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "twofactor",
+    version,
+    about = "HOTP/TOTP codes, otpauth URIs and recovery codes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the code for a secret at a time (TOTP) or counter (HOTP).
+    Code {
+        #[command(flatten)]
+        otp: OtpArgs,
+    },
+    /// Verify a code; prints the matched time step (or counter) and exits 0, or exits 1.
+    Verify {
+        #[command(flatten)]
+        otp: OtpArgs,
+        /// The code to check.
+        #[arg(long)]
+        code: String,
+        /// TOTP: steps accepted each side of the current one. HOTP: counters accepted after
+        /// --counter.
+        #[arg(long, default_value_t = 1)]
+        window: u8,
+    },
+    /// Print a new random base32 secret.
+    Secret {
+        /// Length in bytes (16 to 256).
+        #[arg(long, default_value_t = 20)]
+        bytes: usize,
+    },
+    /// Print an otpauth:// URI for a secret.
+    Uri {
+        /// Base32 secret (at least 128 bits).
+        #[arg(long)]
+        secret: String,
+        /// Issuer (service name).
+        #[arg(long)]
+        issuer: String,
+        /// Account name.
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Make an HOTP URI.
+        #[arg(long)]
+        hotp: bool,
+        /// HOTP initial counter.
+        #[arg(long, default_value_t = 0)]
+        counter: u64,
+    },
+    /// Print an otpauth:// URI's contents as one JSON object.
+    Inspect {
+        /// The URI.
+        uri: String,
+    },
+    /// Print a new set of recovery codes, one per line.
+    Recovery {
+        /// Number of codes.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Characters per code (5 bits each).
+        #[arg(long, default_value_t = 16)]
+        length: usize,
+    },
+}
+
+#[derive(Args)]
+struct ParamArgs {
+    /// SHA1, SHA256 or SHA512.
+    #[arg(long, default_value = "SHA1", value_parser = parse_algorithm)]
+    algorithm: Algorithm,
+    /// Digits per code (6 to 8).
+    #[arg(long, default_value = "6", value_parser = parse_digits)]
+    digits: Digits,
+    /// TOTP time step in seconds.
+    #[arg(long, default_value = "30", value_parser = parse_period)]
+    period: Period,
+}
+
+#[derive(Args)]
+struct OtpArgs {
+    /// Base32 secret (80 bits accepted, for existing enrolments).
+    #[arg(long)]
+    secret: String,
+    /// TOTP: Unix time in seconds (default: now).
+    #[arg(long, conflicts_with = "counter")]
+    time: Option<u64>,
+    /// HOTP: the counter (implies --hotp); for verify, the next counter expected.
+    #[arg(long)]
+    counter: Option<u64>,
+    #[command(flatten)]
+    params: ParamArgs,
+    /// Use HOTP instead of TOTP.
+    #[arg(long)]
+    hotp: bool,
+}
+
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_digits(s: &str) -> Result<Digits, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_period(s: &str) -> Result<Period, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+/// A failure with its exit code and message.
+struct Failure(u8, String);
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure(2, message.to_string())
+}
+
+enum Otp {
+    Totp(Totp, u64),
+    Hotp(Hotp, u64),
+}
+
+impl OtpArgs {
+    fn build(&self) -> Result<Otp, Failure> {
+        let secret = Secret::danger_from_base32_allow_80_bit(&self.secret)
+            .map_err(|e| usage(format!("--secret: {e}")))?;
+        let p = &self.params;
+        if self.hotp || self.counter.is_some() {
+            if self.time.is_some() {
+                return Err(usage("--time does not apply to HOTP"));
+            }
+            let hotp = Hotp::new(
+                &secret,
+                HotpParams {
+                    algorithm: p.algorithm,
+                    digits: p.digits,
+                },
+            );
+            Ok(Otp::Hotp(hotp, self.counter.unwrap_or(0)))
+        } else {
+            let totp = Totp::new(
+                &secret,
+                TotpParams {
+                    algorithm: p.algorithm,
+                    digits: p.digits,
+                    period: p.period,
+                    epoch: 0,
+                },
+            );
+            let time = match self.time {
+                Some(t) => t,
+                None => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_err(|_| usage("the system clock reads before 1970"))?
+                    .as_secs(),
+            };
+            Ok(Otp::Totp(totp, time))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<String, Failure> {
+    match cli.command {
+        Command::Code { otp } => match otp.build()? {
+            Otp::Totp(totp, time) => totp.generate_at(time).map(|c| c.to_string()).map_err(usage),
+            Otp::Hotp(hotp, counter) => Ok(hotp.generate(counter).to_string()),
+        },
+        Command::Verify { otp, code, window } => {
+            let result = match otp.build()? {
+                Otp::Totp(totp, time) => totp
+                    .with_window(Window::symmetric(window))
+                    .verify(&code, time, &TotpState::default())
+                    .map(|m| m.step),
+                Otp::Hotp(hotp, counter) => hotp
+                    .with_look_ahead(window)
+                    .verify(&code, &HotpState::starting_at(counter))
+                    .map(|m| m.counter),
+            };
+            result
+                .map(|n| n.to_string())
+                .map_err(|e| Failure(1, e.to_string()))
+        }
+        Command::Secret { bytes } => Secret::generate_len(bytes)
+            .map(|s| s.expose_base32().to_string())
+            .map_err(|e| usage(format!("--bytes: {e}"))),
+        Command::Uri {
+            secret,
+            issuer,
+            account,
+            params,
+            hotp,
+            counter,
+        } => {
+            let secret =
+                Secret::from_base32(&secret).map_err(|e| usage(format!("--secret: {e}")))?;
+            let uri = if hotp {
+                OtpAuthUri::hotp(secret, &account, counter)
+            } else {
+                OtpAuthUri::totp(secret, &account).map(|u| u.with_period(params.period))
+            }
+            .and_then(|u| u.with_issuer(&issuer))
+            .map_err(usage)?
+            .with_algorithm(params.algorithm)
+            .with_digits(params.digits);
+            for warning in uri.warnings() {
+                eprintln!("warning: {warning}");
+            }
+            Ok(uri.expose_uri().to_string())
+        }
+        Command::Inspect { uri } => {
+            let uri = OtpAuthUri::parse(&uri).map_err(|e| usage(format!("invalid URI: {e}")))?;
+            let warnings: Vec<String> = uri.warnings().iter().map(ToString::to_string).collect();
+            let mut object = json!({
+                "issuer": uri.issuer(),
+                "account": uri.account(),
+                "secret": &*uri.secret().expose_base32(),
+                "algorithm": uri.algorithm().as_str(),
+                "digits": uri.digits().get(),
+                "warnings": warnings,
+            });
+            match uri.kind() {
+                OtpKind::Totp { period } => {
+                    object["type"] = json!("totp");
+                    object["period"] = json!(period.seconds());
+                }
+                OtpKind::Hotp { counter } => {
+                    object["type"] = json!("hotp");
+                    object["counter"] = json!(counter);
+                }
+            }
+            Ok(object.to_string())
+        }
+        Command::Recovery { count, length } => {
+            let config = RecoveryConfig::new(count, length).map_err(usage)?;
+            let set = RecoveryCodeSet::generate(config).map_err(usage)?;
+            Ok(set
+                .codes()
+                .iter()
+                .map(|c| c.expose().to_string())
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure(code, message)) => {
+            eprintln!("twofactor: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
