@@ -46,7 +46,8 @@ pub enum UriError {
     /// A percent-escape is malformed or the decoded text is not UTF-8.
     #[error("malformed percent-encoding")]
     Encoding,
-    /// The label has more than one `:`, or a name has a control character.
+    /// The label has more than one `:`, the `issuer` parameter contains `:`, or a name has a
+    /// control character.
     #[error("malformed label (issuer and account may not contain ':')")]
     Label,
     /// An issuer or account given to the builder contains `:` or a control character, or the
@@ -343,6 +344,10 @@ impl OtpAuthUri {
             Some(raw) => {
                 let issuer = decode(raw, true)?;
                 check_parsed_name(&issuer)?;
+                // The issuer also goes in the label, where a colon would split it.
+                if issuer.contains(':') {
+                    return Err(UriError::Label);
+                }
                 Some(issuer.trim().to_owned()).filter(|s| !s.is_empty())
             }
             None => None,
