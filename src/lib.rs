@@ -17,6 +17,17 @@ mod totp;
 mod uri;
 mod verify;
 
+// Deciding: the enrolment flow, throttling, audit, time, and sealing secrets at rest.
+mod audit;
+mod clock;
+mod flow;
+mod seal;
+mod state;
+mod throttle;
+
+// Persisting: the store trait and its backends.
+pub mod store;
+
 pub use code::{Code, CodeError};
 pub use hotp::{Hotp, HotpMatch, HotpParams, HotpState};
 pub use params::{Algorithm, Digits, ParamError, Period};
@@ -32,3 +43,15 @@ pub use uri::{
     UriWarning,
 };
 pub use verify::{VerifyError, Window};
+
+#[cfg(feature = "tracing")]
+pub use audit::TracingAudit;
+pub use audit::{AuditEvent, AuditSink, NoAudit};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use flow::{
+    Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, LoginFactor,
+    Status,
+};
+pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
+pub use store::{ListFilter, MemoryStore, SecretStore, StoreError};
+pub use throttle::{ThrottleError, ThrottlePolicy};

@@ -1,0 +1,196 @@
+//! Audit events: what happened to whose second factor, never with a secret or a code.
+//!
+//! NIST SP 800-63B §6.1.2.1 asks that users be notified when an authenticator is bound, and OWASP
+//! that they be told of changes and failed second-factor attempts; these events are what an
+//! application hooks such notifications and its security log to.
+
+use core::fmt;
+
+/// One event. Carries the user id and what the application needs to act on; never a secret, a
+/// code or a recovery code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditEvent {
+    /// A new secret was issued (first enrolment or a new device).
+    EnrollmentStarted {
+        /// The user.
+        user_id: String,
+        /// Whether an active factor already exists (re-enrolment on a new device).
+        replacing: bool,
+    },
+    /// The first code confirmed the secret; 2FA is active with it.
+    EnrollmentConfirmed {
+        /// The user.
+        user_id: String,
+        /// Whether it replaced an earlier device.
+        replaced: bool,
+    },
+    /// 2FA was turned off by the user.
+    Disabled {
+        /// The user.
+        user_id: String,
+    },
+    /// A login passed the second factor with an authenticator code.
+    LoginWithCode {
+        /// The user.
+        user_id: String,
+    },
+    /// A login passed the second factor with a recovery code.
+    LoginWithRecoveryCode {
+        /// The user.
+        user_id: String,
+        /// Recovery codes left.
+        remaining: usize,
+    },
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated {
+        /// The user.
+        user_id: String,
+    },
+    /// A wrong code or recovery code.
+    FailedAttempt {
+        /// The user.
+        user_id: String,
+        /// Consecutive failures so far.
+        failures: u32,
+    },
+    /// A code that was already used (or an older one) was presented.
+    ReplayRefused {
+        /// The user.
+        user_id: String,
+    },
+    /// A code matched only far outside the window: the device clock looks off.
+    ClockSkewDetected {
+        /// The user.
+        user_id: String,
+        /// Steps the device is off (positive: ahead).
+        steps: i64,
+    },
+    /// An attempt was refused unchecked because of the throttling delay.
+    Throttled {
+        /// The user.
+        user_id: String,
+        /// Unix time from which the next attempt is checked.
+        until: u64,
+    },
+    /// The account reached the failure limit and is locked.
+    Locked {
+        /// The user.
+        user_id: String,
+        /// Unix time at which the lock ends.
+        until: u64,
+    },
+    /// An administrator removed the user's second factor.
+    AdminReset {
+        /// The user.
+        user_id: String,
+    },
+}
+
+impl AuditEvent {
+    /// The user the event is about.
+    pub fn user_id(&self) -> &str {
+        match self {
+            AuditEvent::EnrollmentStarted { user_id, .. }
+            | AuditEvent::EnrollmentConfirmed { user_id, .. }
+            | AuditEvent::Disabled { user_id }
+            | AuditEvent::LoginWithCode { user_id }
+            | AuditEvent::LoginWithRecoveryCode { user_id, .. }
+            | AuditEvent::RecoveryCodesRegenerated { user_id }
+            | AuditEvent::FailedAttempt { user_id, .. }
+            | AuditEvent::ReplayRefused { user_id }
+            | AuditEvent::ClockSkewDetected { user_id, .. }
+            | AuditEvent::Throttled { user_id, .. }
+            | AuditEvent::Locked { user_id, .. }
+            | AuditEvent::AdminReset { user_id } => user_id,
+        }
+    }
+
+    /// A short stable name (`enrollment_started`, `login_with_code`, ...), for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuditEvent::EnrollmentStarted { .. } => "enrollment_started",
+            AuditEvent::EnrollmentConfirmed { .. } => "enrollment_confirmed",
+            AuditEvent::Disabled { .. } => "disabled",
+            AuditEvent::LoginWithCode { .. } => "login_with_code",
+            AuditEvent::LoginWithRecoveryCode { .. } => "login_with_recovery_code",
+            AuditEvent::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            AuditEvent::FailedAttempt { .. } => "failed_attempt",
+            AuditEvent::ReplayRefused { .. } => "replay_refused",
+            AuditEvent::ClockSkewDetected { .. } => "clock_skew_detected",
+            AuditEvent::Throttled { .. } => "throttled",
+            AuditEvent::Locked { .. } => "locked",
+            AuditEvent::AdminReset { .. } => "admin_reset",
+        }
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} user={}", self.name(), self.user_id())?;
+        match self {
+            AuditEvent::EnrollmentStarted { replacing, .. } => write!(f, " replacing={replacing}"),
+            AuditEvent::EnrollmentConfirmed { replaced, .. } => write!(f, " replaced={replaced}"),
+            AuditEvent::LoginWithRecoveryCode { remaining, .. } => {
+                write!(f, " remaining={remaining}")
+            }
+            AuditEvent::FailedAttempt { failures, .. } => write!(f, " failures={failures}"),
+            AuditEvent::ClockSkewDetected { steps, .. } => write!(f, " steps={steps}"),
+            AuditEvent::Throttled { until, .. } | AuditEvent::Locked { until, .. } => {
+                write!(f, " until={until}")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Receives audit events. Called after the event's state change is stored; must not block for
+/// long (queue slow work).
+pub trait AuditSink: Send + Sync {
+    /// Records one event.
+    fn record(&self, event: &AuditEvent);
+}
+
+/// Discards events (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAudit;
+
+impl AuditSink for NoAudit {
+    fn record(&self, _: &AuditEvent) {}
+}
+
+/// Emits each event as a `tracing` event at INFO (failures and refusals at WARN), target
+/// `twofactor::audit`.
+#[cfg(feature = "tracing")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingAudit;
+
+#[cfg(feature = "tracing")]
+impl AuditSink for TracingAudit {
+    fn record(&self, event: &AuditEvent) {
+        match event {
+            AuditEvent::FailedAttempt { .. }
+            | AuditEvent::ReplayRefused { .. }
+            | AuditEvent::ClockSkewDetected { .. }
+            | AuditEvent::Throttled { .. }
+            | AuditEvent::Locked { .. } => tracing::warn!(
+                target: "twofactor::audit",
+                event = event.name(),
+                user_id = event.user_id(),
+                "{event}"
+            ),
+            _ => tracing::info!(
+                target: "twofactor::audit",
+                event = event.name(),
+                user_id = event.user_id(),
+                "{event}"
+            ),
+        }
+    }
+}
+
+impl<F: Fn(&AuditEvent) + Send + Sync> AuditSink for F {
+    fn record(&self, event: &AuditEvent) {
+        self(event)
+    }
+}
