@@ -53,5 +53,9 @@ pub use flow::{
     Status,
 };
 pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{ListFilter, MemoryStore, SecretStore, StoreError};
 pub use throttle::{ThrottleError, ThrottlePolicy};

@@ -16,8 +16,16 @@
 //! Every backend passes the same conformance suite (`tests/store_conformance.rs`).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 use core::future::Future;
 
@@ -222,4 +230,37 @@ pub trait SecretStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredUser>, StoreError>> + Send;
+}
+
+/// Maps a `u64` to an `i64` preserving order (SQL integers are signed): `0` becomes `i64::MIN`.
+/// "Only if greater" comparisons in SQL then hold across the whole `u64` range.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn ordered_to_sql(x: u64) -> i64 {
+    (x ^ (1 << 63)) as i64
+}
+
+/// The inverse of [`ordered_to_sql`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn ordered_from_sql(x: i64) -> u64 {
+    (x as u64) ^ (1 << 63)
+}
+
+/// The schema version the SQL backends create and migrate to.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sql_mapping_preserves_order() {
+        let xs = [0, 1, 2, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
+        for w in xs.windows(2) {
+            assert!(ordered_to_sql(w[0]) < ordered_to_sql(w[1]));
+        }
+        for x in xs {
+            assert_eq!(ordered_from_sql(ordered_to_sql(x)), x);
+        }
+    }
 }
