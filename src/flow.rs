@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit};
 use crate::clock::{Clock, SystemClock};
-use crate::seal::{KeyRing, SealError};
+use crate::seal::{KeyRing, RECOVERY_PURPOSE, SealError};
 use crate::state::{Active, EnrollmentState, Pending};
 use crate::store::{
     ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
@@ -30,6 +30,23 @@ use crate::{
 /// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
 /// concurrent change before reporting [`FlowError::Conflict`].
 const CAS_RETRIES: usize = 3;
+
+/// How recovery codes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RecoveryStorage {
+    /// Argon2id hashes only: nobody, not even the application, can read the codes back. The
+    /// default, and what NIST SP 800-63B §5.1.2.2 describes.
+    #[default]
+    HashedOnly,
+    /// Hashes for checking, plus the plain codes sealed with the key ring so the application can
+    /// show them again ([`EnrollmentFlow::reveal_recovery_codes`]), as some products do.
+    ///
+    /// **Weaker:** anyone holding the database *and* the encryption key can read every unused
+    /// recovery code, a full second factor. Choose it only if showing the codes again is a
+    /// product requirement, and guard the reveal call with fresh authentication.
+    HashedAndEncrypted,
+}
 
 /// Everything the flow decides by policy. Build with [`FlowConfig::new`] and adjust the fields.
 #[derive(Debug, Clone)]
@@ -57,6 +74,8 @@ pub struct FlowConfig {
     pub kdf: KdfParams,
     /// Throttling of failed attempts.
     pub throttle: ThrottlePolicy,
+    /// Whether recovery codes can be shown again (off by default; see [`RecoveryStorage`]).
+    pub recovery_storage: RecoveryStorage,
 }
 
 impl FlowConfig {
@@ -75,6 +94,7 @@ impl FlowConfig {
             recovery: RecoveryConfig::default(),
             kdf: KdfParams::default(),
             throttle: ThrottlePolicy::default(),
+            recovery_storage: RecoveryStorage::HashedOnly,
         }
     }
 }
@@ -204,6 +224,25 @@ impl Confirmation {
     /// Whether an earlier device was replaced.
     pub fn replaced_device(&self) -> bool {
         self.replaced_device
+    }
+}
+
+/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`].
+#[derive(Debug)]
+pub struct RevealedRecoveryCode {
+    code: Zeroizing<String>,
+    used: bool,
+}
+
+impl RevealedRecoveryCode {
+    /// The code as shown at issue (`XXXX-XXXX-XXXX-XXXX`). **Security:** a full second factor.
+    pub fn expose(&self) -> &str {
+        &self.code
+    }
+
+    /// Whether it was already used.
+    pub fn is_used(&self) -> bool {
+        self.used
     }
 }
 
@@ -527,21 +566,24 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         };
         let replaced = state.active().is_some();
         let state = state.confirm(now).ok_or(FlowError::NoPendingEnrollment)?;
-        let (generation, recovery, issued) = if replaced {
+        let (generation, recovery, issued, state) = if replaced {
             (
                 record.cold.recovery_generation,
                 record.cold.recovery.clone(),
                 None,
+                state,
             )
         } else {
             let set = self.new_recovery_set()?;
             let hashed = set
                 .hash(&self.config.kdf)
                 .map_err(|_| FlowError::Internal("recovery code hashing"))?;
+            let state = state.with_revealable(self.seal_codes(user_id, &set)?);
             (
                 record.cold.recovery_generation.wrapping_add(1),
                 Some(hashed.encode()),
                 Some(set),
+                state,
             )
         };
         let cold = ColdFields {
@@ -668,7 +710,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let hashed = set
             .hash(&self.config.kdf)
             .map_err(|_| FlowError::Internal("recovery code hashing"))?;
+        let state = EnrollmentState::decode(&record.cold.state)?
+            .with_revealable(self.seal_codes(user_id, &set)?);
         let cold = ColdFields {
+            state: state.encode(),
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: Some(hashed.encode()),
             ..record.cold.clone()
@@ -678,6 +723,35 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             user_id: user_id.to_owned(),
         });
         Ok(set)
+    }
+
+    /// Reads the current recovery codes back, with which are used. Available only with
+    /// [`RecoveryStorage::HashedAndEncrypted`]; guard it with fresh authentication.
+    ///
+    /// # Errors
+    /// [`FlowError::NotEnrolled`]; [`FlowError::Config`] when codes are stored hashed only (or
+    /// were issued before the option was turned on); seal and store errors.
+    pub async fn reveal_recovery_codes(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<RevealedRecoveryCode>, FlowError> {
+        if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
+            return Err(FlowError::Config("recovery codes are stored hashed only"));
+        }
+        let (record, active) = self.active_record(user_id).await?;
+        let sealed = active.revealable.ok_or(FlowError::Config(
+            "these recovery codes were stored hashed only",
+        ))?;
+        let plain = self.keys.open_data(RECOVERY_PURPOSE, user_id, &sealed)?;
+        let text = core::str::from_utf8(&plain).map_err(|_| SealError::Malformed)?;
+        Ok(text
+            .split('\n')
+            .enumerate()
+            .map(|(i, code)| RevealedRecoveryCode {
+                code: Zeroizing::new(code.to_owned()),
+                used: i < 64 && record.recovery_used & (1u64 << i) != 0,
+            })
+            .collect())
     }
 
     /// Lists users with their status, in user id order, `limit` at a time after `after`. Never
@@ -748,6 +822,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             for sealed in state.sealed_mut() {
                 if self.keys.needs_reseal(sealed) {
                     *sealed = self.keys.reseal(user_id, sealed)?;
+                    changed = true;
+                }
+            }
+            if let Some(sealed) = state.revealable_mut() {
+                if self.keys.needs_reseal(sealed) {
+                    *sealed = self.keys.reseal_data(RECOVERY_PURPOSE, user_id, sealed)?;
                     changed = true;
                 }
             }
@@ -853,6 +933,29 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             Err(StoreError::Conflict) => Err(FlowError::Conflict),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The sealed copy of a set's plain codes, when the application opted in.
+    fn seal_codes(
+        &self,
+        user_id: &str,
+        set: &RecoveryCodeSet,
+    ) -> Result<Option<crate::seal::SealedSecret>, FlowError> {
+        if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
+            return Ok(None);
+        }
+        let joined = Zeroizing::new(
+            set.codes()
+                .iter()
+                .map(|c| c.expose().to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        Ok(Some(self.keys.seal_data(
+            RECOVERY_PURPOSE,
+            user_id,
+            joined.as_bytes(),
+        )?))
     }
 
     fn new_recovery_set(&self) -> Result<RecoveryCodeSet, FlowError> {

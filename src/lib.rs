@@ -50,7 +50,7 @@ pub use audit::{AuditEvent, AuditSink, NoAudit};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use flow::{
     Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, LoginFactor,
-    Status,
+    RecoveryStorage, RevealedRecoveryCode, Status,
 };
 pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
 #[cfg(feature = "postgres")]

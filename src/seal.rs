@@ -15,8 +15,10 @@ use zeroize::Zeroizing;
 
 use crate::Secret;
 
-/// Domain separation for the associated data, versioned with the record format.
-const AAD_PREFIX: &[u8] = b"twofactor/secret/v1\0";
+/// Purposes, for domain separation in the associated data: a sealed secret never opens as sealed
+/// recovery codes, nor the reverse.
+const SECRET_PURPOSE: &str = "secret";
+pub(crate) const RECOVERY_PURPOSE: &str = "recovery-codes";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -218,19 +220,23 @@ impl KeyRing {
         self.current
     }
 
-    fn aad(user_id: &str) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(AAD_PREFIX.len() + user_id.len());
-        aad.extend_from_slice(AAD_PREFIX);
+    /// `twofactor/PURPOSE/v1 NUL USER_ID`.
+    fn aad(purpose: &str, user_id: &str) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(16 + purpose.len() + user_id.len());
+        aad.extend_from_slice(b"twofactor/");
+        aad.extend_from_slice(purpose.as_bytes());
+        aad.extend_from_slice(b"/v1\0");
         aad.extend_from_slice(user_id.as_bytes());
         aad
     }
 
-    /// Encrypts `secret` for `user_id` under the current key with a fresh random nonce.
-    ///
-    /// # Errors
-    /// [`SealError::Rng`], [`SealError::UnknownKey`] (not possible for a ring built with
-    /// [`KeyRing::new`]).
-    pub fn seal(&self, user_id: &str, secret: &Secret) -> Result<SealedSecret, SealError> {
+    /// Seals `data` for `user_id` under `purpose`.
+    pub(crate) fn seal_data(
+        &self,
+        purpose: &str,
+        user_id: &str,
+        data: &[u8],
+    ) -> Result<SealedSecret, SealError> {
         let key = self
             .keys
             .get(&self.current)
@@ -242,8 +248,8 @@ impl KeyRing {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.expose_bytes(),
-                    aad: &KeyRing::aad(user_id),
+                    msg: data,
+                    aad: &KeyRing::aad(purpose, user_id),
                 },
             )
             .map_err(|_| SealError::Authentication)?;
@@ -254,27 +260,45 @@ impl KeyRing {
         })
     }
 
+    /// Opens data sealed by [`KeyRing::seal_data`] with the same purpose and user.
+    pub(crate) fn open_data(
+        &self,
+        purpose: &str,
+        user_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let key = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or(SealError::UnknownKey(sealed.key_id))?;
+        key.cipher()
+            .decrypt(
+                Nonce::from_slice(&sealed.nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: &KeyRing::aad(purpose, user_id),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Authentication)
+    }
+
+    /// Encrypts `secret` for `user_id` under the current key with a fresh random nonce.
+    ///
+    /// # Errors
+    /// [`SealError::Rng`], [`SealError::UnknownKey`] (not possible for a ring built with
+    /// [`KeyRing::new`]).
+    pub fn seal(&self, user_id: &str, secret: &Secret) -> Result<SealedSecret, SealError> {
+        self.seal_data(SECRET_PURPOSE, user_id, secret.expose_bytes())
+    }
+
     /// Decrypts a sealed secret of `user_id`.
     ///
     /// # Errors
     /// [`SealError::UnknownKey`], [`SealError::Authentication`] (wrong key, tampering, other
     /// user's record), [`SealError::Malformed`] (plaintext not a valid secret).
     pub fn open(&self, user_id: &str, sealed: &SealedSecret) -> Result<Secret, SealError> {
-        let key = self
-            .keys
-            .get(&sealed.key_id)
-            .ok_or(SealError::UnknownKey(sealed.key_id))?;
-        let plain = Zeroizing::new(
-            key.cipher()
-                .decrypt(
-                    Nonce::from_slice(&sealed.nonce),
-                    Payload {
-                        msg: &sealed.ciphertext,
-                        aad: &KeyRing::aad(user_id),
-                    },
-                )
-                .map_err(|_| SealError::Authentication)?,
-        );
+        let plain = self.open_data(SECRET_PURPOSE, user_id, sealed)?;
         Secret::danger_from_bytes_allow_80_bit(&plain).map_err(|_| SealError::Malformed)
     }
 
@@ -288,7 +312,17 @@ impl KeyRing {
     /// # Errors
     /// As [`KeyRing::open`] and [`KeyRing::seal`].
     pub fn reseal(&self, user_id: &str, sealed: &SealedSecret) -> Result<SealedSecret, SealError> {
-        self.seal(user_id, &self.open(user_id, sealed)?)
+        self.reseal_data(SECRET_PURPOSE, user_id, sealed)
+    }
+
+    /// [`KeyRing::reseal`] for data sealed under another purpose.
+    pub(crate) fn reseal_data(
+        &self,
+        purpose: &str,
+        user_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<SealedSecret, SealError> {
+        self.seal_data(purpose, user_id, &self.open_data(purpose, user_id, sealed)?)
     }
 }
 
@@ -307,6 +341,11 @@ mod tests {
         let sealed = ring.seal("alice", &secret).unwrap();
         assert_eq!(ring.open("alice", &sealed).unwrap(), secret);
         assert_eq!(ring.open("bob", &sealed), Err(SealError::Authentication));
+        // Purposes are separated: a sealed secret does not open as other data.
+        assert_eq!(
+            ring.open_data(RECOVERY_PURPOSE, "alice", &sealed),
+            Err(SealError::Authentication)
+        );
         let text = sealed.encode();
         assert!(!text.contains(&*secret.expose_base32()));
         assert_eq!(SealedSecret::decode(&text).unwrap(), sealed);

@@ -20,6 +20,9 @@ pub(crate) struct Active {
     pub(crate) sealed: SealedSecret,
     pub(crate) params: TotpParams,
     pub(crate) since: u64,
+    /// The plain recovery codes sealed with the key ring, only when the application opted in to
+    /// showing them again (`RecoveryStorage::HashedAndEncrypted`).
+    pub(crate) revealable: Option<SealedSecret>,
 }
 
 /// Where a user is in the life cycle.
@@ -69,13 +72,14 @@ impl EnrollmentState {
 
     /// Promotes the pending secret to the active device (dropping the old one). `None` if
     /// nothing is pending.
+    /// A new device keeps the recovery codes (and their sealed copy, if any).
     pub(crate) fn confirm(self, at: u64) -> Option<EnrollmentState> {
-        let pending = match self {
-            EnrollmentState::Pending(p)
-            | EnrollmentState::Active {
+        let (pending, revealable) = match self {
+            EnrollmentState::Pending(p) => (p, None),
+            EnrollmentState::Active {
+                active,
                 replacement: Some(p),
-                ..
-            } => p,
+            } => (p, active.revealable),
             _ => return None,
         };
         Some(EnrollmentState::Active {
@@ -83,9 +87,18 @@ impl EnrollmentState {
                 sealed: pending.sealed,
                 params: pending.params,
                 since: at,
+                revealable,
             },
             replacement: None,
         })
+    }
+
+    /// Sets (or clears) the sealed copy of the recovery codes of an active enrolment.
+    pub(crate) fn with_revealable(mut self, sealed: Option<SealedSecret>) -> EnrollmentState {
+        if let EnrollmentState::Active { active, .. } = &mut self {
+            active.revealable = sealed;
+        }
+        self
     }
 
     pub(crate) fn status(&self) -> StoredStatus {
@@ -93,6 +106,14 @@ impl EnrollmentState {
             EnrollmentState::NotEnrolled => StoredStatus::NotEnrolled,
             EnrollmentState::Pending(_) => StoredStatus::Pending,
             EnrollmentState::Active { .. } => StoredStatus::Active,
+        }
+    }
+
+    /// The sealed recovery codes, for key rotation.
+    pub(crate) fn revealable_mut(&mut self) -> Option<&mut SealedSecret> {
+        match self {
+            EnrollmentState::Active { active, .. } => active.revealable.as_mut(),
+            _ => None,
         }
     }
 
@@ -114,7 +135,8 @@ impl EnrollmentState {
         }
     }
 
-    /// Text form: `v1|none`, `v1|pending|P`, `v1|active|A|P or -`, where
+    /// Text form: `v1|none`, `v1|pending|P`, `v1|active|A|P or -|R or -`, where `R` is the
+    /// sealed recovery codes, and
     /// `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED` and
     /// `A = ALG,DIGITS,PERIOD,EPOCH,SINCE,SEALED`.
     pub(crate) fn encode(&self) -> String {
@@ -125,13 +147,17 @@ impl EnrollmentState {
                 active,
                 replacement,
             } => format!(
-                "v1|active|{},{},{}|{}",
+                "v1|active|{},{},{}|{}|{}",
                 encode_params(&active.params),
                 active.since,
                 active.sealed.encode(),
                 replacement
                     .as_ref()
-                    .map_or_else(|| "-".to_owned(), encode_pending)
+                    .map_or_else(|| "-".to_owned(), encode_pending),
+                active
+                    .revealable
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), SealedSecret::encode)
             ),
         }
     }
@@ -146,15 +172,23 @@ impl EnrollmentState {
         match parts.as_slice() {
             ["v1", "none"] => Ok(EnrollmentState::NotEnrolled),
             ["v1", "pending", p] => Ok(EnrollmentState::Pending(decode_pending(p)?)),
-            ["v1", "active", a, p] => {
+            ["v1", "active", a, p, r] => {
                 let fields: Vec<&str> = a.split(',').collect();
                 let [alg, digits, period, epoch, since, sealed] = fields.as_slice() else {
                     return Err(corrupt);
+                };
+                let revealable = match *r {
+                    "-" => None,
+                    r => Some(
+                        SealedSecret::decode(r)
+                            .map_err(|_| StoreError::Corrupt("enrolment state"))?,
+                    ),
                 };
                 let active = Active {
                     params: decode_params(alg, digits, period, epoch)?,
                     since: number(since)?,
                     sealed: SealedSecret::decode(sealed).map_err(|_| corrupt)?,
+                    revealable,
                 };
                 let replacement = match *p {
                     "-" => None,
@@ -279,9 +313,11 @@ mod tests {
             "v1|none|x",
             "v1|pending|SHA1,6,30,0,1,2",
             "v1|pending|MD5,6,30,0,1,2,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA",
-            "v1|active|SHA1,9,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-",
-            "v1|active|SHA1,6,0,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-",
-            "v1|active|SHA1,6,30,0,1,garbage|-",
+            "v1|active|SHA1,9,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-|-",
+            "v1|active|SHA1,6,0,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-|-",
+            "v1|active|SHA1,6,30,0,1,garbage|-|-",
+            "v1|active|SHA1,6,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-",
+            "v1|active|SHA1,6,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-|junk",
         ] {
             assert!(
                 matches!(EnrollmentState::decode(bad), Err(StoreError::Corrupt(_))),

@@ -584,3 +584,61 @@ async fn a_secret_moved_to_another_user_does_not_open() {
         Err(FlowError::Seal(_))
     ));
 }
+
+#[tokio::test]
+async fn recovery_codes_can_be_revealed_only_when_opted_in() {
+    let (flow, clock, _) = setup();
+    let (app, _) = enrolled(&flow, &clock, "mia").await;
+    assert!(matches!(
+        flow.reveal_recovery_codes("mia").await,
+        Err(FlowError::Config(_))
+    ));
+    drop(app);
+
+    let clock = ManualClock::new(T0);
+    let old = EncryptionKey::generate(1).unwrap();
+    let store = MemoryStore::new();
+    let mut cfg = config();
+    cfg.recovery_storage = twofactor::RecoveryStorage::HashedAndEncrypted;
+    let flow = EnrollmentFlow::new(store.clone(), KeyRing::new(old.clone()), cfg.clone())
+        .unwrap()
+        .with_clock(clock.clone());
+    let e = flow.begin("noah", "noah").await.unwrap();
+    let app = e.uri().to_totp().unwrap();
+    let issued = flow
+        .confirm("noah", &code_at(&app, &clock, 0))
+        .await
+        .unwrap()
+        .into_recovery_codes()
+        .unwrap();
+    flow.verify("noah", &issued.codes()[3].expose())
+        .await
+        .unwrap();
+    let revealed = flow.reveal_recovery_codes("noah").await.unwrap();
+    assert_eq!(revealed.len(), 10);
+    for (i, (shown, issued)) in revealed.iter().zip(issued.codes()).enumerate() {
+        assert_eq!(shown.expose(), &*issued.expose());
+        assert_eq!(shown.is_used(), i == 3);
+    }
+    // Still no plain code in the store: the copy is sealed.
+    let dump = format!("{:?}", store.list(ListFilter::All, None, 10).await.unwrap());
+    for code in issued.codes() {
+        assert!(!dump.contains(&*code.expose()));
+    }
+    // Regeneration replaces the revealable copy; key rotation reseals it.
+    clock.advance(30);
+    let fresh = flow
+        .regenerate_recovery_codes("noah", &code_at(&app, &clock, 0))
+        .await
+        .unwrap();
+    let rotated = KeyRing::new(EncryptionKey::generate(2).unwrap())
+        .with_old_key(old)
+        .unwrap();
+    let flow2 = EnrollmentFlow::new(store.clone(), rotated, cfg.clone())
+        .unwrap()
+        .with_clock(clock.clone());
+    assert!(flow2.reseal("noah").await.unwrap());
+    let revealed = flow2.reveal_recovery_codes("noah").await.unwrap();
+    assert_eq!(revealed[0].expose(), &*fresh.codes()[0].expose());
+    assert!(revealed.iter().all(|c| !c.is_used()));
+}
