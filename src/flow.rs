@@ -825,11 +825,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     changed = true;
                 }
             }
-            if let Some(sealed) = state.revealable_mut() {
-                if self.keys.needs_reseal(sealed) {
-                    *sealed = self.keys.reseal_data(RECOVERY_PURPOSE, user_id, sealed)?;
-                    changed = true;
-                }
+            if let Some(sealed) = state.revealable_mut()
+                && self.keys.needs_reseal(sealed)
+            {
+                *sealed = self.keys.reseal_data(RECOVERY_PURPOSE, user_id, sealed)?;
+                changed = true;
             }
             if !changed {
                 return Ok(false);

@@ -143,6 +143,36 @@ pub struct ReplaceEffects {
     pub reset_failures: bool,
 }
 
+/// Checks that a stored record's cold fields decode (enrolment state, sealed-secret framing,
+/// recovery code record) and agree with each other, and returns them in canonical form. Useful
+/// to audit a database, and what the flow relies on when it reads a record. Decrypts nothing.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the first problem.
+pub fn check_record(cold: &ColdFields) -> Result<ColdFields, StoreError> {
+    let state = crate::state::EnrollmentState::decode(&cold.state)?;
+    if state.status() != cold.status {
+        return Err(StoreError::Corrupt(
+            "status disagrees with the enrolment state",
+        ));
+    }
+    let recovery = match &cold.recovery {
+        Some(text) => Some(
+            text.parse::<crate::HashedRecoveryCodes>()
+                .map_err(|_| StoreError::Corrupt("recovery codes"))?
+                .encode(),
+        ),
+        None => None,
+    };
+    Ok(ColdFields {
+        status: cold.status,
+        state: state.encode(),
+        required: cold.required,
+        recovery_generation: cold.recovery_generation,
+        recovery,
+    })
+}
+
 /// Which users [`SecretStore::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ListFilter {
