@@ -157,7 +157,13 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let sql = format!("SELECT 1 FROM {} WHERE user_id = $1", self.table);
         let rows = client
-            .query(&sql, &[&user_id])
+            .query(
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
+                &[&user_id],
+            )
             .await
             .map_err(StoreError::backend)?;
         Ok(!rows.is_empty())
@@ -217,7 +223,13 @@ impl SecretStore for PostgresStore {
         let client = self.client().await?;
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE user_id = $1", self.table);
         let rows = client
-            .query(&sql, &[&user_id])
+            .query(
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
+                &[&user_id],
+            )
             .await
             .map_err(StoreError::backend)?;
         rows.first().map(read_user).transpose()
@@ -234,7 +246,10 @@ impl SecretStore for PostgresStore {
         );
         let n = client
             .execute(
-                &sql,
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
                 &[
                     &user_id,
                     &cold.status.as_str(),
@@ -283,7 +298,10 @@ impl SecretStore for PostgresStore {
         );
         let rows = client
             .query(
-                &sql,
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
                 &[
                     &user_id,
                     &(expected_version as i64),
@@ -323,7 +341,10 @@ impl SecretStore for PostgresStore {
         );
         let n = client
             .execute(
-                &sql,
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
                 &[&user_id, &ordered_to_sql(step), &drift, &ordered_to_sql(at)],
             )
             .await
@@ -349,7 +370,10 @@ impl SecretStore for PostgresStore {
         );
         let n = client
             .execute(
-                &sql,
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
                 &[
                     &user_id,
                     &(generation as i64),
@@ -370,7 +394,13 @@ impl SecretStore for PostgresStore {
             self.table
         );
         let rows = client
-            .query(&sql, &[&user_id, &ordered_to_sql(at)])
+            .query(
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
+                &[&user_id, &ordered_to_sql(at)],
+            )
             .await
             .map_err(StoreError::backend)?;
         let row = rows.first().ok_or(StoreError::NotFound)?;
@@ -387,7 +417,13 @@ impl SecretStore for PostgresStore {
             self.table
         );
         let n = client
-            .execute(&sql, &[&user_id])
+            .execute(
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
+                &[&user_id],
+            )
             .await
             .map_err(StoreError::backend)?;
         if n == 1 {
@@ -416,7 +452,13 @@ impl SecretStore for PostgresStore {
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
-            .query(&sql, &[&after, &limit])
+            .query(
+                &client
+                    .prepare_cached(&sql)
+                    .await
+                    .map_err(StoreError::backend)?,
+                &[&after, &limit],
+            )
             .await
             .map_err(StoreError::backend)?;
         rows.iter().map(read_user).collect()

@@ -11,7 +11,7 @@ use super::{
     StoredUser, ordered_from_sql, ordered_to_sql,
 };
 
-/// Connections kept open for reuse.
+/// Read connections kept open for reuse.
 const POOL_SIZE: usize = 4;
 
 /// The columns of a user row, in the order [`read_user`] expects.
@@ -26,6 +26,10 @@ const COLUMNS: &str = "user_id, version, status, state, required, recovery_gener
 /// - Every atomic operation is a single SQL statement (`UPDATE … WHERE` on the condition, with
 ///   `RETURNING` where a value comes back), so it is atomic across connections and processes;
 ///   a crash never leaves a half-written record.
+/// - Writes in one process go through one connection, one at a time: SQLite admits one writer
+///   anyway, and queueing in-process avoids its busy-wait sleeps. Reads use a small pool (WAL
+///   lets them run beside the writer). Other processes on the same file are arbitrated by SQLite's
+///   locking with a busy timeout.
 /// - Blocking SQLite calls run on Tokio's blocking thread pool, so handlers stay responsive; a
 ///   Tokio runtime is required.
 ///
@@ -50,6 +54,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    writer: Mutex<Option<Connection>>,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -63,10 +68,11 @@ impl SqliteStore {
         let store = SqliteStore {
             inner: Arc::new(Inner {
                 path: path.as_ref().to_owned(),
+                writer: Mutex::new(None),
                 idle: Mutex::new(Vec::new()),
             }),
         };
-        store.run(migrate).await?;
+        store.write(migrate).await?;
         Ok(store)
     }
 
@@ -81,8 +87,28 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    async fn run<T: Send + 'static>(
+    /// Runs `f` on the process's single writer connection, on the blocking thread pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            if writer.is_none() {
+                *writer = Some(SqliteStore::connect(&inner.path)?);
+            }
+            match writer.as_mut() {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Corrupt("no writer connection")),
+            }
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    /// Runs `f` with a pooled read connection on the blocking thread pool.
+    async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -204,7 +230,7 @@ fn changed_or_missing(
 impl SecretStore for SqliteStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
         let user_id = user_id.to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {COLUMNS} FROM twofactor_users WHERE user_id = ?1"),
                 [&user_id],
@@ -219,7 +245,7 @@ impl SecretStore for SqliteStore {
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
         let (user_id, cold) = (user_id.to_owned(), cold.clone());
-        self.run(move |conn| {
+        self.write(move |conn| {
             let n = conn
                 .execute(
                     "INSERT INTO twofactor_users (user_id, version, status, state, required,
@@ -254,7 +280,7 @@ impl SecretStore for SqliteStore {
         effects: ReplaceEffects,
     ) -> Result<u64, StoreError> {
         let (user_id, cold) = (user_id.to_owned(), cold.clone());
-        self.run(move |conn| {
+        self.write(move |conn| {
             let (accept, drift) = match effects.accept_step {
                 Some((step, drift)) => (Some(ordered_to_sql(step)), drift),
                 None => (None, 0),
@@ -309,7 +335,7 @@ impl SecretStore for SqliteStore {
         at: u64,
     ) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
-        self.run(move |conn| {
+        self.write(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4
@@ -330,7 +356,7 @@ impl SecretStore for SqliteStore {
         at: u64,
     ) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
-        self.run(move |conn| {
+        self.write(move |conn| {
             let Some(bit) = 1u64.checked_shl(index) else {
                 return if exists(conn, &user_id)? {
                     Ok(false)
@@ -354,7 +380,7 @@ impl SecretStore for SqliteStore {
 
     async fn record_failure(&self, user_id: &str, at: u64) -> Result<u32, StoreError> {
         let user_id = user_id.to_owned();
-        self.run(move |conn| {
+        self.write(move |conn| {
             let failures: Option<i64> = conn
                 .query_row(
                     "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?2
@@ -373,7 +399,7 @@ impl SecretStore for SqliteStore {
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
         let user_id = user_id.to_owned();
-        self.run(move |conn| {
+        self.write(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE twofactor_users SET failures = 0, last_failure_at = NULL
@@ -397,7 +423,7 @@ impl SecretStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredUser>, StoreError> {
         let after = after.map(str::to_owned);
-        self.run(move |conn| {
+        self.read(move |conn| {
             let condition = match filter {
                 ListFilter::All => "",
                 ListFilter::Active => "AND status = 'active'",
