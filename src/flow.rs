@@ -267,6 +267,8 @@ pub enum EnrollmentStatus {
     NotEnrolled,
     /// A secret was issued and awaits its first code.
     Pending {
+        /// When the enrolment began.
+        since: u64,
         /// When the enrolment stops being confirmable.
         expires_at: u64,
     },
@@ -431,6 +433,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let enrollment = match &state {
             EnrollmentState::NotEnrolled => EnrollmentStatus::NotEnrolled,
             EnrollmentState::Pending(p) => EnrollmentStatus::Pending {
+                since: p.started_at,
                 expires_at: p.expires_at,
             },
             EnrollmentState::Active {

@@ -91,6 +91,7 @@ async fn the_whole_life_cycle() {
     assert_eq!(
         flow.status("alice").await.unwrap().enrollment,
         EnrollmentStatus::Pending {
+            since: T0,
             expires_at: T0 + 900
         }
     );
