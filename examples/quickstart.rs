@@ -1,7 +1,7 @@
 //! The whole 2FA life cycle against a SQLite file, printed step by step:
 //! enrol, confirm, log in, a replayed code refused, a recovery-code login, regenerate, disable.
 //!
-//! Run with `cargo run --features sqlite --example quickstart`.
+//! Run with `cargo run --features sqlite,qr --example quickstart`.
 //!
 //! The demo plays both sides: the application (the flow) and the user's authenticator app (it
 //! computes codes from the enrolment URI). It drives a simulated clock so that "30 seconds
@@ -36,10 +36,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 1. Settings page: begin enrolment.
     let enrollment = flow.begin(user, "alice@example.com").await?;
     println!("\n1. Begin enrolment for alice@example.com");
-    println!(
-        "   Scan this URI as a QR code: {}",
-        &*enrollment.expose_uri()
+    println!("   Scan this QR code with an authenticator app:");
+    print!(
+        "{}",
+        &*twofactor::QrCode::new(enrollment.uri())?.to_terminal()
     );
+    println!("   (the URI it holds: {})", &*enrollment.expose_uri());
     println!(
         "   Or type this key:           {}",
         &*enrollment.expose_manual_key()

@@ -25,6 +25,10 @@ mod seal;
 mod state;
 mod throttle;
 
+// Showing: QR codes of enrolment URIs.
+#[cfg(feature = "qr")]
+mod qr;
+
 // Persisting: the store trait and its backends.
 pub mod store;
 
@@ -52,6 +56,8 @@ pub use flow::{
     Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, LoginFactor,
     RecoveryStorage, RevealedRecoveryCode, Status,
 };
+#[cfg(feature = "qr")]
+pub use qr::{QUIET_ZONE, QrCode, QrError};
 pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;

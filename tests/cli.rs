@@ -172,3 +172,29 @@ fn inspect_prints_one_json_object() {
     assert!(stdout(&out).is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid URI"));
 }
+
+#[test]
+fn qr_renders_locally_in_every_format() {
+    let uri = format!("otpauth://totp/Example:alice?secret={B32}&issuer=Example");
+    let term = twofactor(&["qr", &uri]);
+    assert!(term.status.success());
+    assert!(stdout(&term).contains('█'));
+    let svg = twofactor(&["qr", &uri, "--format", "svg", "--size", "200"]);
+    assert!(stdout(&svg).starts_with("<svg") && stdout(&svg).contains("width=\"200\""));
+    let dir = std::env::temp_dir().join(format!("twofactor-cli-qr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("qr.png");
+    let png = twofactor(&[
+        "qr",
+        &uri,
+        "--format",
+        "png",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(png.status.success());
+    assert!(std::fs::read(&file).unwrap().starts_with(b"\x89PNG"));
+    let bad = twofactor(&["qr", "https://example.com"]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use twofactor::{
-    Algorithm, Digits, Hotp, HotpParams, HotpState, OtpAuthUri, OtpKind, Period, RecoveryCodeSet,
-    RecoveryConfig, Secret, Totp, TotpParams, TotpState, Window,
+    Algorithm, Digits, Hotp, HotpParams, HotpState, OtpAuthUri, OtpKind, Period, QrCode,
+    RecoveryCodeSet, RecoveryConfig, Secret, Totp, TotpParams, TotpState, Window,
 };
 
 #[derive(Parser)]
@@ -74,6 +74,20 @@ enum Command {
         /// The URI.
         uri: String,
     },
+    /// Render an otpauth:// URI as a QR code (locally; nothing is sent anywhere).
+    Qr {
+        /// The URI.
+        uri: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = QrFormat::Terminal)]
+        format: QrFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// SVG size in pixels, or PNG pixels per module.
+        #[arg(long)]
+        size: Option<u32>,
+    },
     /// Print a new set of recovery codes, one per line.
     Recovery {
         /// Number of codes.
@@ -83,6 +97,13 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         length: usize,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QrFormat {
+    Svg,
+    Png,
+    Terminal,
 }
 
 #[derive(Args)]
@@ -250,6 +271,36 @@ fn run(cli: Cli) -> Result<String, Failure> {
             }
             Ok(object.to_string())
         }
+        Command::Qr {
+            uri,
+            format,
+            out,
+            size,
+        } => {
+            let uri = OtpAuthUri::parse(&uri).map_err(|e| usage(format!("invalid URI: {e}")))?;
+            let qr = QrCode::new(&uri).map_err(usage)?;
+            let bytes: Vec<u8> = match format {
+                QrFormat::Svg => qr.to_svg(size.unwrap_or(320)).as_bytes().to_vec(),
+                QrFormat::Png => qr.to_png(size.unwrap_or(8)).map_err(usage)?.to_vec(),
+                QrFormat::Terminal => qr.to_terminal().as_bytes().to_vec(),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .map_err(|e| usage(format!("--out {}: {e}", path.display())))?;
+                    Ok(String::new())
+                }
+                None => {
+                    use std::io::Write;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(&bytes)
+                        .and_then(|()| stdout.flush())
+                        .map_err(|e| Failure(1, e.to_string()))?;
+                    Ok(String::new())
+                }
+            }
+        }
         Command::Recovery { count, length } => {
             let config = RecoveryConfig::new(count, length).map_err(usage)?;
             let set = RecoveryCodeSet::generate(config).map_err(usage)?;
@@ -273,7 +324,9 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(out) => {
-            println!("{out}");
+            if !out.is_empty() {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Err(Failure(code, message)) => {
