@@ -533,6 +533,38 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         Err(FlowError::Conflict)
     }
 
+    /// The enrolment in progress, to show its QR code and key again (after a wrong first code or
+    /// a page reload) without issuing a new secret. `None` if nothing is pending or it expired.
+    ///
+    /// # Errors
+    /// [`FlowError::Name`] for an invalid account name; seal and store errors.
+    pub async fn resume(
+        &self,
+        user_id: &str,
+        account_name: &str,
+    ) -> Result<Option<Enrollment>, FlowError> {
+        let now = self.clock.now();
+        let Some(record) = self.store.get(user_id).await? else {
+            return Ok(None);
+        };
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let replacing = state.active().is_some();
+        let Some(pending) = state.pending().filter(|p| now < p.expires_at) else {
+            return Ok(None);
+        };
+        let secret = self.keys.open(user_id, &pending.sealed)?;
+        let uri = OtpAuthUri::totp(secret, account_name)?
+            .with_issuer(&self.config.issuer)?
+            .with_algorithm(pending.params.algorithm)
+            .with_digits(pending.params.digits)
+            .with_period(pending.params.period);
+        Ok(Some(Enrollment {
+            uri,
+            expires_at: pending.expires_at,
+            replacing,
+        }))
+    }
+
     /// Confirms the pending secret with the first code from the user's app: activates it, burns
     /// that code's step (it cannot be replayed as a login), stores the observed clock drift, and
     /// on a first enrolment issues recovery codes (returned once, stored hashed).
