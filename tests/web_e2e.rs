@@ -373,6 +373,31 @@ async fn the_whole_journey_in_a_real_browser() {
     assert_eq!(site.text("twofa-status").await, "2FA enabled");
     site.logout().await;
 
+    // Throttling, as the user sees it: five free failures, then a delay, then refusals unchecked.
+    site.credentials("/login", "alice").await;
+    site.wait_for("code").await;
+    for attempt in 1..=6 {
+        site.fill("code", &wrong).await;
+        site.click("#verify").await;
+        let text = site.text("message").await;
+        if attempt <= 5 {
+            assert_eq!(text, "Invalid code.", "attempt {attempt}");
+        } else {
+            assert!(
+                text.starts_with("Invalid code. You can try again at "),
+                "{text}"
+            );
+        }
+    }
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#verify").await;
+    assert!(
+        site.text("message")
+            .await
+            .starts_with("Too many attempts. Try again at ")
+    );
+    site.go("/login").await;
+
     // The administrator's page: listing, filters, reset, the required policy.
     site.credentials("/login", "admin").await;
     site.wait_for("twofa-status").await;
