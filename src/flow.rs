@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit};
 use crate::clock::{Clock, SystemClock};
+use crate::code::parse_code;
 use crate::seal::{KeyRing, RECOVERY_PURPOSE, SealError};
 use crate::state::{Active, EnrollmentState, Pending};
 use crate::store::{
@@ -30,6 +31,10 @@ use crate::{
 /// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
 /// concurrent change before reporting [`FlowError::Conflict`].
 const CAS_RETRIES: usize = 3;
+
+/// How many times reserving an attempt re-reads after a concurrent attempt changed the failure
+/// count first. Each lost race means another attempt was counted, so the gate closes quickly.
+const ATTEMPT_RETRIES: usize = 64;
 
 /// How recovery codes are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -110,6 +115,10 @@ pub enum FlowError {
     /// The user has no active second factor.
     #[error("two-factor authentication is not enabled")]
     NotEnrolled,
+    /// 2FA is already active: a new device needs [`EnrollmentFlow::begin_new_device`], which
+    /// asks for the current second factor.
+    #[error("two-factor authentication is already enabled")]
+    AlreadyEnrolled,
     /// Confirmation without a begun enrolment.
     #[error("no enrolment is in progress")]
     NoPendingEnrollment,
@@ -227,11 +236,20 @@ impl Confirmation {
     }
 }
 
-/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`].
-#[derive(Debug)]
+/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`]. `Debug` is
+/// redacted.
 pub struct RevealedRecoveryCode {
     code: Zeroizing<String>,
     used: bool,
+}
+
+impl core::fmt::Debug for RevealedRecoveryCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RevealedRecoveryCode")
+            .field("code", &"[redacted]")
+            .field("used", &self.used)
+            .finish()
+    }
 }
 
 impl RevealedRecoveryCode {
@@ -466,12 +484,39 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         })
     }
 
-    /// Begins an enrolment: a new secret, its URI and manual key. Replaces a pending one. If 2FA
-    /// is active, the active device keeps working until the new one is confirmed.
+    /// Begins an enrolment: a new secret, its URI and manual key. Replaces a pending one.
     ///
     /// # Errors
-    /// [`FlowError::Name`] if `account_name` cannot appear in a URI; store and seal errors.
+    /// [`FlowError::AlreadyEnrolled`] if 2FA is active (use
+    /// [`EnrollmentFlow::begin_new_device`]); [`FlowError::Name`] if `account_name` cannot appear
+    /// in a URI; store and seal errors.
     pub async fn begin(&self, user_id: &str, account_name: &str) -> Result<Enrollment, FlowError> {
+        self.begin_inner(user_id, account_name, false).await
+    }
+
+    /// Begins enrolling a new device for a user with 2FA active. Requires a valid code or
+    /// recovery code now (consumed), as changing the device is as sensitive as turning 2FA off
+    /// (OWASP). The current device keeps working until the new one is confirmed with
+    /// [`EnrollmentFlow::confirm`].
+    ///
+    /// # Errors
+    /// As [`EnrollmentFlow::verify`] for the proof, then as [`EnrollmentFlow::begin`].
+    pub async fn begin_new_device(
+        &self,
+        user_id: &str,
+        account_name: &str,
+        proof: &str,
+    ) -> Result<Enrollment, FlowError> {
+        self.prove(user_id, proof).await?;
+        self.begin_inner(user_id, account_name, true).await
+    }
+
+    async fn begin_inner(
+        &self,
+        user_id: &str,
+        account_name: &str,
+        allow_replacement: bool,
+    ) -> Result<Enrollment, FlowError> {
         let now = self.clock.now();
         let params = self.config.params;
         let secret = Secret::generate(params.algorithm).map_err(|_| FlowError::Internal("rng"))?;
@@ -502,6 +547,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 Some(record) => {
                     let state = EnrollmentState::decode(&record.cold.state)?;
                     let replacing = state.active().is_some();
+                    if replacing && !allow_replacement {
+                        return Err(FlowError::AlreadyEnrolled);
+                    }
                     let state = state.begin(pending.clone());
                     let cold = ColdFields {
                         status: state.status(),
@@ -588,7 +636,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if now >= pending.expires_at {
             return Err(FlowError::EnrollmentExpired);
         }
-        self.gate(&record, now)?;
+        if parse_code(code, pending.params.digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
+        let (record, attempt) = self.reserve(record, now).await?;
         let secret = self.keys.open(user_id, &pending.sealed)?;
         let totp = Totp::new(&secret, pending.params)
             .with_window(self.config.confirm_window)
@@ -596,8 +647,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // A new secret has no accepted step yet; the stored last step is raised below.
         let accepted = match totp.verify(code, now, &TotpState::default()) {
             Ok(m) => m,
-            Err(VerifyError::Malformed(_)) => return Err(FlowError::Malformed),
-            Err(_) => return Err(self.fail(user_id, now).await),
+            Err(_) => return Err(self.failed(user_id, attempt, now)),
         };
         let replaced = state.active().is_some();
         let state = state.confirm(now).ok_or(FlowError::NoPendingEnrollment)?;
@@ -678,10 +728,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// As [`EnrollmentFlow::verify`].
     pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<LoginFactor, FlowError> {
         let (record, active) = self.active_record(user_id).await?;
+        if parse_code(code, active.params.digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
         let now = self.clock.now();
-        self.gate(&record, now)?;
-        self.check_code(&record, &active, code, now).await?;
-        self.succeeded(&record).await?;
+        let (record, attempt) = self.reserve(record, now).await?;
+        self.check_code(&record, &active, code, now, attempt)
+            .await?;
         self.emit(AuditEvent::LoginWithCode {
             user_id: user_id.to_owned(),
         });
@@ -698,10 +751,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         code: &str,
     ) -> Result<LoginFactor, FlowError> {
         let (record, _) = self.active_record(user_id).await?;
+        recovery_shape(&record, code)?;
         let now = self.clock.now();
-        self.gate(&record, now)?;
-        let remaining = self.check_recovery_code(&record, code, now).await?;
-        self.succeeded(&record).await?;
+        let (record, attempt) = self.reserve(record, now).await?;
+        let remaining = self
+            .check_recovery_code(&record, code, now, attempt)
+            .await?;
         self.emit(AuditEvent::LoginWithRecoveryCode {
             user_id: user_id.to_owned(),
             remaining,
@@ -979,13 +1034,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
             return Ok(None);
         }
-        let joined = Zeroizing::new(
-            set.codes()
-                .iter()
-                .map(|c| c.expose().to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        let mut joined = Zeroizing::new(String::with_capacity(set.codes().len() * 48));
+        for (i, code) in set.codes().iter().enumerate() {
+            if i > 0 {
+                joined.push('\n');
+            }
+            joined.push_str(&code.expose());
+        }
         Ok(Some(self.keys.seal_data(
             RECOVERY_PURPOSE,
             user_id,
@@ -1012,14 +1067,24 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// was read, for the compare-and-swap that follows.
     async fn prove(&self, user_id: &str, proof: &str) -> Result<StoredUser, FlowError> {
         let (record, active) = self.active_record(user_id).await?;
-        let now = self.clock.now();
-        self.gate(&record, now)?;
-        if looks_like_code(proof, self.config.params.digits.get()) {
-            self.check_code(&record, &active, proof, now).await?;
+        let is_code = looks_like_code(proof, active.params.digits.get());
+        if is_code {
+            if parse_code(proof, active.params.digits).is_err() {
+                return Err(FlowError::Malformed);
+            }
         } else {
-            self.check_recovery_code(&record, proof, now).await?;
+            recovery_shape(&record, proof)?;
         }
-        self.succeeded(&record).await?;
+        let now = self.clock.now();
+        let (record, attempt) = self.reserve(record, now).await?;
+        if is_code {
+            self.check_code(&record, &active, proof, now, attempt)
+                .await?;
+        } else {
+            self.check_recovery_code(&record, proof, now, attempt)
+                .await?;
+        }
+        // The version is unchanged by the attempt's hot-field writes.
         Ok(record)
     }
 
@@ -1045,12 +1110,39 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         }
     }
 
-    /// Counts a failure and returns the error to report.
-    async fn fail(&self, user_id: &str, now: u64) -> FlowError {
-        let failures = match self.store.record_failure(user_id, now).await {
-            Ok(n) => n,
-            Err(e) => return e.into(),
-        };
+    /// Reserves a checked attempt: refused unchecked during a delay or lock; otherwise the
+    /// failure count is raised by one through a compare-and-swap on the count, so concurrent
+    /// attempts pass the gate one at a time and never more than the policy allows. A success
+    /// resets the count in the same store operation that accepts the step or consumes the
+    /// recovery code (or, for a confirmation, the compare-and-swap that activates). Returns the
+    /// record as read for the reservation and the count including this attempt.
+    async fn reserve(
+        &self,
+        mut record: StoredUser,
+        now: u64,
+    ) -> Result<(StoredUser, u32), FlowError> {
+        for _ in 0..ATTEMPT_RETRIES {
+            self.gate(&record, now)?;
+            if self
+                .store
+                .reserve_attempt(&record.user_id, record.failures, now)
+                .await?
+            {
+                let attempt = record.failures.saturating_add(1);
+                return Ok((record, attempt));
+            }
+            record = self
+                .store
+                .get(&record.user_id)
+                .await?
+                .ok_or(FlowError::NotEnrolled)?;
+        }
+        Err(FlowError::Conflict)
+    }
+
+    /// The error to report for a failed attempt (already counted when it was reserved), with its
+    /// audit events.
+    fn failed(&self, user_id: &str, failures: u32, now: u64) -> FlowError {
         self.emit(AuditEvent::FailedAttempt {
             user_id: user_id.to_owned(),
             failures,
@@ -1072,19 +1164,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         }
     }
 
-    async fn succeeded(&self, record: &StoredUser) -> Result<(), FlowError> {
-        if record.failures > 0 {
-            self.store.reset_failures(&record.user_id).await?;
-        }
-        Ok(())
-    }
-
     async fn check_code(
         &self,
         record: &StoredUser,
         active: &Active,
         code: &str,
         now: u64,
+        attempt: u32,
     ) -> Result<(), FlowError> {
         let user_id = &record.user_id;
         let secret = self.keys.open(user_id, &active.sealed)?;
@@ -1109,26 +1195,30 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 self.emit(AuditEvent::ReplayRefused {
                     user_id: user_id.clone(),
                 });
-                Err(self.fail(user_id, now).await)
+                Err(self.failed(user_id, attempt, now))
             }
-            Err(VerifyError::Malformed(_)) => Err(FlowError::Malformed),
             Err(VerifyError::Replayed) => {
                 self.emit(AuditEvent::ReplayRefused {
                     user_id: user_id.clone(),
                 });
-                Err(self.fail(user_id, now).await)
+                Err(self.failed(user_id, attempt, now))
             }
             Err(VerifyError::ClockSkew { steps }) => {
                 self.emit(AuditEvent::ClockSkewDetected {
                     user_id: user_id.clone(),
                     steps,
                 });
-                match self.fail(user_id, now).await {
-                    FlowError::InvalidCode { .. } => Err(FlowError::ClockSkew { steps }),
+                match self.failed(user_id, attempt, now) {
+                    // Only a code from the past is diagnosed to the person typing: it can never
+                    // become valid. Saying that a code matches a later step would tell someone
+                    // guessing to submit it again when that step comes.
+                    FlowError::InvalidCode { .. } if steps < 0 => {
+                        Err(FlowError::ClockSkew { steps })
+                    }
                     other => Err(other),
                 }
             }
-            Err(_) => Err(self.fail(user_id, now).await),
+            Err(_) => Err(self.failed(user_id, attempt, now)),
         }
     }
 
@@ -1138,17 +1228,18 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         record: &StoredUser,
         code: &str,
         now: u64,
+        attempt: u32,
     ) -> Result<usize, FlowError> {
         let user_id = &record.user_id;
         let Some(text) = &record.cold.recovery else {
-            return Err(self.fail(user_id, now).await);
+            return Err(self.failed(user_id, attempt, now));
         };
         let set = recovery_set(text, record.recovery_used)?;
         let index = match set.check(code) {
             Ok(i) => i,
             Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),
             Err(RecoveryError::Kdf) => return Err(FlowError::Internal("recovery code hashing")),
-            Err(_) => return Err(self.fail(user_id, now).await),
+            Err(_) => return Err(self.failed(user_id, attempt, now)),
         };
         let index32 = u32::try_from(index).map_err(|_| FlowError::Internal("index"))?;
         if self
@@ -1162,8 +1253,26 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             self.emit(AuditEvent::ReplayRefused {
                 user_id: user_id.clone(),
             });
-            Err(self.fail(user_id, now).await)
+            Err(self.failed(user_id, attempt, now))
         }
+    }
+}
+
+/// Refuses, before anything is counted, input that cannot be one of the stored recovery codes.
+fn recovery_shape(record: &StoredUser, input: &str) -> Result<(), FlowError> {
+    match &record.cold.recovery {
+        Some(text) => {
+            let set: HashedRecoveryCodes = text
+                .parse()
+                .map_err(|_| StoreError::Corrupt("recovery codes"))?;
+            if set.accepts_shape(input) {
+                Ok(())
+            } else {
+                Err(FlowError::Malformed)
+            }
+        }
+        // No set: the attempt is checked (and fails) like any other.
+        None => Ok(()),
     }
 }
 

@@ -163,25 +163,43 @@ impl Hotp {
         let second = parse_code(second, digits)?;
         let next = state.next.ok_or(VerifyError::Invalid)?;
         let last = next.saturating_add(u64::from(look_ahead)).saturating_add(1);
-        let modulus = digits.modulus();
-        let mut previous_matches_first = Choice::from(0);
-        let mut found = Choice::from(0);
-        let mut best = 0u64;
-        self.key.for_each_truncated(next, last, |counter, value| {
-            // `previous_matches_first` is only ever set after the first counter, so `counter`
-            // is at least `next + 1` when a pair is found.
-            let value = value % modulus;
-            let pair = previous_matches_first & value.ct_eq(&second);
-            best.conditional_assign(&counter, pair);
-            found |= pair;
-            previous_matches_first = value.ct_eq(&first);
-        });
+        // Constant divisors, as in the verification scan: `%` by a run-time value may take
+        // data-dependent time.
+        let (found, best) = match digits.get() {
+            6 => pair_scan::<1_000_000>(&self.key, first, second, next, last),
+            7 => pair_scan::<10_000_000>(&self.key, first, second, next, last),
+            _ => pair_scan::<100_000_000>(&self.key, first, second, next, last),
+        };
         if bool::from(found) {
             Ok(HotpMatch { counter: best })
         } else {
             Err(VerifyError::Invalid)
         }
     }
+}
+
+/// Finds, in constant time over `next..=last`, the counter whose code is `second` while the one
+/// before it has code `first`.
+fn pair_scan<const MODULUS: u32>(
+    key: &HmacKey,
+    first: u32,
+    second: u32,
+    next: u64,
+    last: u64,
+) -> (Choice, u64) {
+    let mut previous_matches_first = Choice::from(0);
+    let mut found = Choice::from(0);
+    let mut best = 0u64;
+    key.for_each_truncated(next, last, |counter, value| {
+        // `previous_matches_first` is only ever set after the first counter, so `counter` is at
+        // least `next + 1` when a pair is found.
+        let value = value % MODULUS;
+        let pair = previous_matches_first & value.ct_eq(&second);
+        best.conditional_assign(&counter, pair);
+        found |= pair;
+        previous_matches_first = value.ct_eq(&first);
+    });
+    (found, best)
 }
 
 impl fmt::Debug for Hotp {

@@ -25,6 +25,11 @@ const HASH_LEN: usize = 32;
 const SALT_LEN: usize = 16;
 /// Characters per printed group.
 const GROUP: usize = 4;
+/// Largest Argon2 memory cost accepted (256 MiB), passes and lanes: far above any sensible setting
+/// for recovery codes, and a bound on what a stored record can make a check cost.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_ITERATIONS: u32 = 32;
+const MAX_LANES: u32 = 16;
 /// Prefix and version of the stored text form.
 const STORED_PREFIX: &str = "$twofactor-recovery$v=1$argon2id$v=19$";
 
@@ -118,7 +123,8 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// Argon2id with `memory_kib` KiB, `iterations` passes and `parallelism` lanes, validated
-    /// against Argon2's limits (at least 8 KiB per lane, at least one pass).
+    /// against Argon2's limits (at least 8 KiB per lane, at least one pass) and this crate's caps
+    /// (at most 256 MiB, 32 passes, 16 lanes).
     ///
     /// Recovery codes carry 80 bits by default, far beyond guessing, so the cost only has to
     /// make an offline search of a leaked table pointless; the default is OWASP's recommended
@@ -131,6 +137,10 @@ impl KdfParams {
         iterations: u32,
         parallelism: u32,
     ) -> Result<KdfParams, RecoveryError> {
+        // Upper bounds keep a tampered or mistaken record from exhausting memory or time.
+        if memory_kib > MAX_MEMORY_KIB || iterations > MAX_ITERATIONS || parallelism > MAX_LANES {
+            return Err(RecoveryError::Kdf);
+        }
         let p = KdfParams {
             memory_kib,
             iterations,
@@ -285,7 +295,11 @@ impl RecoveryCodeSet {
     ///
     /// **Security:** contains every code; see [`RecoveryCode::expose`].
     pub fn expose_text(&self, heading: &str) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::new());
+        // Sized up front: growing would free buffers that still hold codes.
+        let per_code = self.config.length + self.config.length / GROUP + 8;
+        let mut out = Zeroizing::new(String::with_capacity(
+            heading.len() + 200 + self.codes.len() * per_code,
+        ));
         out.push_str(heading.trim());
         out.push_str("\n\nRecovery codes. Each code can be used once, in place of an authenticator code.\nKeep them somewhere safe; anyone holding them can pass your second factor.\n\n");
         for (i, code) in self.codes.iter().enumerate() {
@@ -363,6 +377,12 @@ impl HashedRecoveryCodes {
         } else {
             Err(RecoveryError::Invalid)
         }
+    }
+
+    /// Whether `input` is shaped like a code of this set (alphabet and length, after
+    /// normalisation), without any key derivation.
+    pub fn accepts_shape(&self, input: &str) -> bool {
+        normalize(input, self.length).is_ok()
     }
 
     /// Marks the entry at `index` used.
@@ -545,6 +565,10 @@ fn normalize(input: &str, length: usize) -> Result<Zeroizing<String>, RecoveryEr
             c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
             _ => return Err(malformed),
         };
+        if out.len() == length {
+            // Too long: refuse without copying more of the input.
+            return Err(malformed);
+        }
         out.push(c);
     }
     if out.len() != length {

@@ -72,10 +72,11 @@ impl ThrottlePolicy {
         if failures <= self.free_attempts {
             return None;
         }
-        let doublings = (failures - self.free_attempts - 1).min(63);
-        let delay = self
-            .base_delay
-            .checked_shl(doublings)
+        let doublings = failures - self.free_attempts - 1;
+        // base * 2^doublings, saturating: a shift would silently drop high bits.
+        let delay = 2u64
+            .checked_pow(doublings)
+            .and_then(|factor| self.base_delay.checked_mul(factor))
             .unwrap_or(u64::MAX)
             .min(self.max_delay);
         Some((last.saturating_add(delay), false))
@@ -111,6 +112,13 @@ mod tests {
         assert_eq!(p.next_attempt(5, Some(100)), Some((140, false)));
         assert_eq!(p.next_attempt(6, Some(100)), Some((1100, true)));
         assert_eq!(p.next_attempt(60, Some(100)), Some((1100, true)));
+        // Large doubling counts saturate at the maximum, never wrap to no delay.
+        let big = ThrottlePolicy::new(0, 2, 300, 100, 10).unwrap();
+        for failures in 1..100 {
+            let (until, _) = big.next_attempt(failures, Some(0)).unwrap();
+            assert!((2..=300).contains(&until), "{failures} failures: {until}");
+        }
+        assert_eq!(big.next_attempt(99, Some(0)), Some((300, false)));
         let capped = ThrottlePolicy::new(0, 1, 60, 100, 10).unwrap();
         assert_eq!(capped.next_attempt(99, Some(0)), Some((60, false)));
         assert_eq!(

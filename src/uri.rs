@@ -405,7 +405,12 @@ impl OtpAuthUri {
     /// **Security:** this carries the secret. Show it only to the user enrolling (as a QR code),
     /// never log it.
     pub fn expose_uri(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(160));
+        // Sized up front (names may triple when percent-encoded): growing would free buffers
+        // that still hold the secret.
+        let names = self.issuer.as_ref().map_or(0, String::len) * 2 + self.account.len();
+        let mut out = Zeroizing::new(String::with_capacity(
+            128 + names * 3 + self.secret.len() * 8 / 5 + 8,
+        ));
         out.push_str("otpauth://");
         out.push_str(match self.kind {
             OtpKind::Totp { .. } => "totp/",
@@ -612,16 +617,17 @@ fn decode(raw: &str, query: bool) -> Result<String, UriError> {
             return Err(UriError::Encoding);
         }
     }
+    // The secret passes through here: intermediate copies are zeroized too.
     let spaced;
     let raw = if query && raw.contains('+') {
-        spaced = raw.replace('+', " ");
+        spaced = Zeroizing::new(raw.replace('+', " "));
         spaced.as_str()
     } else {
         raw
     };
-    percent_decode_str(raw)
-        .decode_utf8()
-        .map(|s| s.into_owned())
+    let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(percent_decode_str(raw).collect());
+    core::str::from_utf8(&bytes)
+        .map(str::to_owned)
         .map_err(|_| UriError::Encoding)
 }
 

@@ -247,8 +247,26 @@ async fn pending_enrolments_expire_and_can_be_restarted() {
 async fn a_new_device_replaces_the_old_one_only_when_confirmed() {
     let (flow, clock, _) = setup();
     let (old_app, codes) = enrolled(&flow, &clock, "carol").await;
-    let e = flow.begin("carol", "carol").await.unwrap();
+    // Changing the device needs the current second factor, not just a session.
+    assert!(matches!(
+        flow.begin("carol", "carol").await,
+        Err(FlowError::AlreadyEnrolled)
+    ));
+    let wrong = if code_at(&old_app, &clock, 0) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    assert!(matches!(
+        flow.begin_new_device("carol", "carol", wrong).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    let e = flow
+        .begin_new_device("carol", "carol", &code_at(&old_app, &clock, 0))
+        .await
+        .unwrap();
     assert!(e.is_replacement());
+    clock.advance(30);
     let new_app = e.uri().to_totp().unwrap();
     assert!(matches!(
         flow.status("carol").await.unwrap().enrollment,
@@ -642,4 +660,70 @@ async fn recovery_codes_can_be_revealed_only_when_opted_in() {
     let revealed = flow2.reveal_recovery_codes("noah").await.unwrap();
     assert_eq!(revealed[0].expose(), &*fresh.codes()[0].expose());
     assert!(revealed.iter().all(|c| !c.is_used()));
+}
+
+/// Concurrent wrong guesses pass the throttle one at a time: with 3 free failures, exactly 4
+/// attempts are checked (the fourth starts the delay) and the rest are refused unchecked, however
+/// many arrive at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_get_no_more_checks_than_the_policy_allows() {
+    let (flow, clock, _) = setup();
+    let (app, _) = enrolled(&flow, &clock, "olga").await;
+    let flow = Arc::new(flow);
+    let right = code_at(&app, &clock, 0);
+    let near: Vec<String> = (-25..=25).map(|o| code_at(&app, &clock, o)).collect();
+    let guesses: Vec<String> = (0u32..)
+        .map(|n| format!("{:06}", (n * 104_729 + 7) % 1_000_000))
+        .filter(|c| !near.contains(c))
+        .take(31)
+        .chain(std::iter::once(right))
+        .collect();
+    let barrier = Arc::new(tokio::sync::Barrier::new(guesses.len()));
+    let mut handles = Vec::new();
+    for guess in guesses {
+        let (flow, barrier) = (flow.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            flow.verify("olga", &guess).await
+        }));
+    }
+    let (mut checked, mut refused, mut accepted) = (0, 0, 0);
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(FlowError::InvalidCode { .. }) => checked += 1,
+            Err(FlowError::Throttled { .. }) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    // The right code may or may not be among the checked ones; if it was, it reset the count
+    // and at most 4 more were checked after it.
+    assert!(
+        checked + accepted <= 8,
+        "checked {checked}, accepted {accepted}"
+    );
+    assert_eq!(checked + accepted + refused, 32);
+    if accepted == 0 {
+        assert_eq!(checked, 4);
+        assert_eq!(flow.status("olga").await.unwrap().failures, 4);
+    }
+}
+
+/// A code that matches a later step is not reported as clock skew to the person typing (it would
+/// tell a guesser to submit it again later), only audited.
+#[tokio::test]
+async fn codes_ahead_of_the_window_are_not_revealed() {
+    let (flow, clock, events) = setup();
+    let (app, _) = enrolled(&flow, &clock, "pia").await;
+    assert!(matches!(
+        flow.verify("pia", &code_at(&app, &clock, 8)).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, AuditEvent::ClockSkewDetected { steps: 8, .. }))
+    );
 }

@@ -17,6 +17,7 @@ const T0: u64 = 1_800_000_000;
 #[derive(Debug, Clone)]
 enum Op {
     Begin,
+    NewDevice,
     Confirm { wrong: bool },
     VerifyCode { offset: i64 },
     VerifyWrongCode,
@@ -30,6 +31,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Begin),
+        1 => Just(Op::NewDevice),
         4 => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(|wrong| Op::Confirm { wrong }),
         8 => prop_oneof![4 => Just(0i64), 2 => Just(1), 2 => Just(-1), 1 => -3i64..=3]
             .prop_map(|offset| Op::VerifyCode { offset }),
@@ -166,8 +168,36 @@ async fn run(ops: Vec<Op>) {
         match op {
             Op::Wait { seconds } => clock.advance(seconds),
             Op::Begin => {
-                let e = flow.begin(USER, "model@example.com").await.unwrap();
-                m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                let r = flow.begin(USER, "model@example.com").await;
+                if m.active.is_some() {
+                    assert!(matches!(r, Err(FlowError::AlreadyEnrolled)), "{r:?}");
+                } else {
+                    let e = r.unwrap();
+                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                }
+            }
+            Op::NewDevice => {
+                let Some(app) = m.active.clone() else {
+                    let r = flow.begin_new_device(USER, "m", "123456").await;
+                    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                    continue;
+                };
+                let Some(proof) = unambiguous(&app, now_step) else {
+                    continue;
+                };
+                let r = flow
+                    .begin_new_device(USER, "model@example.com", &proof)
+                    .await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if m.code_outcome(now_step, now_step) {
+                    let e = r.unwrap();
+                    m.accept(now_step, now_step);
+                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
             }
             Op::Confirm { wrong } => {
                 let Some((app, expires)) = m.pending.clone() else {

@@ -104,7 +104,12 @@ async fn two_servers_race_correctly() {
                     )
                     .await
                     .is_ok(),
-                store.record_failure("u", 1).await.unwrap(),
+                loop {
+                    let current = store.get("u").await.unwrap().unwrap().failures;
+                    if store.reserve_attempt("u", current, 1).await.unwrap() {
+                        break current + 1;
+                    }
+                },
             )
         }));
     }

@@ -145,7 +145,10 @@ impl Site {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Clicks (every click in this test submits a form or follows a link) and waits until the
+    /// old document is gone, so that what is read next comes from the new page.
     async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
         self.client
             .find(Locator::Css(css))
             .await
@@ -153,6 +156,13 @@ impl Site {
             .click()
             .await
             .unwrap();
+        for _ in 0..150 {
+            if old.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not load a new page");
     }
 
     async fn wait_for(&self, id: &str) {
@@ -164,15 +174,53 @@ impl Site {
             .unwrap_or_else(|e| panic!("element #{id} did not appear: {e}"));
     }
 
+    /// The element's text, retried while a navigation replaces the page under it.
     async fn text(&self, id: &str) -> String {
-        self.wait_for(id).await;
-        self.client
-            .find(Locator::Id(id))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        for _ in 0..100 {
+            self.wait_for(id).await;
+            if let Ok(el) = self.client.find(Locator::Id(id)).await
+                && let Ok(text) = el.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not read #{id}");
+    }
+
+    /// Waits (up to 15 s) until element `id` shows text satisfying `ok`; navigation after a click
+    /// is asynchronous, and the page before it may have an element with the same id.
+    async fn see_where(&self, id: &str, what: &str, ok: impl Fn(&str) -> bool) {
+        let mut last = String::new();
+        for _ in 0..150 {
+            if let Ok(el) = self.client.find(Locator::Id(id)).await
+                && let Ok(text) = el.text().await
+            {
+                if ok(&text) {
+                    return;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("#{id} shows {last:?}, expected {what}");
+    }
+
+    async fn see(&self, id: &str, want: &str) {
+        self.see_where(id, &format!("{want:?}"), |t| t == want)
+            .await;
+    }
+
+    async fn see_containing(&self, id: &str, part: &str) {
+        self.see_where(id, &format!("containing {part:?}"), |t| t.contains(part))
+            .await;
+    }
+
+    async fn see_starting(&self, id: &str, prefix: &str) {
+        self.see_where(id, &format!("starting {prefix:?}"), |t| {
+            t.starts_with(prefix)
+        })
+        .await;
     }
 
     async fn path(&self) -> String {
@@ -277,12 +325,12 @@ async fn the_whole_journey_in_a_real_browser() {
 
     // The first account is the administrator.
     site.credentials("/signup", "admin").await;
-    assert_eq!(site.text("twofa-status").await, "2FA disabled");
+    site.see("twofa-status", "2FA disabled").await;
     site.logout().await;
 
     // Alice signs up and enables 2FA.
     site.credentials("/signup", "alice").await;
-    assert_eq!(site.text("twofa-status").await, "2FA disabled");
+    site.see("twofa-status", "2FA disabled").await;
     site.click("#enable").await;
     let key = site.text("manual-key").await;
     site.wait_for("qr").await;
@@ -305,7 +353,7 @@ async fn the_whole_journey_in_a_real_browser() {
         .unwrap();
     site.fill("code", &wrong).await;
     site.click("#confirm").await;
-    assert_eq!(site.text("message").await, "Invalid code.");
+    site.see("message", "Invalid code.").await;
     assert_eq!(site.text("manual-key").await, key);
     site.fill("code", &phone.fresh_code()).await;
     site.click("#confirm").await;
@@ -314,8 +362,8 @@ async fn the_whole_journey_in_a_real_browser() {
     assert!(codes.iter().all(|c| c.len() == 19));
     site.screenshot(&shots, "recovery-codes.png").await;
     site.click("#done").await;
-    assert_eq!(site.text("twofa-status").await, "2FA enabled");
-    assert_eq!(site.text("recovery-left").await, "10");
+    site.see("twofa-status", "2FA enabled").await;
+    site.see("recovery-left", "10").await;
 
     // Log out, log in: password, then a code.
     site.logout().await;
@@ -325,22 +373,22 @@ async fn the_whole_journey_in_a_real_browser() {
     let code = phone.fresh_code();
     site.fill("code", &code).await;
     site.click("#verify").await;
-    assert_eq!(site.text("twofa-status").await, "2FA enabled");
+    site.see("twofa-status", "2FA enabled").await;
 
     // The same code again is refused.
     site.logout().await;
     site.credentials("/login", "alice").await;
     site.fill("code", &phone.reuse_last()).await;
     site.click("#verify").await;
-    assert_eq!(site.text("message").await, "Invalid code.");
+    site.see("message", "Invalid code.").await;
     assert_eq!(site.path().await, "/login/2fa");
 
     // A recovery code, typed in lower case with spaces.
     site.fill("code", &codes[0].to_lowercase().replace('-', " "))
         .await;
     site.click("#verify").await;
-    assert!(site.text("message").await.contains("9 left"));
-    assert_eq!(site.text("recovery-left").await, "9");
+    site.see_containing("message", "9 left").await;
+    site.see("recovery-left", "9").await;
 
     // Regenerate (needs a current code): a new set; the old codes stop working.
     site.fill("regenerate-code", &phone.fresh_code()).await;
@@ -349,16 +397,31 @@ async fn the_whole_journey_in_a_real_browser() {
     assert_eq!(new_codes.len(), 10);
     assert!(new_codes.iter().all(|c| !codes.contains(c)));
     site.click("#done").await;
-    assert_eq!(site.text("recovery-left").await, "10");
+    site.see("recovery-left", "10").await;
+
+    // A new phone: the current device's code is asked for, then the new one is confirmed and
+    // takes over; the recovery codes are kept.
+    site.fill("new-device-code", &phone.fresh_code()).await;
+    site.click("#new-device").await;
+    let new_key = site.text("manual-key").await;
+    assert_ne!(new_key, key);
+    let mut phone = Phone {
+        last_step: phone.last_step,
+        ..Phone::from_manual_key(&new_key)
+    };
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#confirm").await;
+    site.see_containing("message", "new device is set up").await;
+    site.see("recovery-left", "10").await;
 
     // Disable: a wrong code is refused, a current one works.
     site.fill("disable-code", &wrong).await;
     site.click("#disable").await;
-    assert!(site.text("message").await.starts_with("Invalid code"));
-    assert_eq!(site.text("twofa-status").await, "2FA enabled");
+    site.see_starting("message", "Invalid code").await;
+    site.see("twofa-status", "2FA enabled").await;
     site.fill("disable-code", &phone.fresh_code()).await;
     site.click("#disable").await;
-    assert_eq!(site.text("twofa-status").await, "2FA disabled");
+    site.see("twofa-status", "2FA disabled").await;
 
     // Enable again, for the admin part.
     site.click("#enable").await;
@@ -370,7 +433,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.click("#confirm").await;
     assert_eq!(site.recovery_codes().await.len(), 10);
     site.go("/account").await;
-    assert_eq!(site.text("twofa-status").await, "2FA enabled");
+    site.see("twofa-status", "2FA enabled").await;
     site.logout().await;
 
     // Throttling, as the user sees it: five free failures, then a delay, then refusals unchecked.
@@ -391,11 +454,8 @@ async fn the_whole_journey_in_a_real_browser() {
     }
     site.fill("code", &phone.fresh_code()).await;
     site.click("#verify").await;
-    assert!(
-        site.text("message")
-            .await
-            .starts_with("Too many attempts. Try again at ")
-    );
+    site.see_starting("message", "Too many attempts. Try again at ")
+        .await;
     site.go("/login").await;
 
     // The administrator's page: listing, filters, reset, the required policy.
@@ -437,11 +497,8 @@ async fn the_whole_journey_in_a_real_browser() {
     site.credentials("/login", "alice").await;
     site.wait_for("manual-key").await;
     assert_eq!(site.path().await, "/account/2fa/enable");
-    assert!(
-        site.text("message")
-            .await
-            .contains("requires two-factor authentication")
-    );
+    site.see_containing("message", "requires two-factor authentication")
+        .await;
     let _ = phone.fresh_code();
 
     site.client.close().await.unwrap();

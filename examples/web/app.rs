@@ -28,6 +28,9 @@ pub struct App {
     flow: EnrollmentFlow<SqliteStore>,
     accounts: Mutex<rusqlite::Connection>,
     cookie_key: Key,
+    /// A password hash checked for unknown usernames, so that a login costs one Argon2
+    /// derivation whether or not the user exists.
+    dummy_hash: String,
 }
 
 /// The state handlers receive (a local type, so it can provide the cookie key to the jar).
@@ -75,6 +78,7 @@ pub async fn build(
         flow,
         accounts: Mutex::new(conn),
         cookie_key: Key::from(cookie_key),
+        dummy_hash: hash_password("no such user"),
     })))
 }
 
@@ -88,6 +92,7 @@ pub fn router(app: Shared) -> Router {
         .route("/logout", post(logout))
         .route("/account", get(account))
         .route("/account/2fa/enable", get(enable_page).post(enable))
+        .route("/account/2fa/new-device", post(new_device))
         .route("/account/2fa/disable", post(disable))
         .route("/account/2fa/regenerate", post(regenerate))
         .route("/admin", get(admin))
@@ -399,7 +404,12 @@ fn describe(e: &FlowError) -> String {
         }
         FlowError::EnrollmentExpired => "This setup expired. Start again.".to_owned(),
         FlowError::NotEnrolled => "Two-factor authentication is not enabled.".to_owned(),
-        other => format!("Something went wrong ({other})."),
+        FlowError::AlreadyEnrolled => "Two-factor authentication is already on.".to_owned(),
+        other => {
+            // Details are for the server log, not for the page.
+            eprintln!("flow error: {other}");
+            "Something went wrong; try again.".to_owned()
+        }
     }
 }
 
@@ -563,7 +573,7 @@ async fn login(
     let ok = match &row {
         Some((_, stored)) => check_password(stored, &form.password),
         None => {
-            let _ = check_password(&hash_password("timing equaliser"), &form.password);
+            let _ = check_password(&app.dummy_hash, &form.password);
             false
         }
     };
@@ -703,7 +713,9 @@ async fn account(
              <form method=\"post\" action=\"/account/2fa/disable\">{csrf}\
              <label>Current code <input type=\"text\" name=\"code\" id=\"disable-code\" autocomplete=\"one-time-code\"></label> \
              <button id=\"disable\">Turn off 2FA</button></form>\
-             <p><a href=\"/account/2fa/enable\" id=\"new-device\">Set up a new device</a></p>"
+             <h2>New phone</h2><form method=\"post\" action=\"/account/2fa/new-device\">{csrf}\
+             <label>Code from your current device <input type=\"text\" name=\"code\" id=\"new-device-code\" autocomplete=\"one-time-code\"></label> \
+             <button id=\"new-device\">Set up a new device</button></form>"
         )
     } else {
         "<p><a href=\"/account/2fa/enable\" id=\"enable\">Enable two-factor authentication</a></p>"
@@ -755,16 +767,26 @@ fn enable_html(
     ))
 }
 
-fn enrolling_user(app: &App, session: &Session) -> Option<Account> {
-    match session.stage {
-        Stage::Full | Stage::MustEnrol => session.user.and_then(|u| app.account(u)),
-        _ => None,
+/// The user allowed on the enrolment pages. A password-only session (2FA required, not set up
+/// at login) is re-checked against the current status: if 2FA was turned on since, that session
+/// must not be able to replace the device.
+async fn enrolling_user(app: &App, session: &Session) -> Option<Account> {
+    let account = match session.stage {
+        Stage::Full | Stage::MustEnrol => session.user.and_then(|u| app.account(u))?,
+        _ => return None,
+    };
+    if session.stage == Stage::MustEnrol {
+        let status = app.flow.status(&flow_id(account.id)).await.ok()?;
+        if status.is_active() {
+            return None;
+        }
     }
+    Some(account)
 }
 
 async fn enable_page(State(app): State<Shared>, jar: SignedCookieJar) -> Response {
     let session = Session::read(&jar);
-    let Some(me) = enrolling_user(&app, &session) else {
+    let Some(me) = enrolling_user(&app, &session).await else {
         return Redirect::to("/login").into_response();
     };
     let id = flow_id(me.id);
@@ -773,6 +795,8 @@ async fn enable_page(State(app): State<Shared>, jar: SignedCookieJar) -> Respons
         Ok(Some(e)) => e,
         Ok(None) => match app.flow.begin(&id, &me.username).await {
             Ok(e) => e,
+            // A new device needs the current one's code: the account page asks for it.
+            Err(FlowError::AlreadyEnrolled) => return Redirect::to("/account").into_response(),
             Err(e) => return server_error(e),
         },
         Err(e) => return server_error(e),
@@ -836,7 +860,7 @@ async fn enable(
     Form(form): Form<CodeForm>,
 ) -> Response {
     let session = Session::read(&jar);
-    let Some(me) = enrolling_user(&app, &session) else {
+    let Some(me) = enrolling_user(&app, &session).await else {
         return Redirect::to("/login").into_response();
     };
     if !session.csrf_ok(&form.csrf) {
@@ -914,6 +938,28 @@ fn error_text(key: &str) -> String {
         _ => return "That did not work; try again.".to_owned(),
     };
     describe(&e)
+}
+
+async fn new_device(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = Session::read(&jar);
+    let Some(me) = session.full_user().and_then(|u| app.account(u)) else {
+        return Redirect::to("/login").into_response();
+    };
+    if !session.csrf_ok(&form.csrf) {
+        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
+    }
+    match app
+        .flow
+        .begin_new_device(&flow_id(me.id), &me.username, &form.code)
+        .await
+    {
+        Ok(_) => Redirect::to("/account/2fa/enable").into_response(),
+        Err(e) => error_redirect(&e).into_response(),
+    }
 }
 
 async fn disable(

@@ -114,6 +114,8 @@ impl SecretStore for MemoryStore {
             user.last_step = Some(step);
             user.drift = drift;
             user.last_used_at = Some(at);
+            user.failures = 0;
+            user.last_failure_at = None;
             true
         })
     }
@@ -134,15 +136,25 @@ impl SecretStore for MemoryStore {
             }
             user.recovery_used |= bit;
             user.last_used_at = Some(at);
+            user.failures = 0;
+            user.last_failure_at = None;
             true
         })
     }
 
-    async fn record_failure(&self, user_id: &str, at: u64) -> Result<u32, StoreError> {
+    async fn reserve_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
         self.with_user(user_id, |user| {
+            if user.failures != expected_failures {
+                return false;
+            }
             user.failures = user.failures.saturating_add(1);
             user.last_failure_at = Some(at);
-            user.failures
+            true
         })
     }
 

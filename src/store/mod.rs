@@ -8,7 +8,11 @@
 //! |---|---|---|
 //! | last accepted step | [`SecretStore::advance_step`]: only if greater | two logins with one code: one wins (RFC 6238 §5.2) |
 //! | used recovery codes | [`SecretStore::consume_recovery_code`]: only if unused | each code works once |
-//! | consecutive failures | [`SecretStore::record_failure`] / [`SecretStore::reset_failures`] | the count is exact under load |
+//! | consecutive failures | [`SecretStore::reserve_attempt`]: only if unchanged | concurrent guesses pass the throttle one at a time |
+//!
+//! An attempt is counted *before* it is checked (a compare-and-swap on the failure count), and
+//! a success resets the count in the same operation that accepts it, so no number of concurrent
+//! requests gets more checked guesses than the throttling policy allows.
 //!
 //! `replace` never writes the hot fields (except to raise the last step, never lower it), so a
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.
@@ -222,8 +226,9 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Sets the last accepted step to `step` (with `drift` and `last_used_at = at`) only if it
-    /// is greater than the stored one (or none is stored). Returns whether it did: `false` means
-    /// the step, or a later one, was already accepted.
+    /// is greater than the stored one (or none is stored), and in the same step resets the
+    /// failure count (a success). Returns whether it did: `false` means the step, or a later one,
+    /// was already accepted.
     fn advance_step(
         &self,
         user_id: &str,
@@ -233,7 +238,8 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Marks recovery code `index` of set `generation` used (and `last_used_at = at`) only if the
-    /// generation is current and the code unused. Returns whether it did.
+    /// generation is current and the code unused, and in the same step resets the failure
+    /// count. Returns whether it did.
     fn consume_recovery_code(
         &self,
         user_id: &str,
@@ -242,12 +248,16 @@ pub trait SecretStore: Send + Sync {
         at: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Adds one consecutive failure at time `at`; returns the new count.
-    fn record_failure(
+    /// Counts an attempt before it is checked: if the failure count is still
+    /// `expected_failures`, raises it by one and sets the last failure time to `at`. Returns
+    /// whether it did; `false` means a concurrent attempt changed the count first (re-read and
+    /// decide again).
+    fn reserve_attempt(
         &self,
         user_id: &str,
+        expected_failures: u32,
         at: u64,
-    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Resets the consecutive failure count.
     fn reset_failures(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;

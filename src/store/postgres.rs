@@ -335,7 +335,8 @@ impl SecretStore for PostgresStore {
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let sql = format!(
-            "UPDATE {} SET last_step = $2, drift = $3, last_used_at = $4
+            "UPDATE {} SET last_step = $2, drift = $3, last_used_at = $4,
+                failures = 0, last_failure_at = NULL
              WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)",
             self.table
         );
@@ -364,7 +365,8 @@ impl SecretStore for PostgresStore {
             return self.changed_or_missing(&client, user_id, 0).await;
         };
         let sql = format!(
-            "UPDATE {} SET recovery_used = recovery_used | $3, last_used_at = $4
+            "UPDATE {} SET recovery_used = recovery_used | $3, last_used_at = $4,
+                failures = 0, last_failure_at = NULL
              WHERE user_id = $1 AND recovery_generation = $2 AND (recovery_used & $3) = 0",
             self.table
         );
@@ -386,28 +388,29 @@ impl SecretStore for PostgresStore {
         self.changed_or_missing(&client, user_id, n).await
     }
 
-    async fn record_failure(&self, user_id: &str, at: u64) -> Result<u32, StoreError> {
+    async fn reserve_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let sql = format!(
-            "UPDATE {} SET failures = failures + 1, last_failure_at = $2
-             WHERE user_id = $1 RETURNING failures",
+            "UPDATE {} SET failures = failures + 1, last_failure_at = $3
+             WHERE user_id = $1 AND failures = $2",
             self.table
         );
-        let rows = client
-            .query(
+        let n = client
+            .execute(
                 &client
                     .prepare_cached(&sql)
                     .await
                     .map_err(StoreError::backend)?,
-                &[&user_id, &ordered_to_sql(at)],
+                &[&user_id, &i64::from(expected_failures), &ordered_to_sql(at)],
             )
             .await
             .map_err(StoreError::backend)?;
-        let row = rows.first().ok_or(StoreError::NotFound)?;
-        let failures: i64 = row
-            .try_get(0)
-            .map_err(|_| StoreError::Corrupt("failures"))?;
-        Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+        self.changed_or_missing(&client, user_id, n).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {

@@ -338,7 +338,8 @@ impl SecretStore for SqliteStore {
         self.write(move |conn| {
             let n = conn
                 .execute(
-                    "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4
+                    "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
+                        failures = 0, last_failure_at = NULL
                      WHERE user_id = ?1 AND (last_step IS NULL OR last_step < ?2)",
                     params![user_id, ordered_to_sql(step), drift, ordered_to_sql(at)],
                 )
@@ -367,7 +368,8 @@ impl SecretStore for SqliteStore {
             let n = conn
                 .execute(
                     "UPDATE twofactor_users
-                     SET recovery_used = recovery_used | ?3, last_used_at = ?4
+                     SET recovery_used = recovery_used | ?3, last_used_at = ?4,
+                         failures = 0, last_failure_at = NULL
                      WHERE user_id = ?1 AND recovery_generation = ?2
                        AND (recovery_used & ?3) = 0",
                     params![user_id, generation as i64, bit as i64, ordered_to_sql(at)],
@@ -378,21 +380,22 @@ impl SecretStore for SqliteStore {
         .await
     }
 
-    async fn record_failure(&self, user_id: &str, at: u64) -> Result<u32, StoreError> {
+    async fn reserve_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
         self.write(move |conn| {
-            let failures: Option<i64> = conn
-                .query_row(
-                    "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?2
-                     WHERE user_id = ?1 RETURNING failures",
-                    params![user_id, ordered_to_sql(at)],
-                    |r| r.get(0),
+            let n = conn
+                .execute(
+                    "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?3
+                     WHERE user_id = ?1 AND failures = ?2",
+                    params![user_id, i64::from(expected_failures), ordered_to_sql(at)],
                 )
-                .optional()
                 .map_err(StoreError::backend)?;
-            failures
-                .map(|f| u32::try_from(f).unwrap_or(u32::MAX))
-                .ok_or(StoreError::NotFound)
+            changed_or_missing(conn, &user_id, n)
         })
         .await
     }

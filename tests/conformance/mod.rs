@@ -118,7 +118,7 @@ pub async fn missing_users<S: SecretStore>(store: &S) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.record_failure("nobody", 1).await,
+        store.reserve_attempt("nobody", 0, 1).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -169,7 +169,7 @@ pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
         .await
         .unwrap();
     assert!(store.advance_step("u", 500, 0, 10).await.unwrap());
-    store.record_failure("u", 11).await.unwrap();
+    assert!(store.reserve_attempt("u", 0, 11).await.unwrap());
     // A plain replace leaves every hot field alone.
     let v = store
         .replace(
@@ -270,15 +270,34 @@ pub async fn failures_count_and_reset<S: SecretStore>(store: &S) {
         .insert("u", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    for n in 1..=5 {
-        assert_eq!(
-            store.record_failure("u", 100 + u64::from(n)).await.unwrap(),
-            n
+    for n in 0..5 {
+        assert!(
+            store
+                .reserve_attempt("u", n, 100 + u64::from(n))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store.reserve_attempt("u", n, 999).await.unwrap(),
+            "stale count refused"
         );
     }
     let got = store.get("u").await.unwrap().unwrap();
-    assert_eq!((got.failures, got.last_failure_at), (5, Some(105)));
+    assert_eq!((got.failures, got.last_failure_at), (5, Some(104)));
     store.reset_failures("u").await.unwrap();
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (0, None));
+    // A success resets the count in the same operation: an accepted step...
+    assert!(store.reserve_attempt("u", 0, 200).await.unwrap());
+    assert!(store.advance_step("u", 10, 0, 201).await.unwrap());
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (0, None));
+    // ...but a refused step does not...
+    assert!(store.reserve_attempt("u", 0, 202).await.unwrap());
+    assert!(!store.advance_step("u", 10, 0, 203).await.unwrap());
+    assert_eq!(store.get("u").await.unwrap().unwrap().failures, 1);
+    // ...and a consumed recovery code does.
+    assert!(store.consume_recovery_code("u", 1, 2, 204).await.unwrap());
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!((got.failures, got.last_failure_at), (0, None));
 }
@@ -433,9 +452,17 @@ pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
             let (store, barrier) = (store.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
+                // Each task reserves EACH attempts, re-reading whenever another got in first.
                 let mut seen = Vec::new();
-                for _ in 0..EACH {
-                    seen.push(store.record_failure("race-fail", 1).await.unwrap());
+                while seen.len() < EACH as usize {
+                    let current = store.get("race-fail").await.unwrap().unwrap().failures;
+                    if store
+                        .reserve_attempt("race-fail", current, 1)
+                        .await
+                        .unwrap()
+                    {
+                        seen.push(current + 1);
+                    }
                 }
                 seen
             })
@@ -447,7 +474,7 @@ pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
     assert_eq!(
         counts,
         (1..=total).collect::<Vec<_>>(),
-        "every failure counted once, none lost"
+        "every attempt reserved once, none lost"
     );
     assert_eq!(
         store.get("race-fail").await.unwrap().unwrap().failures,
