@@ -940,18 +940,45 @@ fn error_text(key: &str) -> String {
     describe(&e)
 }
 
+/// Why a form post by a logged-in user is refused.
+enum Refused {
+    /// No full session: to the login page.
+    NotLoggedIn,
+    /// The CSRF token does not match the session's.
+    BadCsrf,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotLoggedIn => Redirect::to("/login").into_response(),
+            Refused::BadCsrf => (StatusCode::FORBIDDEN, "bad CSRF token").into_response(),
+        }
+    }
+}
+
+/// A logged-in user posting a form: the account, or why the request is refused.
+fn logged_in_post(app: &App, session: &Session, csrf: &str) -> Result<Account, Refused> {
+    let me = session
+        .full_user()
+        .and_then(|u| app.account(u))
+        .ok_or(Refused::NotLoggedIn)?;
+    if !session.csrf_ok(csrf) {
+        return Err(Refused::BadCsrf);
+    }
+    Ok(me)
+}
+
 async fn new_device(
     State(app): State<Shared>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
     let session = Session::read(&jar);
-    let Some(me) = session.full_user().and_then(|u| app.account(u)) else {
-        return Redirect::to("/login").into_response();
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
     };
-    if !session.csrf_ok(&form.csrf) {
-        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
-    }
     match app
         .flow
         .begin_new_device(&flow_id(me.id), &me.username, &form.code)
@@ -968,13 +995,11 @@ async fn disable(
     Form(form): Form<CodeForm>,
 ) -> Response {
     let session = Session::read(&jar);
-    let Some(user) = session.full_user() else {
-        return Redirect::to("/login").into_response();
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
     };
-    if !session.csrf_ok(&form.csrf) {
-        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
-    }
-    match app.flow.disable(&flow_id(user), &form.code).await {
+    match app.flow.disable(&flow_id(me.id), &form.code).await {
         Ok(()) => Redirect::to("/account?msg=disabled").into_response(),
         Err(e) => error_redirect(&e).into_response(),
     }
@@ -986,12 +1011,10 @@ async fn regenerate(
     Form(form): Form<CodeForm>,
 ) -> Response {
     let session = Session::read(&jar);
-    let Some(me) = session.full_user().and_then(|u| app.account(u)) else {
-        return Redirect::to("/login").into_response();
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
     };
-    if !session.csrf_ok(&form.csrf) {
-        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
-    }
     match app
         .flow
         .regenerate_recovery_codes(&flow_id(me.id), &form.code)
