@@ -352,7 +352,26 @@ pub async fn list_filters_and_pages<S: SecretStore>(store: &S) {
     );
 }
 
-async fn join_all<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+/// Runs `attempt(store, i)` for `i` in `0..RACERS` as concurrent tasks released together by a
+/// barrier, and returns their results.
+async fn race<S, T, F, Fut>(store: &Arc<S>, attempt: F) -> Vec<T>
+where
+    S: SecretStore + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<S>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let handles: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let work = attempt(store.clone(), i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         out.push(h.await.unwrap());
@@ -365,20 +384,14 @@ pub async fn race_same_step<S: SecretStore + 'static>(store: Arc<S>) {
         .insert("race-step", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let handles = (0..RACERS)
-        .map(|i| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .advance_step("race-step", 1_000, i as i64, 1)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let wins = join_all(handles).await.into_iter().filter(|&w| w).count();
+    let results = race(&store, |store, i| async move {
+        store
+            .advance_step("race-step", 1_000, i as i64, 1)
+            .await
+            .unwrap()
+    })
+    .await;
+    let wins = results.into_iter().filter(|&w| w).count();
     assert_eq!(wins, 1, "exactly one request accepts a step");
 }
 
@@ -387,20 +400,14 @@ pub async fn race_same_recovery_code<S: SecretStore + 'static>(store: Arc<S>) {
         .insert("race-rc", &cold(StoredStatus::Active, 3))
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let handles = (0..RACERS)
-        .map(|_| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .consume_recovery_code("race-rc", 3, 5, 1)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let wins = join_all(handles).await.into_iter().filter(|&w| w).count();
+    let results = race(&store, |store, _| async move {
+        store
+            .consume_recovery_code("race-rc", 3, 5, 1)
+            .await
+            .unwrap()
+    })
+    .await;
+    let wins = results.into_iter().filter(|&w| w).count();
     assert_eq!(wins, 1, "exactly one request consumes a recovery code");
 }
 
@@ -409,24 +416,13 @@ pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
         .insert("race-cas", &cold(StoredStatus::Pending, 0))
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let handles = (0..RACERS)
-        .map(|i| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .replace(
-                        "race-cas",
-                        1,
-                        &cold(StoredStatus::Active, i as u64),
-                        ReplaceEffects::default(),
-                    )
-                    .await
-            })
-        })
-        .collect();
-    let results = join_all(handles).await;
+    let results = race(&store, |store, i| async move {
+        let cold = cold(StoredStatus::Active, i as u64);
+        store
+            .replace("race-cas", 1, &cold, ReplaceEffects::default())
+            .await
+    })
+    .await;
     let wins = results.iter().filter(|r| r.is_ok()).count();
     let conflicts = results
         .iter()
@@ -446,29 +442,23 @@ pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
         .insert("race-fail", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-    let handles = (0..RACERS)
-        .map(|_| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                // Each task reserves EACH attempts, re-reading whenever another got in first.
-                let mut seen = Vec::new();
-                while seen.len() < EACH as usize {
-                    let current = store.get("race-fail").await.unwrap().unwrap().failures;
-                    if store
-                        .reserve_attempt("race-fail", current, 1)
-                        .await
-                        .unwrap()
-                    {
-                        seen.push(current + 1);
-                    }
-                }
-                seen
-            })
-        })
-        .collect();
-    let mut counts: Vec<u32> = join_all(handles).await.into_iter().flatten().collect();
+    let results = race(&store, |store, _| async move {
+        // Each task reserves EACH attempts, re-reading whenever another got in first.
+        let mut seen = Vec::new();
+        while seen.len() < EACH as usize {
+            let current = store.get("race-fail").await.unwrap().unwrap().failures;
+            if store
+                .reserve_attempt("race-fail", current, 1)
+                .await
+                .unwrap()
+            {
+                seen.push(current + 1);
+            }
+        }
+        seen
+    })
+    .await;
+    let mut counts: Vec<u32> = results.into_iter().flatten().collect();
     counts.sort_unstable();
     let total = RACERS as u32 * EACH;
     assert_eq!(
