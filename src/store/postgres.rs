@@ -156,16 +156,7 @@ impl PostgresStore {
         user_id: &str,
     ) -> Result<bool, StoreError> {
         let sql = format!("SELECT 1 FROM {} WHERE user_id = $1", self.table);
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&user_id],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let rows = query(client, &sql, &[&user_id]).await?;
         Ok(!rows.is_empty())
     }
 
@@ -183,6 +174,38 @@ impl PostgresStore {
             Err(StoreError::NotFound)
         }
     }
+}
+
+/// Runs a statement through the connection's prepared-statement cache.
+async fn query(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(StoreError::backend)?;
+    client
+        .query(&statement, params)
+        .await
+        .map_err(StoreError::backend)
+}
+
+/// Like [`query`], returning the number of rows changed.
+async fn execute(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(StoreError::backend)?;
+    client
+        .execute(&statement, params)
+        .await
+        .map_err(StoreError::backend)
 }
 
 fn read_user(row: &Row) -> Result<StoredUser, StoreError> {
@@ -222,16 +245,7 @@ impl SecretStore for PostgresStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {COLUMNS} FROM {} WHERE user_id = $1", self.table);
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&user_id],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let rows = query(&client, &sql, &[&user_id]).await?;
         rows.first().map(read_user).transpose()
     }
 
@@ -244,23 +258,19 @@ impl SecretStore for PostgresStore {
              ON CONFLICT (user_id) DO NOTHING",
             self.table
         );
-        let n = client
-            .execute(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[
-                    &user_id,
-                    &cold.status.as_str(),
-                    &cold.state,
-                    &cold.required,
-                    &(cold.recovery_generation as i64),
-                    &cold.recovery,
-                ],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let n = execute(
+            &client,
+            &sql,
+            &[
+                &user_id,
+                &cold.status.as_str(),
+                &cold.state,
+                &cold.required,
+                &(cold.recovery_generation as i64),
+                &cold.recovery,
+            ],
+        )
+        .await?;
         if n == 1 {
             Ok(1)
         } else {
@@ -296,27 +306,23 @@ impl SecretStore for PostgresStore {
              RETURNING version",
             self.table
         );
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[
-                    &user_id,
-                    &(expected_version as i64),
-                    &cold.status.as_str(),
-                    &cold.state,
-                    &cold.required,
-                    &(cold.recovery_generation as i64),
-                    &cold.recovery,
-                    &accept,
-                    &drift,
-                    &effects.reset_failures,
-                ],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let rows = query(
+            &client,
+            &sql,
+            &[
+                &user_id,
+                &(expected_version as i64),
+                &cold.status.as_str(),
+                &cold.state,
+                &cold.required,
+                &(cold.recovery_generation as i64),
+                &cold.recovery,
+                &accept,
+                &drift,
+                &effects.reset_failures,
+            ],
+        )
+        .await?;
         match rows.first() {
             Some(row) => Ok(row
                 .try_get::<_, i64>(0)
@@ -340,16 +346,12 @@ impl SecretStore for PostgresStore {
              WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)",
             self.table
         );
-        let n = client
-            .execute(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&user_id, &ordered_to_sql(step), &drift, &ordered_to_sql(at)],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let n = execute(
+            &client,
+            &sql,
+            &[&user_id, &ordered_to_sql(step), &drift, &ordered_to_sql(at)],
+        )
+        .await?;
         self.changed_or_missing(&client, user_id, n).await
     }
 
@@ -370,21 +372,17 @@ impl SecretStore for PostgresStore {
              WHERE user_id = $1 AND recovery_generation = $2 AND (recovery_used & $3) = 0",
             self.table
         );
-        let n = client
-            .execute(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[
-                    &user_id,
-                    &(generation as i64),
-                    &(bit as i64),
-                    &ordered_to_sql(at),
-                ],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let n = execute(
+            &client,
+            &sql,
+            &[
+                &user_id,
+                &(generation as i64),
+                &(bit as i64),
+                &ordered_to_sql(at),
+            ],
+        )
+        .await?;
         self.changed_or_missing(&client, user_id, n).await
     }
 
@@ -400,16 +398,12 @@ impl SecretStore for PostgresStore {
              WHERE user_id = $1 AND failures = $2",
             self.table
         );
-        let n = client
-            .execute(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&user_id, &i64::from(expected_failures), &ordered_to_sql(at)],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let n = execute(
+            &client,
+            &sql,
+            &[&user_id, &i64::from(expected_failures), &ordered_to_sql(at)],
+        )
+        .await?;
         self.changed_or_missing(&client, user_id, n).await
     }
 
@@ -419,16 +413,7 @@ impl SecretStore for PostgresStore {
             "UPDATE {} SET failures = 0, last_failure_at = NULL WHERE user_id = $1",
             self.table
         );
-        let n = client
-            .execute(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&user_id],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let n = execute(&client, &sql, &[&user_id]).await?;
         if n == 1 {
             Ok(())
         } else {
@@ -454,16 +439,7 @@ impl SecretStore for PostgresStore {
             self.table
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(&sql)
-                    .await
-                    .map_err(StoreError::backend)?,
-                &[&after, &limit],
-            )
-            .await
-            .map_err(StoreError::backend)?;
+        let rows = query(&client, &sql, &[&after, &limit]).await?;
         rows.iter().map(read_user).collect()
     }
 }
