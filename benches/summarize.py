@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the median of every criterion benchmark of the last run, and the ratios the verify
-bench is judged by (run `cargo bench --bench verify` first)."""
+bench is judged by (run `cargo bench -p twofactor-benches --bench verify` first)."""
 import json
 import pathlib
 import sys

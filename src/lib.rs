@@ -1,67 +1,51 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The pure core: no I/O, no storage.
-mod code;
-mod hmac_key;
-mod hotp;
-mod params;
-mod recovery;
-mod secret;
-mod totp;
-mod uri;
-mod verify;
+// The layers, each depending only on those above it in this list:
+//
+//   otp   the pure core: secrets, codes, HOTP/TOTP, the window, URIs, recovery codes
+//   seal  secrets at rest: keys, the key ring, sealed values            (uses otp)
+//   store persistence: the record, the trait and its contract, backends (uses otp)
+//   flow  the deciding layer: enrolment, login, throttling, audit        (uses otp, seal, store)
+//   qr    QR codes of otpauth URIs                                       (uses otp)
+//
+// `tests/it/layout.rs` checks these directions on every test run.
 
-// Deciding: the enrolment flow, throttling, audit, time, and sealing secrets at rest.
-mod audit;
-mod clock;
-mod flow;
-mod seal;
-mod state;
-mod throttle;
+pub mod otp;
 
-// Showing: QR codes of enrolment URIs.
+#[cfg(feature = "std")]
+pub mod flow;
 #[cfg(feature = "qr")]
-mod qr;
-
-// Persisting: the store trait and its backends.
+pub mod qr;
+#[cfg(feature = "std")]
+pub mod seal;
+#[cfg(feature = "std")]
 pub mod store;
 
-pub use code::{Code, CodeError};
-pub use hotp::{Hotp, HotpMatch, HotpParams, HotpState};
-pub use params::{Algorithm, Digits, ParamError, Period};
-pub use recovery::{
-    HashedRecoveryCodes, KdfParams, RecoveryCode, RecoveryCodeSet, RecoveryConfig, RecoveryError,
+pub use otp::{
+    Algorithm, Code, CodeError, Digits, HashedRecoveryCodes, Hotp, HotpMatch, HotpParams,
+    HotpState, IssuerPolicy, KdfParams, MAX_NAME_LEN, MAX_SECRET_BYTES, MAX_URI_LEN,
+    MIN_IMPORT_SECRET_BYTES, MIN_SECRET_BYTES, OtpAuthUri, OtpKind, ParamError, ParseOptions,
+    Period, RecoveryCode, RecoveryCodeSet, RecoveryConfig, RecoveryError, Secret, SecretError,
+    TimeError, Totp, TotpMatch, TotpParams, TotpState, UriError, UriWarning, VerifyError, Window,
 };
-pub use secret::{
-    MAX_SECRET_BYTES, MIN_IMPORT_SECRET_BYTES, MIN_SECRET_BYTES, Secret, SecretError,
-};
-pub use totp::{TimeError, Totp, TotpMatch, TotpParams, TotpState};
-pub use uri::{
-    IssuerPolicy, MAX_NAME_LEN, MAX_URI_LEN, OtpAuthUri, OtpKind, ParseOptions, UriError,
-    UriWarning,
-};
-pub use verify::{VerifyError, Window};
 
 #[cfg(feature = "tracing")]
-pub use audit::TracingAudit;
-pub use audit::{AuditEvent, AuditSink, NoAudit};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use flow::TracingAudit;
+#[cfg(feature = "std")]
 pub use flow::{
-    Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, LoginFactor,
-    RecoveryStorage, RevealedRecoveryCode, Status,
+    AuditEvent, AuditSink, Clock, Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus,
+    FlowConfig, FlowError, LoginFactor, ManualClock, NoAudit, RecoveryStorage,
+    RevealedRecoveryCode, Status, SystemClock, ThrottleError, ThrottlePolicy,
 };
 #[cfg(feature = "qr")]
 pub use qr::{QUIET_ZONE, QrCode, QrError};
+#[cfg(feature = "std")]
 pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(feature = "std")]
 pub use store::{ListFilter, MemoryStore, SecretStore, StoreError};
-pub use throttle::{ThrottleError, ThrottlePolicy};

@@ -12,7 +12,7 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::OtpAuthUri;
+use crate::otp::OtpAuthUri;
 
 /// Width of the light margin around the symbol, in modules (ISO/IEC 18004 §6.3.8).
 pub const QUIET_ZONE: usize = 4;

@@ -17,17 +17,24 @@
 //! `replace` never writes the hot fields (except to raise the last step, never lower it), so a
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.
 //!
-//! Every backend passes the same conformance suite (`tests/store_conformance.rs`).
+//! Every backend, in this crate or outside it, proves itself with the same public conformance
+//! kit (feature `conformance`, module [`conformance`](crate::store::conformance)).
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod record;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use record::{ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -58,135 +65,6 @@ impl StoreError {
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
         StoreError::Backend(Box::new(e))
     }
-}
-
-/// Where a user is in the enrolment life cycle, as stored for listing and filtering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StoredStatus {
-    /// No second factor.
-    NotEnrolled,
-    /// A secret was issued and awaits its first code.
-    Pending,
-    /// 2FA is on (possibly with a new device pending).
-    Active,
-}
-
-impl StoredStatus {
-    /// `none`, `pending` or `active`: the value backends store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoredStatus::NotEnrolled => "none",
-            StoredStatus::Pending => "pending",
-            StoredStatus::Active => "active",
-        }
-    }
-
-    /// Parses [`StoredStatus::as_str`]'s values.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`].
-    pub fn parse(s: &str) -> Result<StoredStatus, StoreError> {
-        match s {
-            "none" => Ok(StoredStatus::NotEnrolled),
-            "pending" => Ok(StoredStatus::Pending),
-            "active" => Ok(StoredStatus::Active),
-            _ => Err(StoreError::Corrupt("unknown status")),
-        }
-    }
-}
-
-/// The cold fields, written together by [`SecretStore::insert`] and [`SecretStore::replace`].
-///
-/// `state` is the flow's encoding of the enrolment state: secrets in it are sealed with the key
-/// ring, so it holds no plaintext secret. `recovery` is the hashed recovery code record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColdFields {
-    /// Life-cycle status (for listing).
-    pub status: StoredStatus,
-    /// Encoded enrolment state (opaque to the store; sealed secrets only).
-    pub state: String,
-    /// The application requires this user to enrol.
-    pub required: bool,
-    /// Identifies the current recovery code set; a new value resets the used-code mask.
-    pub recovery_generation: u64,
-    /// The hashed recovery code record, if a set exists.
-    pub recovery: Option<String>,
-}
-
-/// One user's full record as read from a store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredUser {
-    /// The application's user id.
-    pub user_id: String,
-    /// Incremented by every `insert`/`replace`; the compare-and-swap token.
-    pub version: u64,
-    /// The cold fields.
-    pub cold: ColdFields,
-    /// Last accepted time step (hot).
-    pub last_step: Option<u64>,
-    /// Drift observed at the last accepted step (hot, written with it).
-    pub drift: i64,
-    /// When the second factor was last used successfully (hot, written with the step or a
-    /// recovery code).
-    pub last_used_at: Option<u64>,
-    /// Bit `i` set: recovery code `i` of the current generation is used (hot).
-    pub recovery_used: u64,
-    /// Consecutive failed attempts (hot).
-    pub failures: u32,
-    /// Time of the last failed attempt (hot, written with `failures`).
-    pub last_failure_at: Option<u64>,
-}
-
-/// What [`SecretStore::replace`] may do besides writing the cold fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReplaceEffects {
-    /// Raise the last accepted step to at least this value (never lowers it) and store this
-    /// drift, as when a first code confirms a new secret.
-    pub accept_step: Option<(u64, i64)>,
-    /// Reset the failure count.
-    pub reset_failures: bool,
-}
-
-/// Checks that a stored record's cold fields decode (enrolment state, sealed-secret framing,
-/// recovery code record) and agree with each other, and returns them in canonical form. Useful
-/// to audit a database, and what the flow relies on when it reads a record. Decrypts nothing.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the first problem.
-pub fn check_record(cold: &ColdFields) -> Result<ColdFields, StoreError> {
-    let state = crate::state::EnrollmentState::decode(&cold.state)?;
-    if state.status() != cold.status {
-        return Err(StoreError::Corrupt(
-            "status disagrees with the enrolment state",
-        ));
-    }
-    let recovery = match &cold.recovery {
-        Some(text) => Some(
-            text.parse::<crate::HashedRecoveryCodes>()
-                .map_err(|_| StoreError::Corrupt("recovery codes"))?
-                .encode(),
-        ),
-        None => None,
-    };
-    Ok(ColdFields {
-        status: cold.status,
-        state: state.encode(),
-        required: cold.required,
-        recovery_generation: cold.recovery_generation,
-        recovery,
-    })
-}
-
-/// Which users [`SecretStore::list`] returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ListFilter {
-    /// Everyone with a record.
-    #[default]
-    All,
-    /// Users with 2FA active.
-    Active,
-    /// Users without active 2FA (none or pending).
-    NotActive,
 }
 
 /// Storage for enrolment records.
@@ -270,37 +148,4 @@ pub trait SecretStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredUser>, StoreError>> + Send;
-}
-
-/// Maps a `u64` to an `i64` preserving order (SQL integers are signed): `0` becomes `i64::MIN`.
-/// "Only if greater" comparisons in SQL then hold across the whole `u64` range.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn ordered_to_sql(x: u64) -> i64 {
-    (x ^ (1 << 63)) as i64
-}
-
-/// The inverse of [`ordered_to_sql`].
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn ordered_from_sql(x: i64) -> u64 {
-    (x as u64) ^ (1 << 63)
-}
-
-/// The schema version the SQL backends create and migrate to.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) const SCHEMA_VERSION: i64 = 1;
-
-#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sql_mapping_preserves_order() {
-        let xs = [0, 1, 2, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
-        for w in xs.windows(2) {
-            assert!(ordered_to_sql(w[0]) < ordered_to_sql(w[1]));
-        }
-        for x in xs {
-            assert_eq!(ordered_from_sql(ordered_to_sql(x)), x);
-        }
-    }
 }

@@ -3,9 +3,9 @@
 use deadpool_postgres::{Config, Pool, Runtime};
 use tokio_postgres::{NoTls, Row};
 
+use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SCHEMA_VERSION, SecretStore, StoreError, StoredStatus,
-    StoredUser, ordered_from_sql, ordered_to_sql,
+    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
 };
 
 /// The columns of a user row, in the order [`read_user`] expects.

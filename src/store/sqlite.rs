@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SCHEMA_VERSION, SecretStore, StoreError, StoredStatus,
-    StoredUser, ordered_from_sql, ordered_to_sql,
+    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
 };
 
 /// Read connections kept open for reuse.

@@ -1,0 +1,504 @@
+//! The web example driven end to end by a real browser (headless Chromium over WebDriver):
+//! sign up, enable 2FA by reading the manual key off the page, save the recovery codes, log out,
+//! log in with a code, see the same code refused, log in with a recovery code, regenerate,
+//! disable, and the admin listing, reset and "2FA required" policy.
+//!
+//! Needs `chromium` and `chromium-driver` (Debian packages, installed by `.ci/run`); skips with
+//! a notice when they are missing outside CI. Saves screenshots of the enrolment and
+//! recovery-code pages to `target/web-screenshots/`.
+
+use twofactor_web_example as app;
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use twofactor::{EncryptionKey, Secret, Totp, TotpParams};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "correct horse battery";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn browser_available() -> bool {
+    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium and chromium-driver are required under CI (.ci/run installs them)"
+        );
+        eprintln!(
+            "SKIPPED: chromium / chromium-driver not installed; the browser test did not run"
+        );
+    }
+    found
+}
+
+async fn start_browser(profile: &Path) -> (Driver, Client) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver = Driver(child);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-quic", "--window-size=900,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        let builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await;
+        if let Ok(client) = builder {
+            return (driver, client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+/// The user's authenticator app, built from the key read off the page; it remembers the last
+/// step it used so each code is new (a code is accepted once).
+struct Phone {
+    totp: Totp,
+    last_step: Option<u64>,
+}
+
+impl Phone {
+    fn from_manual_key(key: &str) -> Phone {
+        Phone {
+            totp: Totp::new(&Secret::from_base32(key).unwrap(), TotpParams::default()),
+            last_step: None,
+        }
+    }
+
+    /// A code for a step not used before: the current one, or the next if that was used (the
+    /// window accepts one step ahead).
+    fn fresh_code(&mut self) -> String {
+        let now = self.totp.step_at(now()).unwrap();
+        let step = self.last_step.map_or(now, |last| (last + 1).max(now));
+        self.last_step = Some(step);
+        self.totp.generate_step(step).to_string()
+    }
+
+    fn reuse_last(&self) -> String {
+        self.totp.generate_step(self.last_step.unwrap()).to_string()
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct Site {
+    base: String,
+    client: Client,
+}
+
+impl Site {
+    async fn go(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks (every click in this test submits a form or follows a link) and waits until the
+    /// old document is gone, so that what is read next comes from the new page.
+    async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..150 {
+            if old.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not load a new page");
+    }
+
+    async fn wait_for(&self, id: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("element #{id} did not appear: {e}"));
+    }
+
+    /// The element's text, retried while a navigation replaces the page under it.
+    async fn text(&self, id: &str) -> String {
+        for _ in 0..100 {
+            self.wait_for(id).await;
+            if let Ok(el) = self.client.find(Locator::Id(id)).await
+                && let Ok(text) = el.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not read #{id}");
+    }
+
+    /// Waits (up to 15 s) until element `id` shows text satisfying `ok`; navigation after a click
+    /// is asynchronous, and the page before it may have an element with the same id.
+    async fn see_where(&self, id: &str, what: &str, ok: impl Fn(&str) -> bool) {
+        let mut last = String::new();
+        for _ in 0..150 {
+            if let Ok(el) = self.client.find(Locator::Id(id)).await
+                && let Ok(text) = el.text().await
+            {
+                if ok(&text) {
+                    return;
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("#{id} shows {last:?}, expected {what}");
+    }
+
+    async fn see(&self, id: &str, want: &str) {
+        self.see_where(id, &format!("{want:?}"), |t| t == want)
+            .await;
+    }
+
+    async fn see_containing(&self, id: &str, part: &str) {
+        self.see_where(id, &format!("containing {part:?}"), |t| t.contains(part))
+            .await;
+    }
+
+    async fn see_starting(&self, id: &str, prefix: &str) {
+        self.see_where(id, &format!("starting {prefix:?}"), |t| {
+            t.starts_with(prefix)
+        })
+        .await;
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    async fn credentials(&self, page: &str, user: &str) {
+        self.go(page).await;
+        self.fill("username", user).await;
+        self.fill("password", PASSWORD).await;
+        self.click("#submit").await;
+    }
+
+    async fn logout(&self) {
+        self.click("#logout").await;
+        self.wait_for("username").await;
+    }
+
+    async fn screenshot(&self, dir: &Path, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+
+    async fn recovery_codes(&self) -> Vec<String> {
+        self.wait_for("recovery-codes").await;
+        let mut out = Vec::new();
+        for el in self
+            .client
+            .find_all(Locator::Css(".recovery-code"))
+            .await
+            .unwrap()
+        {
+            out.push(el.text().await.unwrap());
+        }
+        out
+    }
+
+    /// (user, status, policy) per row of the admin table; empty while the page is changing.
+    async fn user_rows(&self) -> Vec<(String, String, String)> {
+        let mut rows = Vec::new();
+        let Ok(found) = self.client.find_all(Locator::Css(".user-row")).await else {
+            return rows;
+        };
+        for row in found {
+            let name = row.attr("data-user").await.ok().flatten();
+            let cells = row.find_all(Locator::Css("td")).await.unwrap_or_default();
+            let mut texts = Vec::new();
+            for cell in cells.iter().take(3) {
+                texts.push(cell.text().await.unwrap_or_default());
+            }
+            match (name, texts.as_slice()) {
+                (Some(n), [_, status, policy]) => rows.push((n, status.clone(), policy.clone())),
+                _ => return Vec::new(),
+            }
+        }
+        rows
+    }
+
+    /// Polls the admin table until it shows `expected` (navigation after a click is asynchronous).
+    async fn rows_become(&self, expected: &[(&str, &str, &str)]) {
+        let want: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        let mut seen = Vec::new();
+        for _ in 0..150 {
+            seen = self.user_rows().await;
+            if seen == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("admin table is {seen:?}, expected {want:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("twofactor-web-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    // The application, in-process on a free port.
+    let state = app::build(
+        &work.join("web.sqlite3"),
+        EncryptionKey::generate(1).unwrap(),
+        &[7u8; 64],
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app::router(state)).await.unwrap() });
+
+    let (_driver, client) = start_browser(&work.join("profile")).await;
+    let site = Site { base, client };
+
+    // The first account is the administrator.
+    site.credentials("/signup", "admin").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.logout().await;
+
+    // Alice signs up and enables 2FA.
+    site.credentials("/signup", "alice").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.click("#enable").await;
+    let key = site.text("manual-key").await;
+    site.wait_for("qr").await;
+    site.screenshot(&shots, "enrolment.png").await;
+    let mut phone = Phone::from_manual_key(&key);
+    // A wrong code first: a clear message, the same secret still on the page.
+    let wrong = (0..)
+        .map(|n| format!("{:06}", (n * 7_919 + 1) % 1_000_000))
+        .find(|c| {
+            (-10i64..=10).all(|o| {
+                let s = phone
+                    .totp
+                    .step_at(now())
+                    .unwrap()
+                    .checked_add_signed(o)
+                    .unwrap();
+                phone.totp.generate_step(s).to_string() != *c
+            })
+        })
+        .unwrap();
+    site.fill("code", &wrong).await;
+    site.click("#confirm").await;
+    site.see("message", "Invalid code.").await;
+    assert_eq!(site.text("manual-key").await, key);
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#confirm").await;
+    let codes = site.recovery_codes().await;
+    assert_eq!(codes.len(), 10);
+    assert!(codes.iter().all(|c| c.len() == 19));
+    site.screenshot(&shots, "recovery-codes.png").await;
+    site.click("#done").await;
+    site.see("twofa-status", "2FA enabled").await;
+    site.see("recovery-left", "10").await;
+
+    // Log out, log in: password, then a code.
+    site.logout().await;
+    site.credentials("/login", "alice").await;
+    site.wait_for("code").await;
+    assert_eq!(site.path().await, "/login/2fa");
+    let code = phone.fresh_code();
+    site.fill("code", &code).await;
+    site.click("#verify").await;
+    site.see("twofa-status", "2FA enabled").await;
+
+    // The same code again is refused.
+    site.logout().await;
+    site.credentials("/login", "alice").await;
+    site.fill("code", &phone.reuse_last()).await;
+    site.click("#verify").await;
+    site.see("message", "Invalid code.").await;
+    assert_eq!(site.path().await, "/login/2fa");
+
+    // A recovery code, typed in lower case with spaces.
+    site.fill("code", &codes[0].to_lowercase().replace('-', " "))
+        .await;
+    site.click("#verify").await;
+    site.see_containing("message", "9 left").await;
+    site.see("recovery-left", "9").await;
+
+    // Regenerate (needs a current code): a new set; the old codes stop working.
+    site.fill("regenerate-code", &phone.fresh_code()).await;
+    site.click("#regenerate").await;
+    let new_codes = site.recovery_codes().await;
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !codes.contains(c)));
+    site.click("#done").await;
+    site.see("recovery-left", "10").await;
+
+    // A new phone: the current device's code is asked for, then the new one is confirmed and
+    // takes over; the recovery codes are kept.
+    site.fill("new-device-code", &phone.fresh_code()).await;
+    site.click("#new-device").await;
+    let new_key = site.text("manual-key").await;
+    assert_ne!(new_key, key);
+    let mut phone = Phone {
+        last_step: phone.last_step,
+        ..Phone::from_manual_key(&new_key)
+    };
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#confirm").await;
+    site.see_containing("message", "new device is set up").await;
+    site.see("recovery-left", "10").await;
+
+    // Disable: a wrong code is refused, a current one works.
+    site.fill("disable-code", &wrong).await;
+    site.click("#disable").await;
+    site.see_starting("message", "Invalid code").await;
+    site.see("twofa-status", "2FA enabled").await;
+    site.fill("disable-code", &phone.fresh_code()).await;
+    site.click("#disable").await;
+    site.see("twofa-status", "2FA disabled").await;
+
+    // Enable again, for the admin part.
+    site.click("#enable").await;
+    let mut phone = Phone {
+        last_step: phone.last_step,
+        ..Phone::from_manual_key(&site.text("manual-key").await)
+    };
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#confirm").await;
+    assert_eq!(site.recovery_codes().await.len(), 10);
+    site.go("/account").await;
+    site.see("twofa-status", "2FA enabled").await;
+    site.logout().await;
+
+    // Throttling, as the user sees it: five free failures, then a delay, then refusals unchecked.
+    site.credentials("/login", "alice").await;
+    site.wait_for("code").await;
+    for attempt in 1..=6 {
+        site.fill("code", &wrong).await;
+        site.click("#verify").await;
+        let text = site.text("message").await;
+        if attempt <= 5 {
+            assert_eq!(text, "Invalid code.", "attempt {attempt}");
+        } else {
+            assert!(
+                text.starts_with("Invalid code. You can try again at "),
+                "{text}"
+            );
+        }
+    }
+    site.fill("code", &phone.fresh_code()).await;
+    site.click("#verify").await;
+    site.see_starting("message", "Too many attempts. Try again at ")
+        .await;
+    site.go("/login").await;
+
+    // The administrator's page: listing, filters, reset, the required policy.
+    site.credentials("/login", "admin").await;
+    site.wait_for("twofa-status").await;
+    site.go("/admin").await;
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("alice", "2FA enabled", "optional"),
+    ])
+    .await;
+    site.click("#filter-enabled").await;
+    site.rows_become(&[("alice", "2FA enabled", "optional")])
+        .await;
+    site.click("#filter-disabled").await;
+    site.rows_become(&[("admin", "2FA disabled", "optional")])
+        .await;
+    site.click("#filter-all").await;
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("alice", "2FA enabled", "optional"),
+    ])
+    .await;
+    site.click("tr[data-user=alice] button.reset").await;
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("alice", "2FA disabled", "optional"),
+    ])
+    .await;
+    site.click("tr[data-user=alice] button.require").await;
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("alice", "2FA disabled", "required"),
+    ])
+    .await;
+    site.logout().await;
+
+    // Alice is now sent to enrolment right after her password.
+    site.credentials("/login", "alice").await;
+    site.wait_for("manual-key").await;
+    assert_eq!(site.path().await, "/account/2fa/enable");
+    site.see_containing("message", "requires two-factor authentication")
+        .await;
+    let _ = phone.fresh_code();
+
+    site.client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -1,0 +1,168 @@
+//! Administration: listing, reset, the "required" flag, and resealing under a new key.
+
+use super::audit::{AuditEvent, AuditSink};
+use super::clock::Clock;
+use super::state::EnrollmentState;
+use super::{CAS_RETRIES, EnrollmentFlow, FlowError, Status};
+use crate::seal::RECOVERY_PURPOSE;
+use crate::store::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// Lists users with their status, in user id order, `limit` at a time after `after`. Never
+    /// exposes a secret. Guard it with the application's admin permission check.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn admin_list(
+        &self,
+        filter: ListFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Status>, FlowError> {
+        let now = self.clock.now();
+        self.store
+            .list(filter, after, limit)
+            .await?
+            .iter()
+            .map(|record| self.status_of(record, now))
+            .collect()
+    }
+
+    /// Removes a user's second factor and recovery codes and clears throttling, as when an
+    /// administrator has verified the user's identity another way.
+    ///
+    /// # Errors
+    /// Store errors; [`FlowError::Conflict`] only if changes keep racing.
+    pub async fn admin_reset(&self, user_id: &str) -> Result<(), FlowError> {
+        self.update_cold(user_id, |cold| ColdFields {
+            status: StoredStatus::NotEnrolled,
+            state: EnrollmentState::NotEnrolled.encode(),
+            required: cold.required,
+            recovery_generation: cold.recovery_generation.wrapping_add(1),
+            recovery: None,
+        })
+        .await?;
+        self.emit(AuditEvent::AdminReset {
+            user_id: user_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Marks a user as required to enrol (the application's "2FA is mandatory" policy), or not.
+    /// Read it back with [`EnrollmentFlow::status`].
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn admin_set_required(&self, user_id: &str, required: bool) -> Result<(), FlowError> {
+        self.update_cold(user_id, |cold| ColdFields {
+            required,
+            ..cold.clone()
+        })
+        .await
+    }
+
+    /// Re-encrypts the user's stored secrets under the key ring's current key. Returns whether
+    /// anything changed.
+    ///
+    /// # Errors
+    /// Seal and store errors.
+    pub async fn reseal(&self, user_id: &str) -> Result<bool, FlowError> {
+        for _ in 0..CAS_RETRIES {
+            let Some(record) = self.store.get(user_id).await? else {
+                return Ok(false);
+            };
+            let mut state = EnrollmentState::decode(&record.cold.state)?;
+            let mut changed = false;
+            for sealed in state.sealed_mut() {
+                if self.keys.needs_reseal(sealed) {
+                    *sealed = self.keys.reseal(user_id, sealed)?;
+                    changed = true;
+                }
+            }
+            if let Some(sealed) = state.revealable_mut()
+                && self.keys.needs_reseal(sealed)
+            {
+                *sealed = self.keys.reseal_data(RECOVERY_PURPOSE, user_id, sealed)?;
+                changed = true;
+            }
+            if !changed {
+                return Ok(false);
+            }
+            let cold = ColdFields {
+                state: state.encode(),
+                ..record.cold.clone()
+            };
+            match self
+                .store
+                .replace(user_id, record.version, &cold, ReplaceEffects::default())
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(FlowError::Conflict)
+    }
+
+    /// Re-encrypts every user's secrets under the current key, page by page. Returns how many
+    /// records changed.
+    ///
+    /// # Errors
+    /// As [`EnrollmentFlow::reseal`].
+    pub async fn reseal_all(&self) -> Result<usize, FlowError> {
+        let mut after: Option<String> = None;
+        let mut changed = 0;
+        loop {
+            let page = self
+                .store
+                .list(ListFilter::All, after.as_deref(), 100)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(changed);
+            };
+            after = Some(last.user_id.clone());
+            for record in &page {
+                if self.reseal(&record.user_id).await? {
+                    changed += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn update_cold(
+        &self,
+        user_id: &str,
+        change: impl Fn(&ColdFields) -> ColdFields,
+    ) -> Result<(), FlowError> {
+        for _ in 0..CAS_RETRIES {
+            let result = match self.store.get(user_id).await? {
+                None => {
+                    let blank = ColdFields {
+                        status: StoredStatus::NotEnrolled,
+                        state: EnrollmentState::NotEnrolled.encode(),
+                        required: false,
+                        recovery_generation: 0,
+                        recovery: None,
+                    };
+                    self.store.insert(user_id, &change(&blank)).await
+                }
+                Some(record) => {
+                    let effects = ReplaceEffects {
+                        accept_step: None,
+                        reset_failures: true,
+                    };
+                    self.store
+                        .replace(user_id, record.version, &change(&record.cold), effects)
+                        .await
+                }
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(FlowError::Conflict)
+    }
+}

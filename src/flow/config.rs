@@ -1,0 +1,72 @@
+//! What the flow decides by policy.
+
+use super::throttle::ThrottlePolicy;
+use crate::otp::{KdfParams, RecoveryConfig, TotpParams, Window};
+
+/// How recovery codes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum RecoveryStorage {
+    /// Argon2id hashes only: nobody, not even the application, can read the codes back. The
+    /// default, and what NIST SP 800-63B §5.1.2.2 describes.
+    #[default]
+    HashedOnly,
+    /// Hashes for checking, plus the plain codes sealed with the key ring so the application can
+    /// show them again ([`EnrollmentFlow::reveal_recovery_codes`]), as some products do.
+    ///
+    /// **Weaker:** anyone holding the database *and* the encryption key can read every unused
+    /// recovery code, a full second factor. Choose it only if showing the codes again is a
+    /// product requirement, and guard the reveal call with fresh authentication.
+    HashedAndEncrypted,
+}
+
+/// Everything the flow decides by policy. Build with [`FlowConfig::new`] and adjust the fields.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// The issuer shown in authenticator apps (your product's name).
+    pub issuer: String,
+    /// Code parameters for new enrolments. The default (SHA-1, 6 digits, 30 s) is the only one
+    /// every authenticator app honours. The epoch must be 0 (URIs cannot carry another).
+    pub params: TotpParams,
+    /// Window for logins (RFC 6238 §5.2: at most one step of network delay is recommended).
+    pub window: Window,
+    /// Window for the first code at confirmation, wider to learn the device's clock offset,
+    /// which is stored as drift (RFC 6238 §6).
+    pub confirm_window: Window,
+    /// Bound on how far stored drift moves the login window.
+    pub max_drift: u16,
+    /// Steps either side within which a code valid outside the window is reported as
+    /// [`FlowError::ClockSkew`] (never accepted). `0` turns it off.
+    pub skew_diagnosis: u16,
+    /// Seconds a begun enrolment stays confirmable.
+    pub pending_ttl: u64,
+    /// Recovery code count and length (at most 64 codes).
+    pub recovery: RecoveryConfig,
+    /// Argon2id cost for hashing recovery codes.
+    pub kdf: KdfParams,
+    /// Throttling of failed attempts.
+    pub throttle: ThrottlePolicy,
+    /// Whether recovery codes can be shown again (off by default; see [`RecoveryStorage`]).
+    pub recovery_storage: RecoveryStorage,
+}
+
+impl FlowConfig {
+    /// Defaults: SHA-1/6/30, login window ±1, confirmation window ±10 (five minutes each way),
+    /// drift bound 10, skew diagnosis ±20 steps (ten minutes), pending enrolments valid 15
+    /// minutes, 10 recovery codes of 80 bits, OWASP Argon2id, [`ThrottlePolicy::default`].
+    pub fn new(issuer: &str) -> FlowConfig {
+        FlowConfig {
+            issuer: issuer.to_owned(),
+            params: TotpParams::default(),
+            window: Window::DEFAULT,
+            confirm_window: Window::symmetric(10),
+            max_drift: 10,
+            skew_diagnosis: 20,
+            pending_ttl: 15 * 60,
+            recovery: RecoveryConfig::default(),
+            kdf: KdfParams::default(),
+            throttle: ThrottlePolicy::default(),
+            recovery_storage: RecoveryStorage::HashedOnly,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Enrolment: begin (first device or new device), show again, confirm with the first code.
+
+use zeroize::Zeroizing;
+
+use super::audit::{AuditEvent, AuditSink};
+use super::clock::Clock;
+use super::state::{EnrollmentState, Pending};
+use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, RecoveryStorage};
+use crate::otp::code::parse_code;
+use crate::otp::{OtpAuthUri, RecoveryCodeSet, Secret, Totp, TotpState};
+use crate::seal::RECOVERY_PURPOSE;
+use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError};
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// Begins an enrolment: a new secret, its URI and manual key. Replaces a pending one.
+    ///
+    /// # Errors
+    /// [`FlowError::AlreadyEnrolled`] if 2FA is active (use
+    /// [`EnrollmentFlow::begin_new_device`]); [`FlowError::Name`] if `account_name` cannot appear
+    /// in a URI; store and seal errors.
+    pub async fn begin(&self, user_id: &str, account_name: &str) -> Result<Enrollment, FlowError> {
+        self.begin_inner(user_id, account_name, false).await
+    }
+
+    /// Begins enrolling a new device for a user with 2FA active. Requires a valid code or
+    /// recovery code now (consumed), as changing the device is as sensitive as turning 2FA off
+    /// (OWASP). The current device keeps working until the new one is confirmed with
+    /// [`EnrollmentFlow::confirm`].
+    ///
+    /// # Errors
+    /// As [`EnrollmentFlow::verify`] for the proof, then as [`EnrollmentFlow::begin`].
+    pub async fn begin_new_device(
+        &self,
+        user_id: &str,
+        account_name: &str,
+        proof: &str,
+    ) -> Result<Enrollment, FlowError> {
+        self.prove(user_id, proof).await?;
+        self.begin_inner(user_id, account_name, true).await
+    }
+
+    pub(super) async fn begin_inner(
+        &self,
+        user_id: &str,
+        account_name: &str,
+        allow_replacement: bool,
+    ) -> Result<Enrollment, FlowError> {
+        let now = self.clock.now();
+        let params = self.config.params;
+        let secret = Secret::generate(params.algorithm).map_err(|_| FlowError::Internal("rng"))?;
+        let uri = OtpAuthUri::totp(secret, account_name)?
+            .with_issuer(&self.config.issuer)?
+            .with_algorithm(params.algorithm)
+            .with_digits(params.digits)
+            .with_period(params.period);
+        let pending = Pending {
+            sealed: self.keys.seal(user_id, uri.secret())?,
+            params,
+            started_at: now,
+            expires_at: now.saturating_add(self.config.pending_ttl),
+        };
+        for _ in 0..CAS_RETRIES {
+            let result = match self.store.get(user_id).await? {
+                None => {
+                    let state = EnrollmentState::NotEnrolled.begin(pending.clone());
+                    let cold = ColdFields {
+                        status: state.status(),
+                        state: state.encode(),
+                        required: false,
+                        recovery_generation: 0,
+                        recovery: None,
+                    };
+                    self.store.insert(user_id, &cold).await.map(|_| false)
+                }
+                Some(record) => {
+                    let state = EnrollmentState::decode(&record.cold.state)?;
+                    let replacing = state.active().is_some();
+                    if replacing && !allow_replacement {
+                        return Err(FlowError::AlreadyEnrolled);
+                    }
+                    let state = state.begin(pending.clone());
+                    let cold = ColdFields {
+                        status: state.status(),
+                        state: state.encode(),
+                        ..record.cold.clone()
+                    };
+                    self.store
+                        .replace(user_id, record.version, &cold, ReplaceEffects::default())
+                        .await
+                        .map(|_| replacing)
+                }
+            };
+            match result {
+                Ok(replacing) => {
+                    self.emit(AuditEvent::EnrollmentStarted {
+                        user_id: user_id.to_owned(),
+                        replacing,
+                    });
+                    return Ok(Enrollment {
+                        uri,
+                        expires_at: pending.expires_at,
+                        replacing,
+                    });
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(FlowError::Conflict)
+    }
+
+    /// The enrolment in progress, to show its QR code and key again (after a wrong first code or
+    /// a page reload) without issuing a new secret. `None` if nothing is pending or it expired.
+    ///
+    /// # Errors
+    /// [`FlowError::Name`] for an invalid account name; seal and store errors.
+    pub async fn resume(
+        &self,
+        user_id: &str,
+        account_name: &str,
+    ) -> Result<Option<Enrollment>, FlowError> {
+        let now = self.clock.now();
+        let Some(record) = self.store.get(user_id).await? else {
+            return Ok(None);
+        };
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let replacing = state.active().is_some();
+        let Some(pending) = state.pending().filter(|p| now < p.expires_at) else {
+            return Ok(None);
+        };
+        let secret = self.keys.open(user_id, &pending.sealed)?;
+        let uri = OtpAuthUri::totp(secret, account_name)?
+            .with_issuer(&self.config.issuer)?
+            .with_algorithm(pending.params.algorithm)
+            .with_digits(pending.params.digits)
+            .with_period(pending.params.period);
+        Ok(Some(Enrollment {
+            uri,
+            expires_at: pending.expires_at,
+            replacing,
+        }))
+    }
+
+    /// Confirms the pending secret with the first code from the user's app: activates it, burns
+    /// that code's step (it cannot be replayed as a login), stores the observed clock drift, and
+    /// on a first enrolment issues recovery codes (returned once, stored hashed).
+    ///
+    /// # Errors
+    /// [`FlowError::NoPendingEnrollment`], [`FlowError::EnrollmentExpired`],
+    /// [`FlowError::Malformed`], [`FlowError::InvalidCode`], [`FlowError::Throttled`],
+    /// [`FlowError::Locked`], [`FlowError::Conflict`] (a concurrent begin or confirm won).
+    pub async fn confirm(&self, user_id: &str, code: &str) -> Result<Confirmation, FlowError> {
+        let now = self.clock.now();
+        let record = self
+            .store
+            .get(user_id)
+            .await?
+            .ok_or(FlowError::NoPendingEnrollment)?;
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let pending = state
+            .pending()
+            .ok_or(FlowError::NoPendingEnrollment)?
+            .clone();
+        if now >= pending.expires_at {
+            return Err(FlowError::EnrollmentExpired);
+        }
+        if parse_code(code, pending.params.digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
+        let (record, attempt) = self.reserve(record, now).await?;
+        let secret = self.keys.open(user_id, &pending.sealed)?;
+        let totp = Totp::new(&secret, pending.params)
+            .with_window(self.config.confirm_window)
+            .with_max_drift(0);
+        // A new secret has no accepted step yet; the stored last step is raised below.
+        let accepted = match totp.verify(code, now, &TotpState::default()) {
+            Ok(m) => m,
+            Err(_) => return Err(self.failed(user_id, attempt, now)),
+        };
+        let replaced = state.active().is_some();
+        let state = state.confirm(now).ok_or(FlowError::NoPendingEnrollment)?;
+        let (generation, recovery, issued, state) = if replaced {
+            (
+                record.cold.recovery_generation,
+                record.cold.recovery.clone(),
+                None,
+                state,
+            )
+        } else {
+            let set = self.new_recovery_set()?;
+            let hashed = set
+                .hash(&self.config.kdf)
+                .map_err(|_| FlowError::Internal("recovery code hashing"))?;
+            let state = state.with_revealable(self.seal_codes(user_id, &set)?);
+            (
+                record.cold.recovery_generation.wrapping_add(1),
+                Some(hashed.encode()),
+                Some(set),
+                state,
+            )
+        };
+        let cold = ColdFields {
+            status: state.status(),
+            state: state.encode(),
+            required: record.cold.required,
+            recovery_generation: generation,
+            recovery,
+        };
+        let effects = ReplaceEffects {
+            accept_step: Some((accepted.step, accepted.drift)),
+            reset_failures: true,
+        };
+        match self
+            .store
+            .replace(user_id, record.version, &cold, effects)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Err(FlowError::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        self.emit(AuditEvent::EnrollmentConfirmed {
+            user_id: user_id.to_owned(),
+            replaced,
+        });
+        Ok(Confirmation {
+            recovery_codes: issued,
+            replaced_device: replaced,
+        })
+    }
+
+    /// The sealed copy of a set's plain codes, when the application opted in.
+    pub(super) fn seal_codes(
+        &self,
+        user_id: &str,
+        set: &RecoveryCodeSet,
+    ) -> Result<Option<crate::seal::SealedSecret>, FlowError> {
+        if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
+            return Ok(None);
+        }
+        let mut joined = Zeroizing::new(String::with_capacity(set.codes().len() * 48));
+        for (i, code) in set.codes().iter().enumerate() {
+            if i > 0 {
+                joined.push('\n');
+            }
+            joined.push_str(&code.expose());
+        }
+        Ok(Some(self.keys.seal_data(
+            RECOVERY_PURPOSE,
+            user_id,
+            joined.as_bytes(),
+        )?))
+    }
+
+    pub(super) fn new_recovery_set(&self) -> Result<RecoveryCodeSet, FlowError> {
+        RecoveryCodeSet::generate(self.config.recovery).map_err(|_| FlowError::Internal("rng"))
+    }
+}

@@ -1,0 +1,75 @@
+//! Why a flow operation did not succeed.
+
+use crate::otp::UriError;
+use crate::seal::SealError;
+use crate::store::StoreError;
+
+/// Why a flow operation did not succeed.
+///
+/// For the person at the keyboard, [`FlowError::InvalidCode`] is deliberately opaque: a wrong
+/// code, a replayed one and a used recovery code all read the same (the audit trail tells them
+/// apart).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The user has no active second factor.
+    #[error("two-factor authentication is not enabled")]
+    NotEnrolled,
+    /// 2FA is already active: a new device needs [`EnrollmentFlow::begin_new_device`], which
+    /// asks for the current second factor.
+    #[error("two-factor authentication is already enabled")]
+    AlreadyEnrolled,
+    /// Confirmation without a begun enrolment.
+    #[error("no enrolment is in progress")]
+    NoPendingEnrollment,
+    /// The begun enrolment expired; begin again.
+    #[error("the enrolment expired; start again")]
+    EnrollmentExpired,
+    /// The input is not shaped like a code or recovery code; nothing was checked or counted.
+    #[error("enter the code from your authenticator app or a recovery code")]
+    Malformed,
+    /// Wrong, replayed or used. `retry_at`: the time from which the next attempt is checked,
+    /// when this failure started a delay.
+    #[error("invalid code")]
+    InvalidCode {
+        /// Unix time of the next checked attempt, if delayed.
+        retry_at: Option<u64>,
+    },
+    /// The code is valid only `steps` time steps away: the device's clock is off. Counted as a
+    /// failure; never accepted.
+    #[error("invalid code: the authenticator's clock looks {steps} steps off")]
+    ClockSkew {
+        /// Steps off (positive: device ahead).
+        steps: i64,
+    },
+    /// Refused unchecked: too many recent failures.
+    #[error("too many attempts; try again later")]
+    Throttled {
+        /// Unix time from which the next attempt is checked.
+        until: u64,
+    },
+    /// Refused unchecked: the account is locked after the failure limit.
+    #[error("too many failed attempts; locked")]
+    Locked {
+        /// Unix time at which the lock ends.
+        until: u64,
+    },
+    /// A concurrent change won; re-read and try again.
+    #[error("the record changed concurrently; try again")]
+    Conflict,
+    /// The configuration is invalid.
+    #[error("invalid flow configuration: {0}")]
+    Config(&'static str),
+    /// The account name or issuer cannot be put in an otpauth URI.
+    #[error("invalid account name or issuer: {0}")]
+    Name(#[from] UriError),
+    /// A stored secret could not be opened (missing key, or tampered record).
+    #[error("stored secret unusable: {0}")]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Randomness or key derivation failed.
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
+}

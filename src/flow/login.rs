@@ -1,0 +1,199 @@
+//! Login: a code or a recovery code, checked and accepted atomically (replay is decided here and
+//! made to hold across processes by the store).
+
+use super::audit::{AuditEvent, AuditSink};
+use super::clock::Clock;
+use super::record::{recovery_set, recovery_shape};
+use super::state::Active;
+use super::{EnrollmentFlow, FlowError, LoginFactor};
+use crate::otp::code::parse_code;
+use crate::otp::{RecoveryError, Totp, TotpState, VerifyError};
+use crate::store::{SecretStore, StoredUser};
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// Verifies a login's second factor: an authenticator code or a recovery code, told apart by
+    /// shape (only digits, as many as the code has: a code; anything else: a recovery code,
+    /// which is always longer and has letters or more digits).
+    ///
+    /// A code is accepted once: the store advances the last accepted step atomically, so two
+    /// concurrent requests with the same code cannot both succeed. A recovery code is consumed
+    /// atomically. Failures are counted and throttled; during a delay attempts are refused
+    /// unchecked.
+    ///
+    /// # Errors
+    /// [`FlowError::NotEnrolled`], [`FlowError::Malformed`], [`FlowError::InvalidCode`],
+    /// [`FlowError::ClockSkew`], [`FlowError::Throttled`], [`FlowError::Locked`], store and seal
+    /// errors.
+    pub async fn verify(&self, user_id: &str, input: &str) -> Result<LoginFactor, FlowError> {
+        if looks_like_code(input, self.config.params.digits.get()) {
+            self.verify_code(user_id, input).await
+        } else {
+            self.verify_recovery_code(user_id, input).await
+        }
+    }
+
+    /// Verifies an authenticator code only. See [`EnrollmentFlow::verify`].
+    ///
+    /// # Errors
+    /// As [`EnrollmentFlow::verify`].
+    pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<LoginFactor, FlowError> {
+        let (record, active) = self.active_record(user_id).await?;
+        if parse_code(code, active.params.digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
+        let now = self.clock.now();
+        let (record, attempt) = self.reserve(record, now).await?;
+        self.check_code(&record, &active, code, now, attempt)
+            .await?;
+        self.emit(AuditEvent::LoginWithCode {
+            user_id: user_id.to_owned(),
+        });
+        Ok(LoginFactor::Code)
+    }
+
+    /// Verifies a recovery code only. See [`EnrollmentFlow::verify`].
+    ///
+    /// # Errors
+    /// As [`EnrollmentFlow::verify`].
+    pub async fn verify_recovery_code(
+        &self,
+        user_id: &str,
+        code: &str,
+    ) -> Result<LoginFactor, FlowError> {
+        let (record, _) = self.active_record(user_id).await?;
+        recovery_shape(&record, code)?;
+        let now = self.clock.now();
+        let (record, attempt) = self.reserve(record, now).await?;
+        let remaining = self
+            .check_recovery_code(&record, code, now, attempt)
+            .await?;
+        self.emit(AuditEvent::LoginWithRecoveryCode {
+            user_id: user_id.to_owned(),
+            remaining,
+        });
+        Ok(LoginFactor::RecoveryCode { remaining })
+    }
+
+    pub(super) async fn check_code(
+        &self,
+        record: &StoredUser,
+        active: &Active,
+        code: &str,
+        now: u64,
+        attempt: u32,
+    ) -> Result<(), FlowError> {
+        let user_id = &record.user_id;
+        let secret = self.keys.open(user_id, &active.sealed)?;
+        let totp = Totp::new(&secret, active.params)
+            .with_window(self.config.window)
+            .with_max_drift(self.config.max_drift)
+            .with_skew_diagnosis(self.config.skew_diagnosis);
+        let state = TotpState {
+            last_step: record.last_step,
+            drift: record.drift,
+        };
+        match totp.verify(code, now, &state) {
+            Ok(m) => {
+                if self
+                    .store
+                    .advance_step(user_id, m.step, m.drift, now)
+                    .await?
+                {
+                    return Ok(());
+                }
+                // Another request accepted this step (or a later one) first.
+                self.emit(AuditEvent::ReplayRefused {
+                    user_id: user_id.clone(),
+                });
+                Err(self.failed(user_id, attempt, now))
+            }
+            Err(VerifyError::Replayed) => {
+                self.emit(AuditEvent::ReplayRefused {
+                    user_id: user_id.clone(),
+                });
+                Err(self.failed(user_id, attempt, now))
+            }
+            Err(VerifyError::ClockSkew { steps }) => {
+                self.emit(AuditEvent::ClockSkewDetected {
+                    user_id: user_id.clone(),
+                    steps,
+                });
+                match self.failed(user_id, attempt, now) {
+                    // Only a code from the past is diagnosed to the person typing: it can never
+                    // become valid. Saying that a code matches a later step would tell someone
+                    // guessing to submit it again when that step comes.
+                    FlowError::InvalidCode { .. } if steps < 0 => {
+                        Err(FlowError::ClockSkew { steps })
+                    }
+                    other => Err(other),
+                }
+            }
+            Err(_) => Err(self.failed(user_id, attempt, now)),
+        }
+    }
+
+    /// Checks and atomically consumes a recovery code; returns how many remain.
+    pub(super) async fn check_recovery_code(
+        &self,
+        record: &StoredUser,
+        code: &str,
+        now: u64,
+        attempt: u32,
+    ) -> Result<usize, FlowError> {
+        let user_id = &record.user_id;
+        let Some(text) = &record.cold.recovery else {
+            return Err(self.failed(user_id, attempt, now));
+        };
+        let set = recovery_set(text, record.recovery_used)?;
+        let index = match set.check(code) {
+            Ok(i) => i,
+            Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),
+            Err(RecoveryError::Kdf) => return Err(FlowError::Internal("recovery code hashing")),
+            Err(_) => return Err(self.failed(user_id, attempt, now)),
+        };
+        let index32 = u32::try_from(index).map_err(|_| FlowError::Internal("index"))?;
+        if self
+            .store
+            .consume_recovery_code(user_id, record.cold.recovery_generation, index32, now)
+            .await?
+        {
+            Ok(set.remaining().saturating_sub(1))
+        } else {
+            // Consumed concurrently, or the set was regenerated meanwhile.
+            self.emit(AuditEvent::ReplayRefused {
+                user_id: user_id.clone(),
+            });
+            Err(self.failed(user_id, attempt, now))
+        }
+    }
+}
+
+/// Whether `input` is shaped like an authenticator code: only digits (after white space and
+/// hyphens), exactly `digits` of them. Recovery codes are always longer.
+pub(super) fn looks_like_code(input: &str, digits: u8) -> bool {
+    let mut count = 0usize;
+    for c in input.chars() {
+        match c {
+            '0'..='9' => count += 1,
+            ' ' | '-' | '\t' | '\n' | '\r' => {}
+            _ => return false,
+        }
+    }
+    count == usize::from(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_code;
+
+    #[test]
+    fn codes_and_recovery_codes_are_told_apart_by_shape() {
+        assert!(looks_like_code("123456", 6));
+        assert!(looks_like_code(" 123 456 ", 6));
+        assert!(looks_like_code("1234-5678", 8));
+        assert!(!looks_like_code("12345", 6));
+        assert!(!looks_like_code("ABCD-EFGH-JKMN-PQRS", 6));
+        assert!(!looks_like_code("1234-5678-9012-3456", 6));
+        assert!(!looks_like_code("12345a", 6));
+    }
+}

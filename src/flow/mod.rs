@@ -1,0 +1,223 @@
+//! The enrolment and verification flow an application calls from its login and settings pages.
+//!
+//! ```text
+//! NotEnrolled --begin--> Pending --confirm(first code)--> Active (+ recovery codes, shown once)
+//!      ^                                                   |  |
+//!      |                 begin (new device) ---------------+  | verify: code or recovery code
+//!      +---- disable(proof) / admin_reset -------------------+  | regenerate_recovery_codes(proof)
+//! ```
+//!
+//! Every decision that must hold across concurrent requests is an atomic store operation: a code
+//! is accepted only if the store advances the last step ([`SecretStore::advance_step`]), a
+//! recovery code only if the store consumes it, failures are counted by the store, and state
+//! changes are compare-and-swaps on the record version.
+
+mod admin;
+mod audit;
+mod clock;
+mod config;
+mod enrol;
+mod error;
+mod login;
+mod outcome;
+mod record;
+mod sensitive;
+mod state;
+mod throttle;
+
+#[cfg(feature = "tracing")]
+pub use audit::TracingAudit;
+pub use audit::{AuditEvent, AuditSink, NoAudit};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{FlowConfig, RecoveryStorage};
+pub use error::FlowError;
+pub use outcome::{
+    Confirmation, Enrollment, EnrollmentStatus, LoginFactor, RevealedRecoveryCode, Status,
+};
+pub use record::check_record;
+pub use throttle::{ThrottleError, ThrottlePolicy};
+
+use self::record::recovery_set;
+use self::state::{Active, EnrollmentState};
+use crate::otp::{OtpAuthUri, Secret};
+use crate::seal::KeyRing;
+use crate::store::{SecretStore, StoredUser};
+
+/// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
+/// concurrent change before reporting [`FlowError::Conflict`].
+const CAS_RETRIES: usize = 3;
+
+/// How many times reserving an attempt re-reads after a concurrent attempt changed the failure
+/// count first. Each lost race means another attempt was counted, so the gate closes quickly.
+const ATTEMPT_RETRIES: usize = 64;
+
+/// The enrolment and verification flow over a [`SecretStore`], keyed by the application's user
+/// id.
+///
+/// ```
+/// use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, KeyRing, LoginFactor, MemoryStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// // The key comes from your secret manager: `EncryptionKey::from_base64(1, &env_value)`.
+/// let keys = KeyRing::new(EncryptionKey::generate(1)?);
+/// let flow = EnrollmentFlow::new(MemoryStore::new(), keys, FlowConfig::new("Example Co"))?;
+///
+/// // Settings page: begin, show the QR code (enrollment.expose_uri()) and the manual key.
+/// let enrollment = flow.begin("user-42", "alice@example.com").await?;
+/// // The user's app computes the first code; here we play the app.
+/// let app = enrollment.uri().to_totp().expect("a TOTP URI");
+/// let confirmed = flow.confirm("user-42", app.generate_now()?.as_str()).await?;
+/// let codes = confirmed.recovery_codes().expect("issued on first enrolment"); // show once
+///
+/// // Login page, second step: a code or a recovery code.
+/// let factor = flow.verify("user-42", &codes.codes()[0].expose()).await?;
+/// assert_eq!(factor, LoginFactor::RecoveryCode { remaining: 9 });
+/// assert!(flow.status("user-42").await?.is_active());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct EnrollmentFlow<S, C = SystemClock, A = NoAudit> {
+    store: S,
+    keys: KeyRing,
+    config: FlowConfig,
+    clock: C,
+    audit: A,
+}
+
+impl<S: SecretStore> EnrollmentFlow<S> {
+    /// A flow over `store`, sealing secrets with `keys`.
+    ///
+    /// # Errors
+    /// [`FlowError::Config`] if the epoch is not 0, more than 64 recovery codes are configured,
+    /// or the issuer cannot appear in a URI.
+    pub fn new(store: S, keys: KeyRing, config: FlowConfig) -> Result<Self, FlowError> {
+        if config.params.epoch != 0 {
+            return Err(FlowError::Config("otpauth URIs require epoch 0"));
+        }
+        if config.recovery.count() > 64 {
+            return Err(FlowError::Config("at most 64 recovery codes per set"));
+        }
+        if config.pending_ttl == 0 {
+            return Err(FlowError::Config("pending_ttl must be positive"));
+        }
+        // Validate the issuer once, with any account name.
+        let probe = Secret::from_bytes(&[0; 16]).map_err(|_| FlowError::Internal("probe"))?;
+        OtpAuthUri::totp(probe, "probe")?.with_issuer(&config.issuer)?;
+        Ok(EnrollmentFlow {
+            store,
+            keys,
+            config,
+            clock: SystemClock,
+            audit: NoAudit,
+        })
+    }
+}
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// Uses another clock (tests, simulations).
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> EnrollmentFlow<S, C2, A> {
+        EnrollmentFlow {
+            store: self.store,
+            keys: self.keys,
+            config: self.config,
+            clock,
+            audit: self.audit,
+        }
+    }
+
+    /// Sends audit events to `audit`.
+    pub fn with_audit<A2: AuditSink>(self, audit: A2) -> EnrollmentFlow<S, C, A2> {
+        EnrollmentFlow {
+            store: self.store,
+            keys: self.keys,
+            config: self.config,
+            clock: self.clock,
+            audit,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    fn emit(&self, event: AuditEvent) {
+        self.audit.record(&event);
+    }
+
+    /// A user's status.
+    ///
+    /// # Errors
+    /// [`FlowError::Store`].
+    pub async fn status(&self, user_id: &str) -> Result<Status, FlowError> {
+        let now = self.clock.now();
+        match self.store.get(user_id).await? {
+            Some(record) => self.status_of(&record, now),
+            None => Ok(Status {
+                user_id: user_id.to_owned(),
+                enrollment: EnrollmentStatus::NotEnrolled,
+                required: false,
+                last_used_at: None,
+                recovery_codes_left: None,
+                failures: 0,
+                locked_until: None,
+            }),
+        }
+    }
+
+    fn status_of(&self, record: &StoredUser, now: u64) -> Result<Status, FlowError> {
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let enrollment = match &state {
+            EnrollmentState::NotEnrolled => EnrollmentStatus::NotEnrolled,
+            EnrollmentState::Pending(p) => EnrollmentStatus::Pending {
+                since: p.started_at,
+                expires_at: p.expires_at,
+            },
+            EnrollmentState::Active {
+                active,
+                replacement,
+            } => EnrollmentStatus::Active {
+                since: active.since,
+                replacement_pending: replacement.as_ref().is_some_and(|p| p.expires_at > now),
+            },
+        };
+        let recovery_codes_left = match (&state, &record.cold.recovery) {
+            (EnrollmentState::Active { .. }, Some(text)) => {
+                Some(recovery_set(text, record.recovery_used)?.remaining())
+            }
+            _ => None,
+        };
+        Ok(Status {
+            user_id: record.user_id.clone(),
+            enrollment,
+            required: record.cold.required,
+            last_used_at: record.last_used_at,
+            recovery_codes_left,
+            failures: record.failures,
+            locked_until: self
+                .config
+                .throttle
+                .next_attempt(record.failures, record.last_failure_at)
+                .map(|(until, _)| until)
+                .filter(|&until| until > now),
+        })
+    }
+
+    async fn active_record(&self, user_id: &str) -> Result<(StoredUser, Active), FlowError> {
+        let record = self
+            .store
+            .get(user_id)
+            .await?
+            .ok_or(FlowError::NotEnrolled)?;
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
+        Ok((record, active))
+    }
+}

@@ -1,0 +1,156 @@
+//! What flow operations return: begun enrolments, confirmations, login factors, status.
+
+use zeroize::Zeroizing;
+
+use crate::otp::{OtpAuthUri, RecoveryCodeSet};
+
+/// A begun enrolment: what the user needs to add the account to an authenticator app.
+///
+/// Holds the secret; show it only to the user enrolling.
+#[derive(Debug)]
+pub struct Enrollment {
+    pub(super) uri: OtpAuthUri,
+    pub(super) expires_at: u64,
+    pub(super) replacing: bool,
+}
+
+impl Enrollment {
+    /// The otpauth URI (render it as a QR code).
+    pub fn uri(&self) -> &OtpAuthUri {
+        &self.uri
+    }
+
+    /// The URI text. **Security:** contains the secret.
+    pub fn expose_uri(&self) -> Zeroizing<String> {
+        self.uri.expose_uri()
+    }
+
+    /// The secret in groups of four, for typing by hand. **Security:** the secret itself.
+    pub fn expose_manual_key(&self) -> Zeroizing<String> {
+        self.uri.secret().expose_base32_grouped()
+    }
+
+    /// Unix time after which the enrolment can no longer be confirmed.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Whether this replaces an active device (which keeps working until confirmation).
+    pub fn is_replacement(&self) -> bool {
+        self.replacing
+    }
+}
+
+/// The result of a confirmation.
+#[derive(Debug)]
+pub struct Confirmation {
+    pub(super) recovery_codes: Option<RecoveryCodeSet>,
+    pub(super) replaced_device: bool,
+}
+
+impl Confirmation {
+    /// The new recovery codes, to show once: on a first enrolment. A new device keeps the
+    /// existing codes, and this is `None`.
+    pub fn recovery_codes(&self) -> Option<&RecoveryCodeSet> {
+        self.recovery_codes.as_ref()
+    }
+
+    /// Takes the recovery codes out.
+    pub fn into_recovery_codes(self) -> Option<RecoveryCodeSet> {
+        self.recovery_codes
+    }
+
+    /// Whether an earlier device was replaced.
+    pub fn replaced_device(&self) -> bool {
+        self.replaced_device
+    }
+}
+
+/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`]. `Debug` is
+/// redacted.
+pub struct RevealedRecoveryCode {
+    pub(super) code: Zeroizing<String>,
+    pub(super) used: bool,
+}
+
+impl core::fmt::Debug for RevealedRecoveryCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RevealedRecoveryCode")
+            .field("code", &"[redacted]")
+            .field("used", &self.used)
+            .finish()
+    }
+}
+
+impl RevealedRecoveryCode {
+    /// The code as shown at issue (`XXXX-XXXX-XXXX-XXXX`). **Security:** a full second factor.
+    pub fn expose(&self) -> &str {
+        &self.code
+    }
+
+    /// Whether it was already used.
+    pub fn is_used(&self) -> bool {
+        self.used
+    }
+}
+
+/// Which second factor passed a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LoginFactor {
+    /// An authenticator code.
+    Code,
+    /// A recovery code; `remaining` are left.
+    RecoveryCode {
+        /// Unused recovery codes left.
+        remaining: usize,
+    },
+}
+
+/// Where a user is in the life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EnrollmentStatus {
+    /// No second factor.
+    NotEnrolled,
+    /// A secret was issued and awaits its first code.
+    Pending {
+        /// When the enrolment began.
+        since: u64,
+        /// When the enrolment stops being confirmable.
+        expires_at: u64,
+    },
+    /// 2FA is on.
+    Active {
+        /// When the current device was confirmed.
+        since: u64,
+        /// A new device was begun and awaits confirmation.
+        replacement_pending: bool,
+    },
+}
+
+/// A user's 2FA status, never with a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// The user.
+    pub user_id: String,
+    /// Life-cycle state.
+    pub enrollment: EnrollmentStatus,
+    /// The application requires this user to enrol.
+    pub required: bool,
+    /// Last successful use of the second factor.
+    pub last_used_at: Option<u64>,
+    /// Unused recovery codes (when active).
+    pub recovery_codes_left: Option<usize>,
+    /// Consecutive failed attempts.
+    pub failures: u32,
+    /// Until when attempts are refused unchecked, if now.
+    pub locked_until: Option<u64>,
+}
+
+impl Status {
+    /// Whether 2FA is on.
+    pub fn is_active(&self) -> bool {
+        matches!(self.enrollment, EnrollmentStatus::Active { .. })
+    }
+}

@@ -1,0 +1,235 @@
+//! Throttling of failed second-factor attempts (RFC 4226 §7.3, NIST SP 800-63B §5.2.2).
+//!
+//! Failures are counted per user, shared by codes and recovery codes, and stored (so the count
+//! holds across processes and login sessions). After a few free attempts each further failure
+//! imposes an exponentially growing delay before the next attempt is even checked; at the limit
+//! the account is locked for a longer period. A success resets the count.
+
+/// The throttling policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ThrottlePolicy {
+    free_attempts: u32,
+    base_delay: u64,
+    max_delay: u64,
+    lock_after: u32,
+    lock_for: u64,
+}
+
+/// A policy out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThrottleError {
+    /// NIST SP 800-63B §5.2.2 allows at most 100 consecutive failures, and the lock must come
+    /// after the free attempts.
+    #[error("the lock must come after the free attempts and at most 100 consecutive failures")]
+    Limit,
+    /// Delays must be at least one second and the maximum at least the base.
+    #[error("delays must be at least one second, and the maximum at least the base delay")]
+    Delay,
+}
+
+impl ThrottlePolicy {
+    /// `free_attempts` failures without delay; then `base_delay` seconds, doubling with each
+    /// further failure up to `max_delay`; at `lock_after` consecutive failures (at most 100) a
+    /// lock of `lock_for` seconds, renewed by every failure while at the limit.
+    ///
+    /// # Errors
+    /// [`ThrottleError`] when out of range.
+    pub const fn new(
+        free_attempts: u32,
+        base_delay: u64,
+        max_delay: u64,
+        lock_after: u32,
+        lock_for: u64,
+    ) -> Result<ThrottlePolicy, ThrottleError> {
+        if lock_after > 100 || lock_after <= free_attempts {
+            return Err(ThrottleError::Limit);
+        }
+        if base_delay == 0 || max_delay < base_delay || lock_for == 0 {
+            return Err(ThrottleError::Delay);
+        }
+        Ok(ThrottlePolicy {
+            free_attempts,
+            base_delay,
+            max_delay,
+            lock_after,
+            lock_for,
+        })
+    }
+
+    /// The consecutive failures that lock the account.
+    pub const fn lock_after(&self) -> u32 {
+        self.lock_after
+    }
+
+    /// When the next attempt may be checked, after `failures` consecutive failures, the last at
+    /// `last_failure`: `None` if at once. The second value is whether that is a lock.
+    pub fn next_attempt(&self, failures: u32, last_failure: Option<u64>) -> Option<(u64, bool)> {
+        let last = last_failure?;
+        if failures >= self.lock_after {
+            return Some((last.saturating_add(self.lock_for), true));
+        }
+        if failures <= self.free_attempts {
+            return None;
+        }
+        let doublings = failures - self.free_attempts - 1;
+        // base * 2^doublings, saturating: a shift would silently drop high bits.
+        let delay = 2u64
+            .checked_pow(doublings)
+            .and_then(|factor| self.base_delay.checked_mul(factor))
+            .unwrap_or(u64::MAX)
+            .min(self.max_delay);
+        Some((last.saturating_add(delay), false))
+    }
+}
+
+impl Default for ThrottlePolicy {
+    /// Five free attempts; then 2 s doubling up to 5 minutes; locked for an hour after 20
+    /// consecutive failures (well under NIST's limit of 100). An attacker gets at most about 40
+    /// guesses an hour, against a one-in-a-million code.
+    fn default() -> Self {
+        ThrottlePolicy {
+            free_attempts: 5,
+            base_delay: 2,
+            max_delay: 300,
+            lock_after: 20,
+            lock_for: 3600,
+        }
+    }
+}
+
+// ---- the guard: where the flow applies the policy ----
+
+use super::audit::{AuditEvent, AuditSink};
+use super::clock::Clock;
+use super::{ATTEMPT_RETRIES, EnrollmentFlow, FlowError};
+use crate::store::{SecretStore, StoredUser};
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// Refuses, unchecked, an attempt during a throttling delay or lock.
+    pub(super) fn gate(&self, record: &StoredUser, now: u64) -> Result<(), FlowError> {
+        let Some((until, locked)) = self
+            .config
+            .throttle
+            .next_attempt(record.failures, record.last_failure_at)
+        else {
+            return Ok(());
+        };
+        if now >= until {
+            return Ok(());
+        }
+        let user_id = record.user_id.clone();
+        if locked {
+            self.emit(AuditEvent::Locked { user_id, until });
+            Err(FlowError::Locked { until })
+        } else {
+            self.emit(AuditEvent::Throttled { user_id, until });
+            Err(FlowError::Throttled { until })
+        }
+    }
+
+    /// Reserves a checked attempt: refused unchecked during a delay or lock; otherwise the
+    /// failure count is raised by one through a compare-and-swap on the count, so concurrent
+    /// attempts pass the gate one at a time and never more than the policy allows. A success
+    /// resets the count in the same store operation that accepts the step or consumes the
+    /// recovery code (or, for a confirmation, the compare-and-swap that activates). Returns the
+    /// record as read for the reservation and the count including this attempt.
+    pub(super) async fn reserve(
+        &self,
+        mut record: StoredUser,
+        now: u64,
+    ) -> Result<(StoredUser, u32), FlowError> {
+        for _ in 0..ATTEMPT_RETRIES {
+            self.gate(&record, now)?;
+            if self
+                .store
+                .reserve_attempt(&record.user_id, record.failures, now)
+                .await?
+            {
+                let attempt = record.failures.saturating_add(1);
+                return Ok((record, attempt));
+            }
+            record = self
+                .store
+                .get(&record.user_id)
+                .await?
+                .ok_or(FlowError::NotEnrolled)?;
+        }
+        Err(FlowError::Conflict)
+    }
+
+    /// The error to report for a failed attempt (already counted when it was reserved), with its
+    /// audit events.
+    pub(super) fn failed(&self, user_id: &str, failures: u32, now: u64) -> FlowError {
+        self.emit(AuditEvent::FailedAttempt {
+            user_id: user_id.to_owned(),
+            failures,
+        });
+        match self.config.throttle.next_attempt(failures, Some(now)) {
+            Some((until, true)) => {
+                if failures == self.config.throttle.lock_after() {
+                    self.emit(AuditEvent::Locked {
+                        user_id: user_id.to_owned(),
+                        until,
+                    });
+                }
+                FlowError::Locked { until }
+            }
+            Some((until, false)) => FlowError::InvalidCode {
+                retry_at: Some(until),
+            },
+            None => FlowError::InvalidCode { retry_at: None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_then_lock() {
+        let p = ThrottlePolicy::new(2, 10, 60, 6, 1000).unwrap();
+        assert_eq!(p.next_attempt(0, None), None);
+        assert_eq!(p.next_attempt(2, Some(100)), None);
+        assert_eq!(p.next_attempt(3, Some(100)), Some((110, false)));
+        assert_eq!(p.next_attempt(4, Some(100)), Some((120, false)));
+        assert_eq!(p.next_attempt(5, Some(100)), Some((140, false)));
+        assert_eq!(p.next_attempt(6, Some(100)), Some((1100, true)));
+        assert_eq!(p.next_attempt(60, Some(100)), Some((1100, true)));
+        // Large doubling counts saturate at the maximum, never wrap to no delay.
+        let big = ThrottlePolicy::new(0, 2, 300, 100, 10).unwrap();
+        for failures in 1..100 {
+            let (until, _) = big.next_attempt(failures, Some(0)).unwrap();
+            assert!((2..=300).contains(&until), "{failures} failures: {until}");
+        }
+        assert_eq!(big.next_attempt(99, Some(0)), Some((300, false)));
+        let capped = ThrottlePolicy::new(0, 1, 60, 100, 10).unwrap();
+        assert_eq!(capped.next_attempt(99, Some(0)), Some((60, false)));
+        assert_eq!(
+            capped.next_attempt(99, Some(u64::MAX)),
+            Some((u64::MAX, false))
+        );
+    }
+
+    #[test]
+    fn policies_out_of_range() {
+        assert_eq!(
+            ThrottlePolicy::new(0, 1, 1, 101, 1),
+            Err(ThrottleError::Limit)
+        );
+        assert_eq!(
+            ThrottlePolicy::new(5, 1, 1, 5, 1),
+            Err(ThrottleError::Limit)
+        );
+        assert_eq!(
+            ThrottlePolicy::new(0, 0, 1, 10, 1),
+            Err(ThrottleError::Delay)
+        );
+        assert_eq!(
+            ThrottlePolicy::new(0, 5, 1, 10, 1),
+            Err(ThrottleError::Delay)
+        );
+        assert!(ThrottlePolicy::default().lock_after() <= 100);
+    }
+}

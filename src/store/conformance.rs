@@ -1,0 +1,502 @@
+//! The store test kit: the behaviour every [`SecretStore`] must have, as one call.
+//!
+//! A backend written outside this crate (for a database it does not ship) proves itself with
+//! exactly the suite the crate's own stores run: every atomicity rule of the
+//! [store contract](crate::store), and races of [`RACERS`] concurrent tasks that each require
+//! exactly one winner (or an exact count). Enable the `conformance` feature in your
+//! `[dev-dependencies]` and call [`run_all`] from a multi-threaded tokio test with a factory that
+//! returns a fresh, empty store each time (for a shared server: a fresh schema or table each
+//! call):
+//!
+//! ```
+//! use twofactor::store::{MemoryStore, conformance};
+//!
+//! // In your tests: #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?.block_on(async {
+//! conformance::run_all(|| async { MemoryStore::new() }).await;
+//! # });
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A check that fails panics with the rule it broke, like `assert!`: that is how a test kit
+//! reports, so this module alone may panic. Each check is also public, to run one on its own
+//! while debugging a backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
+
+/// Concurrent tasks per race.
+pub const RACERS: usize = 32;
+
+/// Cold fields for a test record: `status`, recovery generation `generation`, and recognisable
+/// text in the opaque fields.
+pub fn cold(status: StoredStatus, generation: u64) -> ColdFields {
+    ColdFields {
+        status,
+        state: format!("state-{}-{generation}", status.as_str()),
+        required: false,
+        recovery_generation: generation,
+        recovery: Some(format!("recovery-{generation}")),
+    }
+}
+
+/// Runs every conformance check. `make` returns a fresh, empty store each time.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: SecretStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    insert_get_replace(&make().await).await;
+    missing_users(&make().await).await;
+    advance_step_only_if_greater(&make().await).await;
+    replace_never_undoes_hot_fields(&make().await).await;
+    recovery_codes_consumed_once(&make().await).await;
+    failures_count_and_reset(&make().await).await;
+    list_filters_and_pages(&make().await).await;
+    let store = Arc::new(make().await);
+    race_same_step(store.clone()).await;
+    race_same_recovery_code(store.clone()).await;
+    race_compare_and_swap(store.clone()).await;
+    race_failure_count(store).await;
+}
+
+/// Insert, read back, compare-and-swap: versions, conflicts, values stored exactly.
+pub async fn insert_get_replace<S: SecretStore>(store: &S) {
+    assert_eq!(store.get("alice").await.unwrap(), None);
+    let c1 = cold(StoredStatus::Pending, 0);
+    assert_eq!(store.insert("alice", &c1).await.unwrap(), 1);
+    assert!(matches!(
+        store.insert("alice", &c1).await,
+        Err(StoreError::Conflict)
+    ));
+    let got = store.get("alice").await.unwrap().unwrap();
+    assert_eq!(got.user_id, "alice");
+    assert_eq!(got.version, 1);
+    assert_eq!(got.cold, c1);
+    assert_eq!(
+        (
+            got.last_step,
+            got.drift,
+            got.last_used_at,
+            got.recovery_used,
+            got.failures,
+            got.last_failure_at
+        ),
+        (None, 0, None, 0, 0, None)
+    );
+
+    let mut c2 = cold(StoredStatus::Active, 1);
+    c2.required = true;
+    c2.state = "unicode é ü 中 and | , ; ' \" \\ characters".to_owned();
+    assert_eq!(
+        store
+            .replace("alice", 1, &c2, ReplaceEffects::default())
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(matches!(
+        store
+            .replace("alice", 1, &c1, ReplaceEffects::default())
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let got = store.get("alice").await.unwrap().unwrap();
+    assert_eq!((got.version, &got.cold), (2, &c2));
+
+    // No recovery record at all is representable.
+    let mut c3 = c2.clone();
+    c3.recovery = None;
+    store
+        .replace("alice", 2, &c3, ReplaceEffects::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("alice").await.unwrap().unwrap().cold.recovery,
+        None
+    );
+}
+
+/// Every operation on a user without a record: `None`, `NotFound` or `false`, never a panic.
+pub async fn missing_users<S: SecretStore>(store: &S) {
+    let c = cold(StoredStatus::Active, 1);
+    assert!(matches!(
+        store
+            .replace("nobody", 1, &c, ReplaceEffects::default())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.advance_step("nobody", 1, 0, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.consume_recovery_code("nobody", 1, 0, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.reserve_attempt("nobody", 0, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.reset_failures("nobody").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// The last step only moves forward (RFC 6238 §5.2), with drift and last use written with it.
+pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
+    store
+        .insert("u", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    assert!(store.advance_step("u", 100, -1, 1_000).await.unwrap());
+    assert!(
+        !store.advance_step("u", 100, 0, 1_001).await.unwrap(),
+        "same step twice"
+    );
+    assert!(
+        !store.advance_step("u", 99, 0, 1_002).await.unwrap(),
+        "an earlier step"
+    );
+    assert!(store.advance_step("u", 101, 2, 1_003).await.unwrap());
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_step, got.drift, got.last_used_at),
+        (Some(101), 2, Some(1_003))
+    );
+    assert_eq!(got.version, 1, "hot operations do not bump the version");
+    // The full u64 range is stored faithfully.
+    assert!(
+        store
+            .advance_step("u", u64::MAX, i64::MIN, u64::MAX)
+            .await
+            .unwrap()
+    );
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_step, got.drift, got.last_used_at),
+        (Some(u64::MAX), i64::MIN, Some(u64::MAX))
+    );
+    assert!(!store.advance_step("u", u64::MAX, 0, 1).await.unwrap());
+}
+
+/// A compare-and-swap never lowers the step or revives a consumed code.
+pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
+    store
+        .insert("u", &cold(StoredStatus::Pending, 0))
+        .await
+        .unwrap();
+    assert!(store.advance_step("u", 500, 0, 10).await.unwrap());
+    assert!(store.reserve_attempt("u", 0, 11).await.unwrap());
+    // A plain replace leaves every hot field alone.
+    let v = store
+        .replace(
+            "u",
+            1,
+            &cold(StoredStatus::Pending, 0),
+            ReplaceEffects::default(),
+        )
+        .await
+        .unwrap();
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.last_step, got.failures), (Some(500), 1));
+    // Accepting an older step through replace never lowers the last step.
+    let effects = ReplaceEffects {
+        accept_step: Some((400, 3)),
+        reset_failures: true,
+    };
+    let v = store
+        .replace("u", v, &cold(StoredStatus::Active, 1), effects)
+        .await
+        .unwrap();
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_step, got.drift, got.failures, got.last_failure_at),
+        (Some(500), 3, 0, None)
+    );
+    // A newer one raises it.
+    let effects = ReplaceEffects {
+        accept_step: Some((600, -2)),
+        reset_failures: false,
+    };
+    store
+        .replace("u", v, &cold(StoredStatus::Active, 1), effects)
+        .await
+        .unwrap();
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.last_step, got.drift), (Some(600), -2));
+}
+
+/// A recovery code is consumed once, only in its current generation.
+pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
+    store
+        .insert("u", &cold(StoredStatus::Active, 7))
+        .await
+        .unwrap();
+    assert!(store.consume_recovery_code("u", 7, 0, 5).await.unwrap());
+    assert!(
+        !store.consume_recovery_code("u", 7, 0, 6).await.unwrap(),
+        "used twice"
+    );
+    assert!(
+        !store.consume_recovery_code("u", 6, 1, 6).await.unwrap(),
+        "old generation"
+    );
+    assert!(
+        store.consume_recovery_code("u", 7, 63, 7).await.unwrap(),
+        "highest index"
+    );
+    assert!(
+        !store.consume_recovery_code("u", 7, 64, 7).await.unwrap(),
+        "out of range"
+    );
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!(got.recovery_used, 1 | (1 << 63));
+    assert_eq!(got.last_used_at, Some(7));
+    // The same generation kept by a replace keeps the mask; a new generation clears it.
+    store
+        .replace(
+            "u",
+            1,
+            &cold(StoredStatus::Active, 7),
+            ReplaceEffects::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("u").await.unwrap().unwrap().recovery_used,
+        1 | (1 << 63)
+    );
+    store
+        .replace(
+            "u",
+            2,
+            &cold(StoredStatus::Active, 8),
+            ReplaceEffects::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get("u").await.unwrap().unwrap().recovery_used, 0);
+    assert!(
+        !store.consume_recovery_code("u", 7, 1, 8).await.unwrap(),
+        "old set after regeneration"
+    );
+    assert!(store.consume_recovery_code("u", 8, 0, 8).await.unwrap());
+}
+
+/// Attempts are reserved by compare-and-swap on the count; a success resets it.
+pub async fn failures_count_and_reset<S: SecretStore>(store: &S) {
+    store
+        .insert("u", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    for n in 0..5 {
+        assert!(
+            store
+                .reserve_attempt("u", n, 100 + u64::from(n))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store.reserve_attempt("u", n, 999).await.unwrap(),
+            "stale count refused"
+        );
+    }
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (5, Some(104)));
+    store.reset_failures("u").await.unwrap();
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (0, None));
+    // A success resets the count in the same operation: an accepted step...
+    assert!(store.reserve_attempt("u", 0, 200).await.unwrap());
+    assert!(store.advance_step("u", 10, 0, 201).await.unwrap());
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (0, None));
+    // ...but a refused step does not...
+    assert!(store.reserve_attempt("u", 0, 202).await.unwrap());
+    assert!(!store.advance_step("u", 10, 0, 203).await.unwrap());
+    assert_eq!(store.get("u").await.unwrap().unwrap().failures, 1);
+    // ...and a consumed recovery code does.
+    assert!(store.consume_recovery_code("u", 1, 2, 204).await.unwrap());
+    let got = store.get("u").await.unwrap().unwrap();
+    assert_eq!((got.failures, got.last_failure_at), (0, None));
+}
+
+/// Listing: filters, ascending user id order, keyset pages.
+pub async fn list_filters_and_pages<S: SecretStore>(store: &S) {
+    let statuses = [
+        StoredStatus::Active,
+        StoredStatus::NotEnrolled,
+        StoredStatus::Pending,
+    ];
+    for i in 0..25u64 {
+        let status = statuses[(i % 3) as usize];
+        store
+            .insert(&format!("user-{i:02}"), &cold(status, i))
+            .await
+            .unwrap();
+    }
+    let ids = |v: Vec<super::StoredUser>| v.into_iter().map(|u| u.user_id).collect::<Vec<_>>();
+    let all = ids(store.list(ListFilter::All, None, 100).await.unwrap());
+    assert_eq!(all.len(), 25);
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "ascending user id order"
+    );
+    let active = ids(store.list(ListFilter::Active, None, 100).await.unwrap());
+    assert_eq!(active.len(), 9);
+    let not_active = ids(store.list(ListFilter::NotActive, None, 100).await.unwrap());
+    assert_eq!(not_active.len(), 16);
+    // Keyset pagination covers everything exactly once.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ids(store
+            .list(ListFilter::NotActive, after.as_deref(), 7)
+            .await
+            .unwrap());
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        after = page.last().cloned();
+        paged.extend(page);
+    }
+    assert_eq!(paged, not_active);
+    assert!(
+        store
+            .list(ListFilter::All, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Runs `attempt(store, i)` for `i` in `0..RACERS` as concurrent tasks released together by a
+/// barrier, and returns their results.
+async fn race<S, T, F, Fut>(store: &Arc<S>, attempt: F) -> Vec<T>
+where
+    S: SecretStore + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<S>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let handles: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let work = attempt(store.clone(), i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// Many tasks accept the same step at once: exactly one wins.
+pub async fn race_same_step<S: SecretStore + 'static>(store: Arc<S>) {
+    store
+        .insert("race-step", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    let results = race(&store, |store, i| async move {
+        store
+            .advance_step("race-step", 1_000, i as i64, 1)
+            .await
+            .unwrap()
+    })
+    .await;
+    let wins = results.into_iter().filter(|&w| w).count();
+    assert_eq!(wins, 1, "exactly one request accepts a step");
+}
+
+/// Many tasks consume the same recovery code at once: exactly one wins.
+pub async fn race_same_recovery_code<S: SecretStore + 'static>(store: Arc<S>) {
+    store
+        .insert("race-rc", &cold(StoredStatus::Active, 3))
+        .await
+        .unwrap();
+    let results = race(&store, |store, _| async move {
+        store
+            .consume_recovery_code("race-rc", 3, 5, 1)
+            .await
+            .unwrap()
+    })
+    .await;
+    let wins = results.into_iter().filter(|&w| w).count();
+    assert_eq!(wins, 1, "exactly one request consumes a recovery code");
+}
+
+/// Many tasks compare-and-swap from the same version: one wins, the rest see `Conflict`.
+pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
+    store
+        .insert("race-cas", &cold(StoredStatus::Pending, 0))
+        .await
+        .unwrap();
+    let results = race(&store, |store, i| async move {
+        let cold = cold(StoredStatus::Active, i as u64);
+        store
+            .replace("race-cas", 1, &cold, ReplaceEffects::default())
+            .await
+    })
+    .await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict)))
+        .count();
+    assert_eq!(
+        (wins, conflicts),
+        (1, RACERS - 1),
+        "one compare-and-swap wins, the rest conflict"
+    );
+    assert_eq!(store.get("race-cas").await.unwrap().unwrap().version, 2);
+}
+
+/// Many tasks reserve attempts at once: every count is handed out exactly once.
+pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
+    const EACH: u32 = 5;
+    store
+        .insert("race-fail", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    let results = race(&store, |store, _| async move {
+        // Each task reserves EACH attempts, re-reading whenever another got in first.
+        let mut seen = Vec::new();
+        while seen.len() < EACH as usize {
+            let current = store.get("race-fail").await.unwrap().unwrap().failures;
+            if store
+                .reserve_attempt("race-fail", current, 1)
+                .await
+                .unwrap()
+            {
+                seen.push(current + 1);
+            }
+        }
+        seen
+    })
+    .await;
+    let mut counts: Vec<u32> = results.into_iter().flatten().collect();
+    counts.sort_unstable();
+    let total = u32::try_from(RACERS).unwrap() * EACH;
+    assert_eq!(
+        counts,
+        (1..=total).collect::<Vec<_>>(),
+        "every attempt reserved once, none lost"
+    );
+    assert_eq!(
+        store.get("race-fail").await.unwrap().unwrap().failures,
+        total
+    );
+}

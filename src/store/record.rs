@@ -1,0 +1,103 @@
+//! The record a store keeps per user: cold fields written by compare-and-swap, hot fields each
+//! written by one atomic operation.
+
+use super::StoreError;
+
+/// Where a user is in the enrolment life cycle, as stored for listing and filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoredStatus {
+    /// No second factor.
+    NotEnrolled,
+    /// A secret was issued and awaits its first code.
+    Pending,
+    /// 2FA is on (possibly with a new device pending).
+    Active,
+}
+
+impl StoredStatus {
+    /// `none`, `pending` or `active`: the value backends store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredStatus::NotEnrolled => "none",
+            StoredStatus::Pending => "pending",
+            StoredStatus::Active => "active",
+        }
+    }
+
+    /// Parses [`StoredStatus::as_str`]'s values.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`].
+    pub fn parse(s: &str) -> Result<StoredStatus, StoreError> {
+        match s {
+            "none" => Ok(StoredStatus::NotEnrolled),
+            "pending" => Ok(StoredStatus::Pending),
+            "active" => Ok(StoredStatus::Active),
+            _ => Err(StoreError::Corrupt("unknown status")),
+        }
+    }
+}
+
+/// The cold fields, written together by [`SecretStore::insert`] and [`SecretStore::replace`].
+///
+/// `state` is the flow's encoding of the enrolment state: secrets in it are sealed with the key
+/// ring, so it holds no plaintext secret. `recovery` is the hashed recovery code record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdFields {
+    /// Life-cycle status (for listing).
+    pub status: StoredStatus,
+    /// Encoded enrolment state (opaque to the store; sealed secrets only).
+    pub state: String,
+    /// The application requires this user to enrol.
+    pub required: bool,
+    /// Identifies the current recovery code set; a new value resets the used-code mask.
+    pub recovery_generation: u64,
+    /// The hashed recovery code record, if a set exists.
+    pub recovery: Option<String>,
+}
+
+/// One user's full record as read from a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    /// The application's user id.
+    pub user_id: String,
+    /// Incremented by every `insert`/`replace`; the compare-and-swap token.
+    pub version: u64,
+    /// The cold fields.
+    pub cold: ColdFields,
+    /// Last accepted time step (hot).
+    pub last_step: Option<u64>,
+    /// Drift observed at the last accepted step (hot, written with it).
+    pub drift: i64,
+    /// When the second factor was last used successfully (hot, written with the step or a
+    /// recovery code).
+    pub last_used_at: Option<u64>,
+    /// Bit `i` set: recovery code `i` of the current generation is used (hot).
+    pub recovery_used: u64,
+    /// Consecutive failed attempts (hot).
+    pub failures: u32,
+    /// Time of the last failed attempt (hot, written with `failures`).
+    pub last_failure_at: Option<u64>,
+}
+
+/// What [`SecretStore::replace`] may do besides writing the cold fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplaceEffects {
+    /// Raise the last accepted step to at least this value (never lowers it) and store this
+    /// drift, as when a first code confirms a new secret.
+    pub accept_step: Option<(u64, i64)>,
+    /// Reset the failure count.
+    pub reset_failures: bool,
+}
+
+/// Which users [`SecretStore::list`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ListFilter {
+    /// Everyone with a record.
+    #[default]
+    All,
+    /// Users with 2FA active.
+    Active,
+    /// Users without active 2FA (none or pending).
+    NotActive,
+}

@@ -1,0 +1,393 @@
+//! Random sequences of flow operations against a model of what must happen.
+//!
+//! After every operation: accepted time steps strictly increase (no code accepted twice), no
+//! recovery code is accepted twice or after its set was replaced, the enrolment status and the
+//! failure count equal the model's (failures never lost), and the stored record is well formed.
+
+use proptest::prelude::*;
+use twofactor::flow::check_record;
+use twofactor::store::SecretStore;
+use twofactor::{
+    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, KdfParams,
+    KeyRing, LoginFactor, ManualClock, MemoryStore, RecoveryConfig, ThrottlePolicy, Totp,
+};
+
+const USER: &str = "model-user";
+const T0: u64 = 1_800_000_000;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Begin,
+    NewDevice,
+    Confirm { wrong: bool },
+    VerifyCode { offset: i64 },
+    VerifyWrongCode,
+    VerifyRecovery { index: usize },
+    Disable { with_recovery: bool },
+    Regenerate,
+    AdminReset,
+    Wait { seconds: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Begin),
+        1 => Just(Op::NewDevice),
+        4 => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(|wrong| Op::Confirm { wrong }),
+        8 => prop_oneof![4 => Just(0i64), 2 => Just(1), 2 => Just(-1), 1 => -3i64..=3]
+            .prop_map(|offset| Op::VerifyCode { offset }),
+        3 => Just(Op::VerifyWrongCode),
+        3 => (0usize..6).prop_map(|index| Op::VerifyRecovery { index }),
+        1 => any::<bool>().prop_map(|with_recovery| Op::Disable { with_recovery }),
+        1 => Just(Op::Regenerate),
+        1 => Just(Op::AdminReset),
+        6 => prop_oneof![1 => Just(0u64), 1 => Just(10), 3 => Just(30), 1 => Just(61), 1 => Just(400), 1 => Just(1000)]
+            .prop_map(|seconds| Op::Wait { seconds }),
+    ]
+}
+
+/// What the model believes.
+#[derive(Default)]
+struct Model {
+    active: Option<Totp>,
+    pending: Option<(Totp, u64)>,
+    codes: Vec<String>,
+    used: Vec<bool>,
+    last_step: Option<u64>,
+    drift: i64,
+    failures: u32,
+    last_failure_at: Option<u64>,
+    accepted_steps: Vec<u64>,
+}
+
+fn policy() -> ThrottlePolicy {
+    ThrottlePolicy::new(2, 10, 40, 5, 500).unwrap()
+}
+
+fn config() -> FlowConfig {
+    let mut c = FlowConfig::new("Model");
+    c.kdf = KdfParams::argon2id(16, 1, 1).unwrap();
+    c.recovery = RecoveryConfig::new(4, 10).unwrap();
+    c.throttle = policy();
+    c
+}
+
+/// The code for `step` of `app`, unless it equals the code of another step near it (then the
+/// outcome would depend on a collision; the operation is skipped).
+fn unambiguous(app: &Totp, step: u64) -> Option<String> {
+    let code = app.generate_step(step).to_string();
+    let clash = (step.saturating_sub(30)..=step + 30)
+        .filter(|&s| s != step)
+        .any(|s| app.generate_step(s).to_string() == code);
+    (!clash).then_some(code)
+}
+
+/// A code matching no step near `now` for any of the apps.
+fn wrong_code(apps: &[&Totp], now_step: u64) -> String {
+    (0u32..)
+        .map(|n| format!("{:06}", (n * 7919 + 13) % 1_000_000))
+        .find(|c| {
+            apps.iter().all(|app| {
+                (now_step - 30..=now_step + 30).all(|s| app.generate_step(s).to_string() != *c)
+            })
+        })
+        .unwrap()
+}
+
+impl Model {
+    fn gated(&self, now: u64) -> bool {
+        policy()
+            .next_attempt(self.failures, self.last_failure_at)
+            .is_some_and(|(until, _)| now < until)
+    }
+
+    fn fail(&mut self, now: u64) {
+        self.failures += 1;
+        self.last_failure_at = Some(now);
+    }
+
+    fn succeed(&mut self) {
+        self.failures = 0;
+        self.last_failure_at = None;
+    }
+
+    /// Predicts a code check against the active device at `now` for a code of `step`.
+    /// Returns `Some(true)` accepted, `Some(false)` counted failure.
+    fn code_outcome(&self, now_step: u64, step: u64) -> bool {
+        let centre = now_step as i64 + self.drift.clamp(-10, 10);
+        let in_window = (centre - 1..=centre + 1).contains(&(step as i64));
+        in_window && self.last_step.is_none_or(|last| step > last)
+    }
+
+    fn accept(&mut self, step: u64, now_step: u64) {
+        if let Some(&prev) = self.accepted_steps.last() {
+            assert!(step > prev, "step {step} accepted after {prev}");
+        }
+        self.accepted_steps.push(step);
+        self.last_step = Some(step);
+        self.drift = step as i64 - now_step as i64;
+        self.succeed();
+    }
+}
+
+fn check_failure(result: &Result<impl std::fmt::Debug, FlowError>) {
+    assert!(
+        matches!(
+            result,
+            Err(FlowError::InvalidCode { .. }
+                | FlowError::ClockSkew { .. }
+                | FlowError::Locked { .. })
+        ),
+        "expected a counted failure, got {result:?}"
+    );
+}
+
+fn check_gated(result: &Result<impl std::fmt::Debug, FlowError>) {
+    assert!(
+        matches!(
+            result,
+            Err(FlowError::Throttled { .. } | FlowError::Locked { .. })
+        ),
+        "expected a refusal without checking, got {result:?}"
+    );
+}
+
+async fn run(ops: Vec<Op>) {
+    let clock = ManualClock::new(T0);
+    let flow = EnrollmentFlow::new(
+        MemoryStore::new(),
+        KeyRing::new(EncryptionKey::generate(1).unwrap()),
+        config(),
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    let mut m = Model::default();
+
+    for op in ops {
+        let now = clock.now();
+        let now_step = now / 30;
+        match op {
+            Op::Wait { seconds } => clock.advance(seconds),
+            Op::Begin => {
+                let r = flow.begin(USER, "model@example.com").await;
+                if m.active.is_some() {
+                    assert!(matches!(r, Err(FlowError::AlreadyEnrolled)), "{r:?}");
+                } else {
+                    let e = r.unwrap();
+                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                }
+            }
+            Op::NewDevice => {
+                let Some(app) = m.active.clone() else {
+                    let r = flow.begin_new_device(USER, "m", "123456").await;
+                    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                    continue;
+                };
+                let Some(proof) = unambiguous(&app, now_step) else {
+                    continue;
+                };
+                let r = flow
+                    .begin_new_device(USER, "model@example.com", &proof)
+                    .await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if m.code_outcome(now_step, now_step) {
+                    let e = r.unwrap();
+                    m.accept(now_step, now_step);
+                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::Confirm { wrong } => {
+                let Some((app, expires)) = m.pending.clone() else {
+                    let r = flow.confirm(USER, "123456").await;
+                    assert!(matches!(r, Err(FlowError::NoPendingEnrollment)), "{r:?}");
+                    continue;
+                };
+                let code = if wrong {
+                    let mut apps = vec![&app];
+                    apps.extend(m.active.iter());
+                    wrong_code(&apps, now_step)
+                } else {
+                    match unambiguous(&app, now_step) {
+                        Some(c) => c,
+                        None => continue,
+                    }
+                };
+                let r = flow.confirm(USER, &code).await;
+                if now >= expires {
+                    assert!(matches!(r, Err(FlowError::EnrollmentExpired)), "{r:?}");
+                } else if m.gated(now) {
+                    check_gated(&r);
+                } else if wrong {
+                    check_failure(&r);
+                    m.fail(now);
+                } else {
+                    let confirmed = r.unwrap();
+                    let first = m.active.is_none();
+                    assert_eq!(confirmed.recovery_codes().is_some(), first);
+                    if let Some(set) = confirmed.recovery_codes() {
+                        m.codes = set.codes().iter().map(|c| c.expose().to_string()).collect();
+                        m.used = vec![false; m.codes.len()];
+                    }
+                    m.active = Some(app);
+                    m.pending = None;
+                    m.last_step = Some(m.last_step.map_or(now_step, |l| l.max(now_step)));
+                    m.drift = 0;
+                    m.succeed();
+                }
+            }
+            Op::VerifyCode { offset } => {
+                let Some(app) = m.active.clone() else {
+                    let r = flow.verify(USER, "123456").await;
+                    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                    continue;
+                };
+                let step = now_step.checked_add_signed(offset).unwrap();
+                let Some(code) = unambiguous(&app, step) else {
+                    continue;
+                };
+                let r = flow.verify(USER, &code).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if m.code_outcome(now_step, step) {
+                    assert_eq!(r.unwrap(), LoginFactor::Code);
+                    m.accept(step, now_step);
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::VerifyWrongCode => {
+                let Some(app) = m.active.clone() else {
+                    continue;
+                };
+                let r = flow.verify(USER, &wrong_code(&[&app], now_step)).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::VerifyRecovery { index } => {
+                if m.active.is_none() {
+                    continue;
+                }
+                let code = m
+                    .codes
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| "0000-0000-00".into());
+                let r = flow.verify(USER, &code).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if index < m.codes.len() && !m.used[index] {
+                    let left = m.used.iter().filter(|u| !**u).count() - 1;
+                    assert_eq!(r.unwrap(), LoginFactor::RecoveryCode { remaining: left });
+                    m.used[index] = true;
+                    m.succeed();
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::Disable { .. } | Op::Regenerate if m.active.is_none() => {
+                let r = flow.disable(USER, "123456").await;
+                assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                let r = flow.regenerate_recovery_codes(USER, "123456").await;
+                assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                continue;
+            }
+            Op::Disable { with_recovery } => {
+                let app = m.active.clone().unwrap();
+                let unused = m.used.iter().position(|u| !u);
+                let (proof, is_code) = match (with_recovery, unused) {
+                    (true, Some(i)) => (m.codes[i].clone(), false),
+                    _ => match unambiguous(&app, now_step) {
+                        Some(c) => (c, true),
+                        None => continue,
+                    },
+                };
+                let r = flow.disable(USER, &proof).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if !is_code || m.code_outcome(now_step, now_step) {
+                    r.unwrap();
+                    if is_code {
+                        m.accept(now_step, now_step);
+                    }
+                    m.active = None;
+                    m.pending = None;
+                    m.codes.clear();
+                    m.used.clear();
+                    m.succeed();
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::Regenerate => {
+                let app = m.active.clone().unwrap();
+                let Some(proof) = unambiguous(&app, now_step) else {
+                    continue;
+                };
+                let r = flow.regenerate_recovery_codes(USER, &proof).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if m.code_outcome(now_step, now_step) {
+                    let set = r.unwrap();
+                    m.accept(now_step, now_step);
+                    m.codes = set.codes().iter().map(|c| c.expose().to_string()).collect();
+                    m.used = vec![false; m.codes.len()];
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::AdminReset => {
+                flow.admin_reset(USER).await.unwrap();
+                m.active = None;
+                m.pending = None;
+                m.codes.clear();
+                m.used.clear();
+                m.succeed();
+            }
+        }
+
+        // Invariants after every operation.
+        let status = flow.status(USER).await.unwrap();
+        let expected_active = m.active.is_some();
+        assert_eq!(status.is_active(), expected_active, "{status:?}");
+        if !expected_active {
+            let pending = matches!(status.enrollment, EnrollmentStatus::Pending { .. });
+            assert_eq!(pending, m.pending.is_some(), "{status:?}");
+        }
+        assert_eq!(
+            status.failures, m.failures,
+            "failures never lost or invented"
+        );
+        if expected_active {
+            let left = m.used.iter().filter(|u| !**u).count();
+            assert_eq!(status.recovery_codes_left, Some(left));
+        }
+        if let Some(record) = flow.store().get(USER).await.unwrap() {
+            check_record(&record.cold).unwrap();
+            assert_eq!(record.last_step, m.last_step);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn random_operation_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 1..60)) {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(ops));
+    }
+}

@@ -1,0 +1,30 @@
+//! The integration tests: one binary, a module per concern.
+//!
+//! Services (PostgreSQL, oathtool) are found through [`support`]: outside CI a missing one skips
+//! its test with a visible notice; with `CI` set, it fails the run.
+// Tests report by panicking: unwrap and expect are how they say what they expected.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+// The pure core.
+mod oathtool;
+mod properties;
+mod rfc_vectors;
+mod uri;
+mod verify;
+
+// Stores: each runs the public conformance kit.
+mod store_memory;
+mod store_postgres;
+mod store_sqlite;
+
+// The flow.
+mod flow;
+mod flow_model;
+mod flow_servers;
+
+// Around it.
+mod cli;
+mod layout;
+mod qr;

@@ -1,0 +1,10 @@
+//! `MemoryStore` passes the store conformance suite.
+
+use twofactor::store::conformance;
+
+use twofactor::MemoryStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_conformance() {
+    conformance::run_all(|| async { MemoryStore::new() }).await;
+}
