@@ -17,10 +17,7 @@ fuzz_target!(|data: &[u8]| {
     for digits in [Digits::SIX, Digits::EIGHT] {
         let totp = Totp::new(
             &secret,
-            TotpParams {
-                digits,
-                ..TotpParams::default()
-            },
+            TotpParams::default().with_digits(digits),
         )
         .with_skew_diagnosis(4);
         let result = totp.verify(text, 1_700_000_000, &TotpState::default());
@@ -30,10 +27,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let hotp = Hotp::new(
             &secret,
-            HotpParams {
-                digits,
-                ..HotpParams::default()
-            },
+            HotpParams::new(Default::default(), digits),
         );
         let _ = hotp.verify(text, &HotpState::starting_at(0));
         let _ = hotp.resynchronize(text, text, &HotpState::starting_at(0), 10);

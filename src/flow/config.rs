@@ -22,6 +22,7 @@ pub enum RecoveryStorage {
 
 /// Everything the flow decides by policy. Build with [`FlowConfig::new`] and adjust the fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FlowConfig {
     /// The issuer shown in authenticator apps (your product's name).
     pub issuer: String,

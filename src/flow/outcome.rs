@@ -131,6 +131,7 @@ pub enum EnrollmentStatus {
 
 /// A user's 2FA status, never with a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Status {
     /// The user.
     pub user_id: String,

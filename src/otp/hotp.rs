@@ -11,11 +11,19 @@ use super::{Algorithm, Digits, Secret};
 
 /// The HOTP parameters shared with the authenticator app. `Default`: SHA-1, 6 digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct HotpParams {
     /// HMAC hash function.
     pub algorithm: Algorithm,
     /// Digits per code.
     pub digits: Digits,
+}
+
+impl HotpParams {
+    /// The parameters for `algorithm` and `digits`.
+    pub const fn new(algorithm: Algorithm, digits: Digits) -> HotpParams {
+        HotpParams { algorithm, digits }
+    }
 }
 
 /// What the verifier remembers between HOTP verifications: the next counter it expects.
@@ -51,6 +59,7 @@ impl Default for HotpState {
 
 /// An accepted HOTP code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 #[must_use = "store the new state, or the code can be replayed"]
 pub struct HotpMatch {
     /// The counter the (last) code belongs to.

@@ -9,6 +9,10 @@
 //! Codes use Crockford's base32 alphabet (no `I`, `L`, `O` or `U`); input is normalised: case,
 //! spaces and hyphens are ignored and the look-alikes `O`→`0`, `I`/`L`→`1` are mapped.
 
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 
@@ -262,8 +266,9 @@ impl RecoveryCodeSet {
     ///
     /// # Errors
     /// [`RecoveryError::Rng`] if the OS generator fails.
+    #[cfg(feature = "std")]
     pub fn generate(config: RecoveryConfig) -> Result<RecoveryCodeSet, RecoveryError> {
-        let mut random = Zeroizing::new(vec![0u8; config.count * config.length]);
+        let mut random = Zeroizing::new(alloc::vec![0u8; config.count * config.length]);
         getrandom::fill(&mut random).map_err(|_| RecoveryError::Rng)?;
         let codes = random
             .chunks_exact(config.length)
@@ -315,6 +320,7 @@ impl RecoveryCodeSet {
     ///
     /// # Errors
     /// [`RecoveryError::Rng`], [`RecoveryError::Kdf`].
+    #[cfg(feature = "std")]
     pub fn hash(&self, kdf: &KdfParams) -> Result<HashedRecoveryCodes, RecoveryError> {
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt).map_err(|_| RecoveryError::Rng)?;

@@ -4,13 +4,16 @@
 //! output size (160, 256 or 512 bits) and refuses anything under 128 bits unless the caller uses
 //! the explicitly named import escape hatch.
 
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 use core::fmt;
-use std::sync::LazyLock;
 
 use data_encoding::{Encoding, Specification};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "std")]
 use super::Algorithm;
 
 /// Minimum secret length accepted by default: 128 bits (RFC 4226 §4 R6).
@@ -53,14 +56,19 @@ pub enum SecretError {
 
 /// RFC 4648 base32 without padding, lenient on input: lower case is folded to upper case and
 /// trailing bits are not required to be zero (authenticator apps accept such secrets too).
-static LENIENT_BASE32: LazyLock<Option<Encoding>> = LazyLock::new(|| {
+fn lenient_base32() -> Option<Encoding> {
     let mut spec = Specification::new();
     spec.symbols.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
     spec.translate.from.push_str("abcdefghijklmnopqrstuvwxyz");
     spec.translate.to.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
     spec.check_trailing_bits = false;
     spec.encoding().ok()
-});
+}
+
+/// [`lenient_base32`], built once (without `std` it is built per call: parsing is not a hot path).
+#[cfg(feature = "std")]
+static LENIENT_BASE32: std::sync::LazyLock<Option<Encoding>> =
+    std::sync::LazyLock::new(lenient_base32);
 
 /// A HOTP/TOTP shared secret.
 ///
@@ -95,6 +103,7 @@ impl Secret {
     ///
     /// # Errors
     /// [`SecretError::Rng`] if the operating system cannot provide randomness.
+    #[cfg(feature = "std")]
     pub fn generate(algorithm: Algorithm) -> Result<Secret, SecretError> {
         Secret::generate_len(algorithm.default_secret_len())
     }
@@ -104,6 +113,7 @@ impl Secret {
     /// # Errors
     /// [`SecretError::TooShort`] below 16 bytes, [`SecretError::TooLong`] above
     /// [`MAX_SECRET_BYTES`], [`SecretError::Rng`] if the OS generator fails.
+    #[cfg(feature = "std")]
     pub fn generate_len(len: usize) -> Result<Secret, SecretError> {
         check_len(len, MIN_SECRET_BYTES)?;
         let mut bytes = Zeroizing::new(vec![0u8; len]);
@@ -180,9 +190,13 @@ impl Secret {
                 }
             }
         }
-        let engine = LENIENT_BASE32
-            .as_ref()
-            .ok_or(SecretError::InvalidBase32 { position: 0 })?;
+        #[cfg(feature = "std")]
+        let engine = LENIENT_BASE32.as_ref();
+        #[cfg(not(feature = "std"))]
+        let built = lenient_base32();
+        #[cfg(not(feature = "std"))]
+        let engine = built.as_ref();
+        let engine = engine.ok_or(SecretError::InvalidBase32 { position: 0 })?;
         let invalid_at = |index: usize| SecretError::InvalidBase32 {
             position: origin
                 .get(index)

@@ -1,7 +1,6 @@
 //! TOTP (RFC 6238): codes from the time step `T = (now - T0) / X`.
 
 use core::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::code::{Code, parse_code};
 use super::hmac::HmacKey;
@@ -23,6 +22,7 @@ pub enum TimeError {
 /// The TOTP parameters shared with the authenticator app (what an otpauth URI carries, plus the
 /// epoch). `Default` is the compatible choice: SHA-1, 6 digits, 30 seconds, epoch 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct TotpParams {
     /// HMAC hash function.
     pub algorithm: Algorithm,
@@ -40,6 +40,7 @@ pub struct TotpParams {
 /// `last_step` being advanced atomically: a store must only write it if the new value is greater
 /// than the stored one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct TotpState {
     /// The last accepted time step; that step and all earlier ones are refused.
     pub last_step: Option<u64>,
@@ -48,8 +49,64 @@ pub struct TotpState {
     pub drift: i64,
 }
 
+impl TotpParams {
+    /// Parameters with epoch 0. Adjust with the `with_` methods:
+    ///
+    /// ```
+    /// use twofactor::{Algorithm, Digits, Period, TotpParams};
+    ///
+    /// let params = TotpParams::new(Algorithm::Sha256, Digits::EIGHT, Period::THIRTY_SECONDS);
+    /// assert_eq!(params.with_epoch(100).epoch, 100);
+    /// assert_eq!(TotpParams::default().with_digits(Digits::EIGHT).digits, Digits::EIGHT);
+    /// ```
+    pub const fn new(algorithm: Algorithm, digits: Digits, period: Period) -> TotpParams {
+        TotpParams {
+            algorithm,
+            digits,
+            period,
+            epoch: 0,
+        }
+    }
+
+    /// With another hash function.
+    #[must_use]
+    pub const fn with_algorithm(mut self, algorithm: Algorithm) -> TotpParams {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// With another digit count.
+    #[must_use]
+    pub const fn with_digits(mut self, digits: Digits) -> TotpParams {
+        self.digits = digits;
+        self
+    }
+
+    /// With another period.
+    #[must_use]
+    pub const fn with_period(mut self, period: Period) -> TotpParams {
+        self.period = period;
+        self
+    }
+
+    /// With another `T0`.
+    #[must_use]
+    pub const fn with_epoch(mut self, epoch: u64) -> TotpParams {
+        self.epoch = epoch;
+        self
+    }
+}
+
+impl TotpState {
+    /// The state as stored: the last accepted step (if any) and the observed drift.
+    pub const fn new(last_step: Option<u64>, drift: i64) -> TotpState {
+        TotpState { last_step, drift }
+    }
+}
+
 /// An accepted TOTP code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 #[must_use = "store the new state, or the code can be replayed"]
 pub struct TotpMatch {
     /// The time step the code belongs to.
@@ -184,6 +241,7 @@ impl Totp {
     ///
     /// # Errors
     /// [`TimeError`] if the system clock reads before 1970 or before the epoch.
+    #[cfg(feature = "std")]
     pub fn generate_now(&self) -> Result<Code, TimeError> {
         self.generate_at(unix_now()?)
     }
@@ -245,6 +303,7 @@ impl Totp {
     ///
     /// # Errors
     /// As [`Totp::verify`].
+    #[cfg(feature = "std")]
     pub fn verify_now(&self, input: &str, state: &TotpState) -> Result<TotpMatch, VerifyError> {
         self.verify(input, unix_now()?, state)
     }
@@ -291,9 +350,10 @@ impl fmt::Debug for Totp {
 }
 
 /// Seconds since 1970 by the system clock.
+#[cfg(feature = "std")]
 pub(crate) fn unix_now() -> Result<u64, TimeError> {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .map_err(|_| TimeError::SystemClock)
 }

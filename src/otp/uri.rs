@@ -7,6 +7,9 @@
 //! issuer both as label prefix and parameter, `%20` for spaces, no `:` inside issuer or account).
 //! Parsing is lenient with what real URIs contain, and typed in what it refuses.
 
+use alloc::borrow::ToOwned;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 

@@ -5,6 +5,7 @@ use super::StoreError;
 
 /// Where a user is in the enrolment life cycle, as stored for listing and filtering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StoredStatus {
     /// No second factor.
     NotEnrolled,
@@ -43,6 +44,7 @@ impl StoredStatus {
 /// `state` is the flow's encoding of the enrolment state: secrets in it are sealed with the key
 /// ring, so it holds no plaintext secret. `recovery` is the hashed recovery code record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ColdFields {
     /// Life-cycle status (for listing).
     pub status: StoredStatus,
@@ -58,6 +60,7 @@ pub struct ColdFields {
 
 /// One user's full record as read from a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoredUser {
     /// The application's user id.
     pub user_id: String,
@@ -80,8 +83,50 @@ pub struct StoredUser {
     pub last_failure_at: Option<u64>,
 }
 
+impl ColdFields {
+    /// Cold fields with `status` and `state`, not required, recovery generation 0 and no recovery
+    /// codes; set the other fields on the value.
+    pub fn new(status: StoredStatus, state: String) -> ColdFields {
+        ColdFields {
+            status,
+            state,
+            required: false,
+            recovery_generation: 0,
+            recovery: None,
+        }
+    }
+}
+
+impl StoredUser {
+    /// A record as a backend reads it: `user_id`, `version` and the cold fields, with the hot
+    /// fields zero (no step accepted, no drift, no use, no recovery code used, no failures); a
+    /// backend then sets the hot fields it read.
+    ///
+    /// ```
+    /// use twofactor::store::{ColdFields, StoredStatus, StoredUser};
+    ///
+    /// let mut user = StoredUser::new("u1", 3, ColdFields::new(StoredStatus::NotEnrolled, String::new()));
+    /// user.failures = 2;
+    /// assert_eq!((user.version, user.last_step, user.failures), (3, None, 2));
+    /// ```
+    pub fn new(user_id: &str, version: u64, cold: ColdFields) -> StoredUser {
+        StoredUser {
+            user_id: user_id.to_owned(),
+            version,
+            cold,
+            last_step: None,
+            drift: 0,
+            last_used_at: None,
+            recovery_used: 0,
+            failures: 0,
+            last_failure_at: None,
+        }
+    }
+}
+
 /// What [`SecretStore::replace`] may do besides writing the cold fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ReplaceEffects {
     /// Raise the last accepted step to at least this value (never lowers it) and store this
     /// drift, as when a first code confirms a new secret.
@@ -92,6 +137,7 @@ pub struct ReplaceEffects {
 
 /// Which users [`SecretStore::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum ListFilter {
     /// Everyone with a record.
     #[default]

@@ -60,12 +60,7 @@ fn totp_matches_oathtool() {
         let time: u64 = rng.random_range(0..=4_000_000_000);
         let totp = Totp::new(
             &Secret::from_bytes(&key).unwrap(),
-            TotpParams {
-                algorithm,
-                digits,
-                period: Period::new(period).unwrap(),
-                epoch: 0,
-            },
+            TotpParams::new(algorithm, digits, Period::new(period).unwrap()),
         );
         let mode = algorithm.as_str().to_lowercase();
         let want = run(&[
@@ -99,10 +94,7 @@ fn hotp_matches_oathtool() {
         let counter: u64 = rng.random_range(0..=u64::from(u32::MAX));
         let hotp = Hotp::new(
             &Secret::from_bytes(&key).unwrap(),
-            HotpParams {
-                algorithm: Algorithm::Sha1,
-                digits,
-            },
+            HotpParams::new(Algorithm::Sha1, digits),
         );
         let want = run(&[
             "--hotp".into(),

@@ -30,11 +30,8 @@ fn name() -> impl Strategy<Value = String> {
 
 fn totp_params() -> impl Strategy<Value = TotpParams> {
     (algorithm(), digits(), 1u64..=600, 0u64..=1_000_000).prop_map(
-        |(algorithm, digits, period, epoch)| TotpParams {
-            algorithm,
-            digits,
-            period: Period::new(period).unwrap(),
-            epoch,
+        |(algorithm, digits, period, epoch)| {
+            TotpParams::new(algorithm, digits, Period::new(period).unwrap()).with_epoch(epoch)
         },
     )
 }
@@ -101,7 +98,7 @@ proptest! {
             prop_assert_eq!(m.drift, 0);
         }
         // Whatever the state, an acceptance is always strictly after the last accepted step.
-        let state = TotpState { last_step: Some(step + last_delta), drift: 0 };
+        let state = TotpState::new(Some(step + last_delta), 0);
         match totp.verify(code.as_str(), time, &state) {
             Ok(again) => prop_assert!(again.step > step + last_delta),
             Err(e) => prop_assert!(matches!(e, VerifyError::Replayed | VerifyError::Invalid)),
@@ -118,7 +115,7 @@ proptest! {
         next in 0u64..=u64::MAX - 10,
         ahead in 0u64..=3,
     ) {
-        let hotp = Hotp::new(&secret, HotpParams { algorithm, digits });
+        let hotp = Hotp::new(&secret, HotpParams::new(algorithm, digits));
         let counter = next + ahead;
         let code = hotp.generate(counter);
         let m = hotp.verify(code.as_str(), &HotpState::starting_at(next)).unwrap();

@@ -53,10 +53,7 @@ fn rfc6238_seed(algorithm: Algorithm) -> Secret {
 fn hotp(digits: Digits) -> Hotp {
     Hotp::new(
         &Secret::from_bytes(b"12345678901234567890").unwrap(),
-        HotpParams {
-            algorithm: Algorithm::Sha1,
-            digits,
-        },
+        HotpParams::new(Algorithm::Sha1, digits),
     )
 }
 
@@ -91,12 +88,7 @@ fn rfc6238_appendix_b_totp() {
     for (time, step, want, algorithm) in RFC6238_APPENDIX_B {
         let totp = Totp::new(
             &rfc6238_seed(algorithm),
-            TotpParams {
-                algorithm,
-                digits: Digits::EIGHT,
-                period: Period::THIRTY_SECONDS,
-                epoch: 0,
-            },
+            TotpParams::new(algorithm, Digits::EIGHT, Period::THIRTY_SECONDS),
         );
         assert_eq!(totp.step_at(time), Ok(step), "{time}");
         assert_eq!(
@@ -117,11 +109,9 @@ fn epoch_and_period_map_onto_the_hotp_counter() {
     let secret = Secret::from_bytes(b"12345678901234567890").unwrap();
     let totp = Totp::new(
         &secret,
-        TotpParams {
-            period: Period::new(60).unwrap(),
-            epoch: 1_000,
-            ..TotpParams::default()
-        },
+        TotpParams::default()
+            .with_period(Period::new(60).unwrap())
+            .with_epoch(1_000),
     );
     for (count, _, want) in RFC4226_APPENDIX_D {
         let time = 1_000 + count * 60 + 59;

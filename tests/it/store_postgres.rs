@@ -118,7 +118,10 @@ async fn two_servers_race_correctly() {
     }
     assert_eq!(wins, (1, 1, 1), "one winner per race across both pools");
     counts.sort_unstable();
-    assert_eq!(counts, (1..=u32::try_from(conformance::RACERS).unwrap()).collect::<Vec<_>>());
+    assert_eq!(
+        counts,
+        (1..=u32::try_from(conformance::RACERS).unwrap()).collect::<Vec<_>>()
+    );
     drop_schema(&url, &schema).await;
 }
 

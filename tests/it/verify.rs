@@ -73,10 +73,7 @@ fn a_code_is_accepted_once() {
 fn earlier_steps_are_refused_after_a_later_one_was_accepted() {
     let t = totp();
     let now = t.step_at(NOW).unwrap();
-    let state = TotpState {
-        last_step: Some(now + 1),
-        drift: 0,
-    };
+    let state = TotpState::new(Some(now + 1), 0);
     for step in [now - 1, now, now + 1] {
         assert_eq!(
             t.verify(t.generate_step(step).as_str(), NOW, &state),
@@ -102,10 +99,7 @@ fn adjacent_steps_with_the_same_code() {
     assert_eq!(m.step, second);
 
     // The code was used at the first step; at the second step it is legitimately new.
-    let used_first = TotpState {
-        last_step: Some(first),
-        drift: 0,
-    };
+    let used_first = TotpState::new(Some(first), 0);
     let m = t.verify("070562", at_second, &used_first).unwrap();
     assert_eq!(m.step, second);
 
@@ -125,10 +119,7 @@ fn stored_drift_recentres_the_window_within_a_bound() {
         t.verify(ahead5.as_str(), NOW, &fresh()),
         Err(VerifyError::Invalid)
     );
-    let drifted = TotpState {
-        last_step: None,
-        drift: 5,
-    };
+    let drifted = TotpState::new(None, 5);
     let m = t.verify(ahead5.as_str(), NOW, &drifted).unwrap();
     assert_eq!((m.step, m.drift), (now + 5, 5));
     // Re-centred on +5: one step either side of it.
@@ -142,10 +133,7 @@ fn stored_drift_recentres_the_window_within_a_bound() {
     );
 
     // The drift applied is bounded by max_drift.
-    let huge = TotpState {
-        last_step: None,
-        drift: 1_000,
-    };
+    let huge = TotpState::new(None, 1_000);
     let bounded = totp().with_max_drift(10);
     assert!(
         bounded
@@ -163,10 +151,7 @@ fn stored_drift_recentres_the_window_within_a_bound() {
     );
     // Extreme drift values do not overflow.
     for drift in [i64::MIN, i64::MAX] {
-        let state = TotpState {
-            last_step: None,
-            drift,
-        };
+        let state = TotpState::new(None, drift);
         let _ = t.verify("123456", NOW, &state);
     }
 }
@@ -219,10 +204,7 @@ fn malformed_input_is_refused_before_hashing() {
     // A valid code with a leading zero typed without it is the wrong length, never a match.
     let eight = Totp::new(
         &Secret::from_bytes(RFC_SEED).unwrap(),
-        TotpParams {
-            digits: Digits::EIGHT,
-            ..TotpParams::default()
-        },
+        TotpParams::default().with_digits(Digits::EIGHT),
     );
     assert_eq!(
         eight.generate_at(1_111_111_109).unwrap().as_str(),
@@ -240,10 +222,7 @@ fn malformed_input_is_refused_before_hashing() {
 fn time_steps_work_far_past_2038_and_at_the_u64_limit() {
     let one_second = Totp::new(
         &Secret::from_bytes(RFC_SEED).unwrap(),
-        TotpParams {
-            period: Period::new(1).unwrap(),
-            ..TotpParams::default()
-        },
+        TotpParams::default().with_period(Period::new(1).unwrap()),
     );
     let last = u64::MAX;
     let code = one_second.generate_at(last).unwrap();
@@ -258,10 +237,7 @@ fn time_steps_work_far_past_2038_and_at_the_u64_limit() {
 
     let epoch = Totp::new(
         &Secret::from_bytes(RFC_SEED).unwrap(),
-        TotpParams {
-            epoch: 100,
-            ..TotpParams::default()
-        },
+        TotpParams::default().with_epoch(100),
     );
     assert_eq!(
         epoch.verify("123456", 99, &fresh()),
@@ -276,11 +252,9 @@ fn every_algorithm_and_digit_count_verifies_its_own_codes() {
             let secret = Secret::generate(algorithm).unwrap();
             let t = Totp::new(
                 &secret,
-                TotpParams {
-                    algorithm,
-                    digits,
-                    ..TotpParams::default()
-                },
+                TotpParams::default()
+                    .with_algorithm(algorithm)
+                    .with_digits(digits),
             );
             let code = t.generate_at(NOW).unwrap();
             assert_eq!(code.as_str().len(), usize::from(digits.get()));

@@ -170,24 +170,10 @@ impl OtpArgs {
             if self.time.is_some() {
                 return Err(usage("--time does not apply to HOTP"));
             }
-            let hotp = Hotp::new(
-                &secret,
-                HotpParams {
-                    algorithm: p.algorithm,
-                    digits: p.digits,
-                },
-            );
+            let hotp = Hotp::new(&secret, HotpParams::new(p.algorithm, p.digits));
             Ok(Otp::Hotp(hotp, self.counter.unwrap_or(0)))
         } else {
-            let totp = Totp::new(
-                &secret,
-                TotpParams {
-                    algorithm: p.algorithm,
-                    digits: p.digits,
-                    period: p.period,
-                    epoch: 0,
-                },
-            );
+            let totp = Totp::new(&secret, TotpParams::new(p.algorithm, p.digits, p.period));
             let time = match self.time {
                 Some(t) => t,
                 None => std::time::SystemTime::now()
