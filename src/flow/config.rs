@@ -12,7 +12,7 @@ pub enum RecoveryStorage {
     #[default]
     HashedOnly,
     /// Hashes for checking, plus the plain codes sealed with the key ring so the application can
-    /// show them again ([`EnrollmentFlow::reveal_recovery_codes`]), as some products do.
+    /// show them again ([`EnrollmentFlow::reveal_recovery_codes`](super::EnrollmentFlow::reveal_recovery_codes)), as some products do.
     ///
     /// **Weaker:** anyone holding the database *and* the encryption key can read every unused
     /// recovery code, a full second factor. Choose it only if showing the codes again is a
@@ -37,7 +37,7 @@ pub struct FlowConfig {
     /// Bound on how far stored drift moves the login window.
     pub max_drift: u16,
     /// Steps either side within which a code valid outside the window is reported as
-    /// [`FlowError::ClockSkew`] (never accepted). `0` turns it off.
+    /// [`FlowError::ClockSkew`](super::FlowError::ClockSkew) (never accepted). `0` turns it off.
     pub skew_diagnosis: u16,
     /// Seconds a begun enrolment stays confirmable.
     pub pending_ttl: u64,

@@ -15,7 +15,7 @@ pub enum FlowError {
     /// The user has no active second factor.
     #[error("two-factor authentication is not enabled")]
     NotEnrolled,
-    /// 2FA is already active: a new device needs [`EnrollmentFlow::begin_new_device`], which
+    /// 2FA is already active: a new device needs [`EnrollmentFlow::begin_new_device`](super::EnrollmentFlow::begin_new_device), which
     /// asks for the current second factor.
     #[error("two-factor authentication is already enabled")]
     AlreadyEnrolled,

@@ -66,7 +66,7 @@ impl Confirmation {
     }
 }
 
-/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`]. `Debug` is
+/// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`](super::EnrollmentFlow::reveal_recovery_codes). `Debug` is
 /// redacted.
 pub struct RevealedRecoveryCode {
     pub(super) code: Zeroizing<String>,

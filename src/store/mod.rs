@@ -18,7 +18,7 @@
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.
 //!
 //! Every backend, in this crate or outside it, proves itself with the same public conformance
-//! kit (feature `conformance`, module [`conformance`](crate::store::conformance)).
+//! kit (feature `conformance`, module [`conformance`]).
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -39,7 +39,7 @@ impl StoredStatus {
     }
 }
 
-/// The cold fields, written together by [`SecretStore::insert`] and [`SecretStore::replace`].
+/// The cold fields, written together by [`SecretStore::insert`](super::SecretStore::insert) and [`SecretStore::replace`](super::SecretStore::replace).
 ///
 /// `state` is the flow's encoding of the enrolment state: secrets in it are sealed with the key
 /// ring, so it holds no plaintext secret. `recovery` is the hashed recovery code record.
@@ -124,7 +124,7 @@ impl StoredUser {
     }
 }
 
-/// What [`SecretStore::replace`] may do besides writing the cold fields.
+/// What [`SecretStore::replace`](super::SecretStore::replace) may do besides writing the cold fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ReplaceEffects {
@@ -135,7 +135,7 @@ pub struct ReplaceEffects {
     pub reset_failures: bool,
 }
 
-/// Which users [`SecretStore::list`] returns.
+/// Which users [`SecretStore::list`](super::SecretStore::list) returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ListFilter {

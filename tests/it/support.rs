@@ -1,6 +1,8 @@
 //! What tests need from the machine, and the skip rule: outside CI a missing service skips its
 //! test with a notice on stderr; with `CI` set (as `.ci/run` does) it fails the run, naming what
 //! is missing, so a CI without its database cannot pass by skipping.
+// Each helper is used by tests behind a feature; without it, some are unused.
+#![allow(dead_code)]
 
 /// Whether this run is CI's (the `CI` environment variable is set and not empty or `false`).
 pub fn in_ci() -> bool {
@@ -21,15 +23,68 @@ pub fn missing(what: &str, how: &str) {
     );
 }
 
-/// The URL in environment variable `var`, or `None` after [`missing`].
+/// The URL in environment variable `var` if it is set and its server accepts a connection;
+/// otherwise `None` after [`missing`].
 pub fn service_url(var: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            missing(what, &format!("set {var}"));
-            None
-        }
+    let Some(url) = std::env::var(var).ok().filter(|u| !u.is_empty()) else {
+        missing(what, &format!("set {var}"));
+        return None;
+    };
+    let address = host_port(&url);
+    let reachable = address.as_deref().is_some_and(|a| {
+        use std::net::ToSocketAddrs;
+        a.to_socket_addrs().is_ok_and(|mut addrs| {
+            addrs.any(|addr| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+                    .is_ok()
+            })
+        })
+    });
+    if !reachable {
+        let at = address.unwrap_or_else(|| "an address that does not parse".to_owned());
+        missing(
+            what,
+            &format!("{var} points at {at}, which does not accept a connection"),
+        );
+        return None;
     }
+    Some(url)
+}
+
+/// `host:port` of a `scheme://user:password@host:port/database?options` URL.
+fn host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port = match scheme {
+        "mysql" | "mariadb" => 3306,
+        _ => 5432,
+    };
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    Some(if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    })
+}
+
+#[test]
+fn service_addresses_are_read_from_urls() {
+    assert_eq!(
+        host_port("postgres://postgres@127.0.0.1:5432/test").as_deref(),
+        Some("127.0.0.1:5432")
+    );
+    assert_eq!(
+        host_port("postgres://u:p@db.internal/app?sslmode=require").as_deref(),
+        Some("db.internal:5432")
+    );
+    assert_eq!(
+        host_port("mysql://root@localhost:3306").as_deref(),
+        Some("localhost:3306")
+    );
+    assert_eq!(host_port("nonsense"), None);
 }
 
 /// The PostgreSQL server the tests use (`TWOFACTOR_TEST_POSTGRES_URL`, set by `.ci/run`).

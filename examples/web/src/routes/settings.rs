@@ -1,0 +1,403 @@
+//! The account page and the user's own 2FA settings: enable (and the recovery codes shown
+//! once), a new device, disable, new recovery codes.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::SignedCookieJar;
+use twofactor::{Enrollment, EnrollmentStatus, FlowError, QrCode, RecoveryCodeSet, Status};
+
+use crate::accounts::{Account, flow_id};
+use crate::pages::{csrf_field, describe, esc, message, page, respond, server_error, when};
+use crate::routes::{CodeForm, Msg};
+use crate::session::{Session, Stage};
+use crate::{App, Shared};
+
+fn status_html(status: &Status) -> String {
+    match status.enrollment {
+        EnrollmentStatus::Active { since, .. } => format!(
+            "<p class=\"status\" id=\"twofa-status\">2FA enabled</p><p>Since {}. Recovery codes left: \
+             <strong id=\"recovery-left\">{}</strong>.</p>",
+            when(since).split(" (").next().unwrap_or(""),
+            status.recovery_codes_left.unwrap_or(0)
+        ),
+        _ => "<p class=\"status\" id=\"twofa-status\">2FA disabled</p>".to_owned(),
+    }
+}
+
+pub(crate) async fn account(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Query(q): Query<Msg>,
+) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let Some(me) = session.full_user().and_then(|u| app.account(u)) else {
+        return Redirect::to("/login").into_response();
+    };
+    let status = match app.flow.status(&flow_id(me.id)).await {
+        Ok(s) => s,
+        Err(e) => return server_error(e),
+    };
+    let note = match q.msg.as_deref() {
+        Some("disabled") => message("ok", "Two-factor authentication is now off."),
+        Some("device") => message(
+            "ok",
+            "Your new device is set up. Your recovery codes are unchanged.",
+        ),
+        Some(m) if m.starts_with("recovery-") => match m["recovery-".len()..].parse::<u32>() {
+            Ok(left) => message(
+                "ok",
+                &format!(
+                    "Logged in with a recovery code. {left} left; generate new ones if you are running low."
+                ),
+            ),
+            Err(_) => String::new(),
+        },
+        Some(m) if m.starts_with("error-") => message("error", &error_text(&m["error-".len()..])),
+        _ => String::new(),
+    };
+    let csrf = csrf_field(&session);
+    let actions = if status.is_active() {
+        format!(
+            "<h2>Manage</h2><form method=\"post\" action=\"/account/2fa/regenerate\">{csrf}\
+             <label>Current code <input type=\"text\" name=\"code\" id=\"regenerate-code\" autocomplete=\"one-time-code\"></label> \
+             <button id=\"regenerate\">New recovery codes</button></form><p></p>\
+             <form method=\"post\" action=\"/account/2fa/disable\">{csrf}\
+             <label>Current code <input type=\"text\" name=\"code\" id=\"disable-code\" autocomplete=\"one-time-code\"></label> \
+             <button id=\"disable\">Turn off 2FA</button></form>\
+             <h2>New phone</h2><form method=\"post\" action=\"/account/2fa/new-device\">{csrf}\
+             <label>Code from your current device <input type=\"text\" name=\"code\" id=\"new-device-code\" autocomplete=\"one-time-code\"></label> \
+             <button id=\"new-device\">Set up a new device</button></form>"
+        )
+    } else {
+        "<p><a href=\"/account/2fa/enable\" id=\"enable\">Enable two-factor authentication</a></p>"
+            .to_owned()
+    };
+    respond(
+        jar,
+        page(
+            "Your account",
+            &session,
+            Some(&me),
+            &format!("{note}{}{actions}", status_html(&status)),
+        ),
+    )
+}
+
+fn enable_html(
+    session: &Session,
+    me: &Account,
+    e: &Enrollment,
+    note: &str,
+    required: bool,
+) -> Result<String, twofactor::QrError> {
+    let svg = QrCode::new(e.uri())?.to_svg(220);
+    let key = e.expose_manual_key();
+    Ok(format!(
+        "{}{note}<p>{}</p><ol><li>Scan this QR code with your authenticator app:<br><span class=\"qr\" id=\"qr\">{}</span></li>\
+         <li>Or type this key: <span class=\"key\" id=\"manual-key\">{}</span><br><small>(account <em>{}</em>, time-based, 6 digits)</small></li>\
+         <li>Enter the code the app shows:<form method=\"post\" action=\"/account/2fa/enable\">{}\
+         <input type=\"text\" name=\"code\" id=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" required> \
+         <button id=\"confirm\">Confirm</button></form></li></ol>",
+        if required {
+            message(
+                "error",
+                "Your administrator requires two-factor authentication. Set it up to continue.",
+            )
+        } else {
+            String::new()
+        },
+        if e.is_replacement() {
+            "Your current device keeps working until this one is confirmed."
+        } else {
+            ""
+        },
+        &*svg,
+        esc(&key),
+        esc(&me.username),
+        csrf_field(session)
+    ))
+}
+
+/// The user allowed on the enrolment pages. A password-only session (2FA required, not set up
+/// at login) is re-checked against the current status: if 2FA was turned on since, that session
+/// must not be able to replace the device.
+async fn enrolling_user(app: &App, session: &Session) -> Option<Account> {
+    let account = match session.stage {
+        Stage::Full | Stage::MustEnrol => session.user.and_then(|u| app.account(u))?,
+        _ => return None,
+    };
+    if session.stage == Stage::MustEnrol {
+        let status = app.flow.status(&flow_id(account.id)).await.ok()?;
+        if status.is_active() {
+            return None;
+        }
+    }
+    Some(account)
+}
+
+pub(crate) async fn enable_page(State(app): State<Shared>, jar: SignedCookieJar) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let Some(me) = enrolling_user(&app, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let id = flow_id(me.id);
+    // Show the enrolment in progress again (reload), or begin one.
+    let enrollment = match app.flow.resume(&id, &me.username).await {
+        Ok(Some(e)) => e,
+        Ok(None) => match app.flow.begin(&id, &me.username).await {
+            Ok(e) => e,
+            // A new device needs the current one's code: the account page asks for it.
+            Err(FlowError::AlreadyEnrolled) => return Redirect::to("/account").into_response(),
+            Err(e) => return server_error(e),
+        },
+        Err(e) => return server_error(e),
+    };
+    let required = session.stage == Stage::MustEnrol;
+    match enable_html(&session, &me, &enrollment, "", required) {
+        Ok(body) => respond(
+            jar,
+            page(
+                "Set up two-factor authentication",
+                &session,
+                Some(&me),
+                &body,
+            ),
+        ),
+        Err(e) => server_error(e),
+    }
+}
+
+fn codes_page(
+    session: &Session,
+    me: &Account,
+    set: &RecoveryCodeSet,
+    heading: &str,
+) -> Html<String> {
+    let text = set.expose_text(&format!("twofactor web example: {}", me.username));
+    let items: String = set
+        .codes()
+        .iter()
+        .map(|c| format!("<div class=\"recovery-code\">{}</div>", esc(&c.expose())))
+        .collect();
+    let data_uri: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    page(
+        heading,
+        session,
+        Some(me),
+        &format!(
+            "{}<p>Save these recovery codes now: each works once if you lose your phone, and they will not be shown again.</p>\
+             <div class=\"codes\" id=\"recovery-codes\">{items}</div>\
+             <p><button id=\"copy\" onclick=\"navigator.clipboard.writeText(document.getElementById('codes-text').textContent);this.textContent='Copied'\">Copy</button> \
+             <a id=\"download\" download=\"recovery-codes.txt\" href=\"data:text/plain;charset=utf-8,{data_uri}\">Download as text</a></p>\
+             <pre id=\"codes-text\" hidden>{}</pre><p><a href=\"/account\" id=\"done\">I have saved them</a></p>",
+            message("ok", "Two-factor authentication is on."),
+            esc(&text)
+        ),
+    )
+}
+
+pub(crate) async fn enable(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let Some(me) = enrolling_user(&app, &session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if !session.csrf_ok(&form.csrf) {
+        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
+    }
+    let id = flow_id(me.id);
+    match app.flow.confirm(&id, &form.code).await {
+        Ok(confirmation) => {
+            let session = match Session::for_user(me.id, Stage::Full) {
+                Ok(session) => session,
+                Err(e) => return server_error(e),
+            };
+            let jar = session.write(jar);
+            match confirmation.recovery_codes() {
+                Some(set) => respond(jar, codes_page(&session, &me, set, "Your recovery codes")),
+                None => (jar, Redirect::to("/account?msg=device")).into_response(),
+            }
+        }
+        Err(e) => {
+            let enrollment = match app.flow.resume(&id, &me.username).await {
+                Ok(Some(en)) => en,
+                Ok(None) => match app.flow.begin(&id, &me.username).await {
+                    Ok(en) => en,
+                    Err(err) => return server_error(err),
+                },
+                Err(err) => return server_error(err),
+            };
+            let required = session.stage == Stage::MustEnrol;
+            match enable_html(
+                &session,
+                &me,
+                &enrollment,
+                &message("error", &describe(&e)),
+                required,
+            ) {
+                Ok(body) => respond(
+                    jar,
+                    page(
+                        "Set up two-factor authentication",
+                        &session,
+                        Some(&me),
+                        &body,
+                    ),
+                ),
+                Err(err) => server_error(err),
+            }
+        }
+    }
+}
+
+/// Back to the account page with a message key (never free text: a link must not be able to
+/// put arbitrary words on the page).
+fn error_redirect(e: &FlowError) -> Redirect {
+    let key = match e {
+        FlowError::InvalidCode { retry_at: Some(t) } => format!("invalid-{t}"),
+        FlowError::InvalidCode { retry_at: None } => "invalid".to_owned(),
+        FlowError::ClockSkew { .. } => "skew".to_owned(),
+        FlowError::Throttled { until } => format!("throttled-{until}"),
+        FlowError::Locked { until } => format!("locked-{until}"),
+        FlowError::Malformed => "malformed".to_owned(),
+        _ => "failed".to_owned(),
+    };
+    Redirect::to(&format!("/account?msg=error-{key}"))
+}
+
+/// The text for an error message key from [`error_redirect`].
+fn error_text(key: &str) -> String {
+    let (kind, time) = match key.split_once('-') {
+        Some((k, t)) => (k, t.parse::<u64>().ok()),
+        None => (key, None),
+    };
+    let e = match (kind, time) {
+        ("invalid", t) => FlowError::InvalidCode { retry_at: t },
+        ("skew", _) => FlowError::ClockSkew { steps: 0 },
+        ("throttled", Some(until)) => FlowError::Throttled { until },
+        ("locked", Some(until)) => FlowError::Locked { until },
+        ("malformed", _) => FlowError::Malformed,
+        _ => return "That did not work; try again.".to_owned(),
+    };
+    describe(&e)
+}
+
+/// Why a form post by a logged-in user is refused.
+enum Refused {
+    /// No full session: to the login page.
+    NotLoggedIn,
+    /// The CSRF token does not match the session's.
+    BadCsrf,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotLoggedIn => Redirect::to("/login").into_response(),
+            Refused::BadCsrf => (StatusCode::FORBIDDEN, "bad CSRF token").into_response(),
+        }
+    }
+}
+
+/// A logged-in user posting a form: the account, or why the request is refused.
+fn logged_in_post(app: &App, session: &Session, csrf: &str) -> Result<Account, Refused> {
+    let me = session
+        .full_user()
+        .and_then(|u| app.account(u))
+        .ok_or(Refused::NotLoggedIn)?;
+    if !session.csrf_ok(csrf) {
+        return Err(Refused::BadCsrf);
+    }
+    Ok(me)
+}
+
+pub(crate) async fn new_device(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
+    };
+    match app
+        .flow
+        .begin_new_device(&flow_id(me.id), &me.username, &form.code)
+        .await
+    {
+        Ok(_) => Redirect::to("/account/2fa/enable").into_response(),
+        Err(e) => error_redirect(&e).into_response(),
+    }
+}
+
+pub(crate) async fn disable(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
+    };
+    match app.flow.disable(&flow_id(me.id), &form.code).await {
+        Ok(()) => Redirect::to("/account?msg=disabled").into_response(),
+        Err(e) => error_redirect(&e).into_response(),
+    }
+}
+
+pub(crate) async fn regenerate(
+    State(app): State<Shared>,
+    jar: SignedCookieJar,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let session = match Session::read(&jar) {
+        Ok(session) => session,
+        Err(e) => return server_error(e),
+    };
+    let me = match logged_in_post(&app, &session, &form.csrf) {
+        Ok(me) => me,
+        Err(refused) => return refused.into_response(),
+    };
+    match app
+        .flow
+        .regenerate_recovery_codes(&flow_id(me.id), &form.code)
+        .await
+    {
+        Ok(set) => respond(
+            jar,
+            codes_page(&session, &me, &set, "Your new recovery codes"),
+        ),
+        Err(e) => error_redirect(&e).into_response(),
+    }
+}
