@@ -9,11 +9,52 @@
 //! call):
 //!
 //! ```
-//! use twofactor::store::{MemoryStore, conformance};
+//! use twofactor::store::{
+//!     ColdFields, ListFilter, MemoryStore, ReplaceEffects, SecretStore, StoreError, StoredUser,
+//!     conformance,
+//! };
 //!
-//! // In your tests: #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! /// A store defined in a test: here it delegates to `MemoryStore`; yours talks to a database.
+//! struct MyStore(MemoryStore);
+//!
+//! impl SecretStore for MyStore {
+//!     async fn get(&self, user: &str) -> Result<Option<StoredUser>, StoreError> {
+//!         self.0.get(user).await
+//!     }
+//!     async fn insert(&self, user: &str, cold: &ColdFields) -> Result<u64, StoreError> {
+//!         self.0.insert(user, cold).await
+//!     }
+//!     async fn replace(
+//!         &self, user: &str, version: u64, cold: &ColdFields, effects: ReplaceEffects,
+//!     ) -> Result<u64, StoreError> {
+//!         self.0.replace(user, version, cold, effects).await
+//!     }
+//!     async fn advance_step(&self, user: &str, step: u64, drift: i64, at: u64)
+//!         -> Result<bool, StoreError> {
+//!         self.0.advance_step(user, step, drift, at).await
+//!     }
+//!     async fn consume_recovery_code(&self, user: &str, generation: u64, index: u32, at: u64)
+//!         -> Result<bool, StoreError> {
+//!         self.0.consume_recovery_code(user, generation, index, at).await
+//!     }
+//!     async fn reserve_attempt(&self, user: &str, expected: u32, at: u64)
+//!         -> Result<bool, StoreError> {
+//!         self.0.reserve_attempt(user, expected, at).await
+//!     }
+//!     async fn reset_failures(&self, user: &str) -> Result<(), StoreError> {
+//!         self.0.reset_failures(user).await
+//!     }
+//!     async fn list(&self, filter: ListFilter, after: Option<&str>, limit: usize)
+//!         -> Result<Vec<StoredUser>, StoreError> {
+//!         self.0.list(filter, after, limit).await
+//!     }
+//! }
+//!
+//! // In your tests:
+//! // #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! // async fn my_store_conforms() { conformance::run_all(|| async { ... }).await }
 //! # tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?.block_on(async {
-//! conformance::run_all(|| async { MemoryStore::new() }).await;
+//! conformance::run_all(|| async { MyStore(MemoryStore::new()) }).await;
 //! # });
 //! # Ok::<(), std::io::Error>(())
 //! ```
