@@ -39,8 +39,9 @@ pub use flow::TracingAudit;
 #[cfg(feature = "std")]
 pub use flow::{
     AuditEvent, AuditSink, Clock, Confirmation, Enrollment, EnrollmentFlow, EnrollmentStatus,
-    FlowConfig, FlowError, LoginFactor, ManualClock, NoAudit, RecoveryStorage,
-    RevealedRecoveryCode, Status, SystemClock, ThrottleError, ThrottlePolicy,
+    EnrollmentTicket, FactorStamp, FlowConfig, FlowError, LoginFactor, ManualClock, NoAudit,
+    Reauth, RecentVerification, RecoveryStorage, Regenerated, RevealedRecoveryCode, Status,
+    SystemClock, ThrottleError, ThrottlePolicy, Verified,
 };
 #[cfg(feature = "qr")]
 pub use qr::{QUIET_ZONE, QrCode, QrError};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use twofactor::{
     Clock, EncryptionKey, EnrollmentFlow, FlowConfig, KdfParams, KeyRing, LoginFactor, ManualClock,
-    MemoryStore, PostgresStore, SecretStore, SqliteStore, Totp, TotpParams, TotpState,
+    MemoryStore, PostgresStore, SecretStore, SqliteStore, Totp, TotpParams, TotpState, Verified,
 };
 
 const T0: u64 = 1_800_000_000;
@@ -46,9 +46,13 @@ async fn flow_over<S: SecretStore>(store: S, clock: &ManualClock) -> Flow<S> {
 async fn enrol<S: SecretStore>(flow: &Flow<S>, clock: &ManualClock, user: &str) -> Totp {
     let e = flow.begin(user, user).await.unwrap();
     let app = e.uri().to_totp().unwrap();
-    flow.confirm(user, app.generate_at(clock.now()).unwrap().as_str())
-        .await
-        .unwrap();
+    flow.confirm(
+        user,
+        e.ticket(),
+        app.generate_at(clock.now()).unwrap().as_str(),
+    )
+    .await
+    .unwrap();
     app
 }
 
@@ -146,13 +150,9 @@ fn bench_store<S: SecretStore + 'static>(c: &mut Criterion, name: &str, make: im
 
 /// Every login must succeed, except the one-in-a-million case where this step's code equals
 /// the previous step's: that code was already accepted (newest step wins), so it is a replay.
-fn check(
-    result: Result<LoginFactor, twofactor::FlowError>,
-    previous: Option<&String>,
-    code: &String,
-) {
+fn check(result: Result<Verified, twofactor::FlowError>, previous: Option<&String>, code: &String) {
     match result {
-        Ok(factor) => assert_eq!(factor, LoginFactor::Code),
+        Ok(verified) => assert_eq!(verified.factor, LoginFactor::Code),
         Err(e) => assert!(
             previous == Some(code),
             "login refused without a code collision: {e:?}"

@@ -33,7 +33,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         EnrollmentFlow::new(store, keys, FlowConfig::new("Example Co"))?.with_clock(clock.clone());
     let user = "user-42";
 
-    // 1. Settings page: begin enrolment.
+    // 1. Settings page: begin enrolment. The ticket stays in the session that began it: showing
+    //    the secret again and confirming need it.
     let enrollment = flow.begin(user, "alice@example.com").await?;
     println!("\n1. Begin enrolment for alice@example.com");
     println!("   Scan this QR code with an authenticator app:");
@@ -57,7 +58,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // 2. Confirm with the first code: 2FA becomes active and recovery codes are issued.
     let first = code_now(&clock)?;
-    let confirmed = flow.confirm(user, &first).await?;
+    let confirmed = flow.confirm(user, enrollment.ticket(), &first).await?;
     let codes = confirmed.into_recovery_codes().ok_or("no recovery codes")?;
     println!("\n2. Confirmed with {first}. Recovery codes (shown once, stored hashed):");
     for code in codes.codes() {
@@ -68,8 +69,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 3. Thirty seconds later: log in with the current code.
     clock.advance(30);
     let login = code_now(&clock)?;
-    let factor = flow.verify(user, &login).await?;
-    println!("\n3. Login with {login}: accepted ({factor:?})");
+    let verified = flow.verify(user, &login).await?;
+    println!("\n3. Login with {login}: accepted ({:?})", verified.factor);
 
     // 4. The same code again (a replay, or a second concurrent request) is refused.
     match flow.verify(user, &login).await {
@@ -79,7 +80,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // 5. Lost phone: log in with a recovery code, typed casually.
     let typed = codes.codes()[0].expose().to_lowercase().replace('-', " ");
-    match flow.verify(user, &typed).await? {
+    match flow.verify(user, &typed).await?.factor {
         LoginFactor::RecoveryCode { remaining } => {
             println!("5. Login with recovery code {typed:?}: accepted, {remaining} left");
         }
@@ -90,14 +91,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         other => return Err(format!("recovery code reused: {other:?}").into()),
     }
 
-    // 6. Regenerate the recovery codes (needs a current code); the old set stops working.
+    // 6. Regenerate the recovery codes (needs a current code, or the proof of a recent login);
+    //    the old set stops working.
     clock.advance(30);
     let fresh = flow
         .regenerate_recovery_codes(user, &code_now(&clock)?)
         .await?;
     println!(
         "\n6. Regenerated {} recovery codes; old ones no longer work: {}",
-        fresh.codes().len(),
+        fresh.codes.codes().len(),
         flow.verify(user, &codes.codes()[1].expose()).await.is_err()
     );
 

@@ -3,6 +3,7 @@
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::state::EnrollmentState;
+use super::tokens::FactorStamp;
 use super::{CAS_RETRIES, EnrollmentFlow, FlowError, Status};
 use crate::seal::RECOVERY_PURPOSE;
 use crate::store::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
@@ -28,36 +29,51 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .collect()
     }
 
-    /// Removes a user's second factor and recovery codes and clears throttling, as when an
-    /// administrator has verified the user's identity another way.
+    /// Removes a user's second factor and recovery codes, as when an administrator has verified
+    /// the user's identity another way, and (deliberately, as part of that decision) clears the
+    /// failure count and any lock, so the user can enrol again at once. Returns the new factor
+    /// stamp: every session of the user is now stale.
     ///
     /// # Errors
     /// Store errors; [`FlowError::Conflict`] only if changes keep racing.
-    pub async fn admin_reset(&self, user_id: &str) -> Result<(), FlowError> {
-        self.update_cold(user_id, |cold| ColdFields {
-            status: StoredStatus::NotEnrolled,
-            state: EnrollmentState::NotEnrolled.encode(),
-            required: cold.required,
-            recovery_generation: cold.recovery_generation.wrapping_add(1),
-            recovery: None,
-        })
+    pub async fn admin_reset(&self, user_id: &str) -> Result<FactorStamp, FlowError> {
+        let stamp = FactorStamp::generate()?;
+        self.update_cold(
+            user_id,
+            |cold| ColdFields {
+                status: StoredStatus::NotEnrolled,
+                state: EnrollmentState::NotEnrolled.encode(&stamp),
+                required: cold.required,
+                recovery_generation: cold.recovery_generation.wrapping_add(1),
+                recovery: None,
+            },
+            true,
+        )
         .await?;
         self.emit(AuditEvent::AdminReset {
             user_id: user_id.to_owned(),
         });
-        Ok(())
+        self.emit(AuditEvent::FactorStampChanged {
+            user_id: user_id.to_owned(),
+        });
+        Ok(stamp)
     }
 
     /// Marks a user as required to enrol (the application's "2FA is mandatory" policy), or not.
-    /// Read it back with [`EnrollmentFlow::status`].
+    /// Read it back with [`EnrollmentFlow::status`]. Touches nothing else: not the failure count
+    /// or a lock, not the factor stamp.
     ///
     /// # Errors
     /// Store errors.
     pub async fn admin_set_required(&self, user_id: &str, required: bool) -> Result<(), FlowError> {
-        self.update_cold(user_id, |cold| ColdFields {
-            required,
-            ..cold.clone()
-        })
+        self.update_cold(
+            user_id,
+            |cold| ColdFields {
+                required,
+                ..cold.clone()
+            },
+            false,
+        )
         .await
     }
 
@@ -71,7 +87,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             let Some(record) = self.store.get(user_id).await? else {
                 return Ok(false);
             };
-            let mut state = EnrollmentState::decode(&record.cold.state)?;
+            let (stamp, mut state) = EnrollmentState::decode_stamped(&record.cold.state)?;
             let mut changed = false;
             for sealed in state.sealed_mut() {
                 if self.keys.needs_reseal(sealed) {
@@ -88,8 +104,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             if !changed {
                 return Ok(false);
             }
+            // Key rotation is not a factor change: the stamp stays.
             let cold = ColdFields {
-                state: state.encode(),
+                state: state.encode(&stamp),
                 ..record.cold.clone()
             };
             match self
@@ -134,13 +151,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         &self,
         user_id: &str,
         change: impl Fn(&ColdFields) -> ColdFields,
+        reset_failures: bool,
     ) -> Result<(), FlowError> {
         for _ in 0..CAS_RETRIES {
             let result = match self.store.get(user_id).await? {
                 None => {
                     let blank = ColdFields {
                         status: StoredStatus::NotEnrolled,
-                        state: EnrollmentState::NotEnrolled.encode(),
+                        state: EnrollmentState::NotEnrolled.encode(&FactorStamp::default()),
                         required: false,
                         recovery_generation: 0,
                         recovery: None,
@@ -150,7 +168,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 Some(record) => {
                     let effects = ReplaceEffects {
                         accept_step: None,
-                        reset_failures: true,
+                        reset_failures,
                     };
                     self.store
                         .replace(user_id, record.version, &change(&record.cold), effects)

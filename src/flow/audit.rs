@@ -85,6 +85,25 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// A request to show or confirm a pending enrolment carried no ticket, or another one (a
+    /// session other than the one that began it, or a ticket replaced by beginning again). No
+    /// secret was shown. (A ticket is issued with every
+    /// [`AuditEvent::EnrollmentStarted`].)
+    TicketRefused {
+        /// The user.
+        user_id: String,
+    },
+    /// A sensitive change was authorised by a recent-verification proof instead of a fresh code.
+    StepUpUsed {
+        /// The user.
+        user_id: String,
+    },
+    /// The user's factor stamp changed (2FA turned on or off, a new device confirmed, an
+    /// administrator's reset, recovery codes regenerated): end the user's other sessions.
+    FactorStampChanged {
+        /// The user.
+        user_id: String,
+    },
 }
 
 impl AuditEvent {
@@ -102,7 +121,10 @@ impl AuditEvent {
             | AuditEvent::ClockSkewDetected { user_id, .. }
             | AuditEvent::Throttled { user_id, .. }
             | AuditEvent::Locked { user_id, .. }
-            | AuditEvent::AdminReset { user_id } => user_id,
+            | AuditEvent::AdminReset { user_id }
+            | AuditEvent::TicketRefused { user_id }
+            | AuditEvent::StepUpUsed { user_id }
+            | AuditEvent::FactorStampChanged { user_id } => user_id,
         }
     }
 
@@ -121,6 +143,9 @@ impl AuditEvent {
             AuditEvent::Throttled { .. } => "throttled",
             AuditEvent::Locked { .. } => "locked",
             AuditEvent::AdminReset { .. } => "admin_reset",
+            AuditEvent::TicketRefused { .. } => "ticket_refused",
+            AuditEvent::StepUpUsed { .. } => "step_up_used",
+            AuditEvent::FactorStampChanged { .. } => "factor_stamp_changed",
         }
     }
 }

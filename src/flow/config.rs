@@ -49,6 +49,18 @@ pub struct FlowConfig {
     pub throttle: ThrottlePolicy,
     /// Whether recovery codes can be shown again (off by default; see [`RecoveryStorage`]).
     pub recovery_storage: RecoveryStorage,
+    /// Seconds after a login during which its
+    /// [`RecentVerification`](super::RecentVerification) authorises a sensitive change without
+    /// a fresh code. `0` requires a fresh code every time.
+    pub reauth_window: u64,
+    /// The least key-derivation cost a stored recovery record may have (below it the record is
+    /// refused: a planted or downgraded record). Records hashed with [`FlowConfig::kdf`] are
+    /// always accepted.
+    pub kdf_floor: KdfParams,
+    /// The greatest key-derivation cost a stored recovery record may have (above it every guess
+    /// would cost the server too much). Records hashed with [`FlowConfig::kdf`] are always
+    /// accepted.
+    pub kdf_ceiling: KdfParams,
 }
 
 impl FlowConfig {
@@ -68,6 +80,9 @@ impl FlowConfig {
             kdf: KdfParams::default(),
             throttle: ThrottlePolicy::default(),
             recovery_storage: RecoveryStorage::HashedOnly,
+            reauth_window: 5 * 60,
+            kdf_floor: KdfParams::FLOOR,
+            kdf_ceiling: KdfParams::CEILING,
         }
     }
 }

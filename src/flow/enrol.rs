@@ -5,6 +5,7 @@ use zeroize::Zeroizing;
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::state::{EnrollmentState, Pending};
+use super::tokens::{EnrollmentTicket, FactorStamp, Reauth};
 use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, RecoveryStorage};
 use crate::otp::code::parse_code;
 use crate::otp::{OtpAuthUri, RecoveryCodeSet, Secret, Totp, TotpState};
@@ -12,7 +13,13 @@ use crate::seal::RECOVERY_PURPOSE;
 use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
-    /// Begins an enrolment: a new secret, its URI and manual key. Replaces a pending one.
+    /// Begins an enrolment: a new secret, its URI and manual key, and the
+    /// [`EnrollmentTicket`] that the application keeps in the session that began it (showing the
+    /// secret again and confirming require it). Replaces a pending enrolment, whose ticket and
+    /// secret then stop working.
+    ///
+    /// This is also how required enrolment works for a session that has passed only the password
+    /// step: it may begin, but it can never see a secret that another session began.
     ///
     /// # Errors
     /// [`FlowError::AlreadyEnrolled`] if 2FA is active (use
@@ -23,19 +30,19 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     }
 
     /// Begins enrolling a new device for a user with 2FA active. Requires a valid code or
-    /// recovery code now (consumed), as changing the device is as sensitive as turning 2FA off
-    /// (OWASP). The current device keeps working until the new one is confirmed with
-    /// [`EnrollmentFlow::confirm`].
+    /// recovery code now (consumed) or a recent-verification proof ([`Reauth`]), as changing the
+    /// device is as sensitive as turning 2FA off (OWASP). The current device keeps working until
+    /// the new one is confirmed with [`EnrollmentFlow::confirm`] and the returned ticket.
     ///
     /// # Errors
-    /// As [`EnrollmentFlow::verify`] for the proof, then as [`EnrollmentFlow::begin`].
-    pub async fn begin_new_device(
+    /// As [`EnrollmentFlow::disable`] for the reauthentication, then as [`EnrollmentFlow::begin`].
+    pub async fn begin_new_device<'a>(
         &self,
         user_id: &str,
         account_name: &str,
-        proof: &str,
+        reauth: impl Into<Reauth<'a>>,
     ) -> Result<Enrollment, FlowError> {
-        self.prove(user_id, proof).await?;
+        self.prove(user_id, reauth.into()).await?;
         self.begin_inner(user_id, account_name, true).await
     }
 
@@ -53,7 +60,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .with_algorithm(params.algorithm)
             .with_digits(params.digits)
             .with_period(params.period);
+        let ticket = EnrollmentTicket::generate()?;
         let pending = Pending {
+            ticket: Some(ticket.hash()),
             sealed: self.keys.seal(user_id, uri.secret())?,
             params,
             started_at: now,
@@ -65,7 +74,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     let state = EnrollmentState::NotEnrolled.begin(pending.clone());
                     let cold = ColdFields {
                         status: state.status(),
-                        state: state.encode(),
+                        state: state.encode(&FactorStamp::default()),
                         required: false,
                         recovery_generation: 0,
                         recovery: None,
@@ -73,15 +82,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     self.store.insert(user_id, &cold).await.map(|_| false)
                 }
                 Some(record) => {
-                    let state = EnrollmentState::decode(&record.cold.state)?;
+                    let (stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
                     let replacing = state.active().is_some();
                     if replacing && !allow_replacement {
                         return Err(FlowError::AlreadyEnrolled);
                     }
+                    // Beginning is not a factor change: the stamp stays.
                     let state = state.begin(pending.clone());
                     let cold = ColdFields {
                         status: state.status(),
-                        state: state.encode(),
+                        state: state.encode(&stamp),
                         ..record.cold.clone()
                     };
                     self.store
@@ -100,6 +110,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                         uri,
                         expires_at: pending.expires_at,
                         replacing,
+                        ticket,
                     });
                 }
                 Err(StoreError::Conflict) => continue,
@@ -110,7 +121,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     }
 
     /// The enrolment in progress, to show its QR code and key again (after a wrong first code or
-    /// a page reload) without issuing a new secret. `None` if nothing is pending or it expired.
+    /// a page reload) without issuing a new secret: only to the session holding its `ticket`.
+    /// `None` if nothing is pending, it expired, or the ticket is not this enrolment's (another
+    /// session began it, or it was begun again since): such a request gets no secret, and may
+    /// [`begin`](EnrollmentFlow::begin) afresh.
     ///
     /// # Errors
     /// [`FlowError::Name`] for an invalid account name; seal and store errors.
@@ -118,6 +132,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         &self,
         user_id: &str,
         account_name: &str,
+        ticket: &EnrollmentTicket,
     ) -> Result<Option<Enrollment>, FlowError> {
         let now = self.clock.now();
         let Some(record) = self.store.get(user_id).await? else {
@@ -128,6 +143,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let Some(pending) = state.pending().filter(|p| now < p.expires_at) else {
             return Ok(None);
         };
+        if !pending
+            .ticket
+            .as_ref()
+            .is_some_and(|hash| hash.matches(ticket))
+        {
+            self.emit(AuditEvent::TicketRefused {
+                user_id: user_id.to_owned(),
+            });
+            return Ok(None);
+        }
         let secret = self.keys.open(user_id, &pending.sealed)?;
         let uri = OtpAuthUri::totp(secret, account_name)?
             .with_issuer(&self.config.issuer)?
@@ -138,18 +163,27 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             uri,
             expires_at: pending.expires_at,
             replacing,
+            ticket: ticket.clone(),
         }))
     }
 
-    /// Confirms the pending secret with the first code from the user's app: activates it, burns
-    /// that code's step (it cannot be replayed as a login), stores the observed clock drift, and
-    /// on a first enrolment issues recovery codes (returned once, stored hashed).
+    /// Confirms the pending secret with the first code from the user's app and the `ticket`
+    /// that [`begin`](EnrollmentFlow::begin) returned to this session: activates it, burns that
+    /// code's step (it cannot be replayed as a login), stores the observed clock drift, changes
+    /// the factor stamp, and on a first enrolment issues recovery codes (returned once, stored
+    /// hashed).
     ///
     /// # Errors
-    /// [`FlowError::NoPendingEnrollment`], [`FlowError::EnrollmentExpired`],
+    /// [`FlowError::NoPendingEnrollment`] (also when the ticket is not this enrolment's: a
+    /// session cannot confirm what another began), [`FlowError::EnrollmentExpired`],
     /// [`FlowError::Malformed`], [`FlowError::InvalidCode`], [`FlowError::Throttled`],
     /// [`FlowError::Locked`], [`FlowError::Conflict`] (a concurrent begin or confirm won).
-    pub async fn confirm(&self, user_id: &str, code: &str) -> Result<Confirmation, FlowError> {
+    pub async fn confirm(
+        &self,
+        user_id: &str,
+        ticket: &EnrollmentTicket,
+        code: &str,
+    ) -> Result<Confirmation, FlowError> {
         let now = self.clock.now();
         let record = self
             .store
@@ -161,6 +195,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .pending()
             .ok_or(FlowError::NoPendingEnrollment)?
             .clone();
+        if !pending
+            .ticket
+            .as_ref()
+            .is_some_and(|hash| hash.matches(ticket))
+        {
+            self.emit(AuditEvent::TicketRefused {
+                user_id: user_id.to_owned(),
+            });
+            return Err(FlowError::NoPendingEnrollment);
+        }
         if now >= pending.expires_at {
             return Err(FlowError::EnrollmentExpired);
         }
@@ -199,9 +243,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 state,
             )
         };
+        let stamp = FactorStamp::generate()?;
         let cold = ColdFields {
             status: state.status(),
-            state: state.encode(),
+            state: state.encode(&stamp),
             required: record.cold.required,
             recovery_generation: generation,
             recovery,
@@ -223,9 +268,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             user_id: user_id.to_owned(),
             replaced,
         });
+        self.emit(AuditEvent::FactorStampChanged {
+            user_id: user_id.to_owned(),
+        });
         Ok(Confirmation {
             recovery_codes: issued,
             replaced_device: replaced,
+            stamp,
         })
     }
 

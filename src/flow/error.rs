@@ -54,6 +54,29 @@ pub enum FlowError {
         /// Unix time at which the lock ends.
         until: u64,
     },
+    /// A sensitive change was asked for with neither a valid code or recovery code nor a
+    /// recent-verification proof younger than the window: ask for the second factor.
+    #[error("confirm with a code from your authenticator app or a recovery code")]
+    ReauthRequired,
+    /// The code typed for a sensitive change is the one just used to log in. Not counted as a
+    /// failure (the request carried an authentic proof of that login): wait for the next code.
+    #[error("that code was just used; wait for the next one")]
+    CodeAlreadyUsed,
+    /// The stored recovery record's key-derivation cost lies outside
+    /// [`FlowConfig::kdf_floor`](super::FlowConfig::kdf_floor) and
+    /// [`FlowConfig::kdf_ceiling`](super::FlowConfig::kdf_ceiling): planted, downgraded or
+    /// tampered with. Nothing was checked or counted.
+    #[error(
+        "stored recovery codes have an unacceptable cost (m={memory_kib} KiB, t={iterations}, p={parallelism})"
+    )]
+    RecoveryCostOutOfBounds {
+        /// Memory cost in KiB of the stored record.
+        memory_kib: u32,
+        /// Passes of the stored record.
+        iterations: u32,
+        /// Lanes of the stored record.
+        parallelism: u32,
+    },
     /// A concurrent change won; re-read and try again.
     #[error("the record changed concurrently; try again")]
     Conflict,

@@ -3,8 +3,8 @@
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
-use super::record::{recovery_set, recovery_shape};
 use super::state::Active;
+use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::{EnrollmentFlow, FlowError, LoginFactor};
 use crate::otp::code::parse_code;
 use crate::otp::{RecoveryError, Totp, TotpState, VerifyError};
@@ -12,23 +12,29 @@ use crate::store::{SecretStore, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Verifies a login's second factor: an authenticator code or a recovery code, told apart by
-    /// shape (only digits, as many as the code has: a code; anything else: a recovery code,
-    /// which is always longer and has letters or more digits).
+    /// shape with the enrolment's own parameters (only digits, as many as the enrolment's codes
+    /// have: a code; anything else: a recovery code, which is always longer and has letters or
+    /// more digits).
     ///
     /// A code is accepted once: the store advances the last accepted step atomically, so two
     /// concurrent requests with the same code cannot both succeed. A recovery code is consumed
     /// atomically. Failures are counted and throttled; during a delay attempts are refused
     /// unchecked.
     ///
+    /// On success, keep [`Verified::proof`] (for sensitive changes within the reauthentication
+    /// window) and [`Verified::stamp`] (to end the session when the user's factors change) in the
+    /// session.
+    ///
     /// # Errors
     /// [`FlowError::NotEnrolled`], [`FlowError::Malformed`], [`FlowError::InvalidCode`],
-    /// [`FlowError::ClockSkew`], [`FlowError::Throttled`], [`FlowError::Locked`], store and seal
-    /// errors.
-    pub async fn verify(&self, user_id: &str, input: &str) -> Result<LoginFactor, FlowError> {
-        if looks_like_code(input, self.config.params.digits.get()) {
-            self.verify_code(user_id, input).await
+    /// [`FlowError::ClockSkew`], [`FlowError::Throttled`], [`FlowError::Locked`],
+    /// [`FlowError::RecoveryCostOutOfBounds`], store and seal errors.
+    pub async fn verify(&self, user_id: &str, input: &str) -> Result<Verified, FlowError> {
+        let (record, active, stamp) = self.active_record(user_id).await?;
+        if looks_like_code(input, active.params.digits.get()) {
+            self.login_with_code(record, &active, stamp, input).await
         } else {
-            self.verify_recovery_code(user_id, input).await
+            self.login_with_recovery_code(record, stamp, input).await
         }
     }
 
@@ -36,19 +42,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ///
     /// # Errors
     /// As [`EnrollmentFlow::verify`].
-    pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<LoginFactor, FlowError> {
-        let (record, active) = self.active_record(user_id).await?;
-        if parse_code(code, active.params.digits).is_err() {
-            return Err(FlowError::Malformed);
-        }
-        let now = self.clock.now();
-        let (record, attempt) = self.reserve(record, now).await?;
-        self.check_code(&record, &active, code, now, attempt)
-            .await?;
-        self.emit(AuditEvent::LoginWithCode {
-            user_id: user_id.to_owned(),
-        });
-        Ok(LoginFactor::Code)
+    pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<Verified, FlowError> {
+        let (record, active, stamp) = self.active_record(user_id).await?;
+        self.login_with_code(record, &active, stamp, code).await
     }
 
     /// Verifies a recovery code only. See [`EnrollmentFlow::verify`].
@@ -59,19 +55,66 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         &self,
         user_id: &str,
         code: &str,
-    ) -> Result<LoginFactor, FlowError> {
-        let (record, _) = self.active_record(user_id).await?;
-        recovery_shape(&record, code)?;
+    ) -> Result<Verified, FlowError> {
+        let (record, _, stamp) = self.active_record(user_id).await?;
+        self.login_with_recovery_code(record, stamp, code).await
+    }
+
+    async fn login_with_code(
+        &self,
+        record: StoredUser,
+        active: &Active,
+        stamp: FactorStamp,
+        code: &str,
+    ) -> Result<Verified, FlowError> {
+        if parse_code(code, active.params.digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
+        let now = self.clock.now();
+        let (record, attempt) = self.reserve(record, now).await?;
+        self.check_code(&record, active, code, now, attempt).await?;
+        self.emit(AuditEvent::LoginWithCode {
+            user_id: record.user_id.clone(),
+        });
+        self.verified(&record.user_id, LoginFactor::Code, now, stamp)
+    }
+
+    async fn login_with_recovery_code(
+        &self,
+        record: StoredUser,
+        stamp: FactorStamp,
+        code: &str,
+    ) -> Result<Verified, FlowError> {
+        self.recovery_shape(&record, code)?;
         let now = self.clock.now();
         let (record, attempt) = self.reserve(record, now).await?;
         let remaining = self
             .check_recovery_code(&record, code, now, attempt)
             .await?;
         self.emit(AuditEvent::LoginWithRecoveryCode {
-            user_id: user_id.to_owned(),
+            user_id: record.user_id.clone(),
             remaining,
         });
-        Ok(LoginFactor::RecoveryCode { remaining })
+        self.verified(
+            &record.user_id,
+            LoginFactor::RecoveryCode { remaining },
+            now,
+            stamp,
+        )
+    }
+
+    fn verified(
+        &self,
+        user_id: &str,
+        factor: LoginFactor,
+        at: u64,
+        stamp: FactorStamp,
+    ) -> Result<Verified, FlowError> {
+        Ok(Verified {
+            factor,
+            proof: RecentVerification::issue(&self.keys, user_id, at, &stamp)?,
+            stamp,
+        })
     }
 
     pub(super) async fn check_code(
@@ -144,7 +187,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let Some(text) = &record.cold.recovery else {
             return Err(self.failed(user_id, attempt, now));
         };
-        let set = recovery_set(text, record.recovery_used)?;
+        let set = self.recovery_set(text, record.recovery_used)?;
         let index = match set.check(code) {
             Ok(i) => i,
             Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),

@@ -24,6 +24,7 @@ mod record;
 mod sensitive;
 mod state;
 mod throttle;
+mod tokens;
 
 #[cfg(feature = "tracing")]
 pub use audit::TracingAudit;
@@ -32,12 +33,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlowConfig, RecoveryStorage};
 pub use error::FlowError;
 pub use outcome::{
-    Confirmation, Enrollment, EnrollmentStatus, LoginFactor, RevealedRecoveryCode, Status,
+    Confirmation, Enrollment, EnrollmentStatus, LoginFactor, Regenerated, RevealedRecoveryCode,
+    Status,
 };
 pub use record::check_record;
 pub use throttle::{ThrottleError, ThrottlePolicy};
+pub use tokens::{EnrollmentTicket, FactorStamp, Reauth, RecentVerification, Verified};
 
-use self::record::recovery_set;
 use self::state::{Active, EnrollmentState};
 use crate::otp::{OtpAuthUri, Secret};
 use crate::seal::KeyRing;
@@ -62,16 +64,19 @@ const ATTEMPT_RETRIES: usize = 64;
 /// let keys = KeyRing::new(EncryptionKey::generate(1)?);
 /// let flow = EnrollmentFlow::new(MemoryStore::new(), keys, FlowConfig::new("Example Co"))?;
 ///
-/// // Settings page: begin, show the QR code (enrollment.expose_uri()) and the manual key.
+/// // Settings page: begin, show the QR code (enrollment.expose_uri()) and the manual key, and
+/// // keep enrollment.ticket() in this session.
 /// let enrollment = flow.begin("user-42", "alice@example.com").await?;
 /// // The user's app computes the first code; here we play the app.
 /// let app = enrollment.uri().to_totp().expect("a TOTP URI");
-/// let confirmed = flow.confirm("user-42", app.generate_now()?.as_str()).await?;
+/// let confirmed = flow
+///     .confirm("user-42", enrollment.ticket(), app.generate_now()?.as_str())
+///     .await?;
 /// let codes = confirmed.recovery_codes().expect("issued on first enrolment"); // show once
 ///
 /// // Login page, second step: a code or a recovery code.
-/// let factor = flow.verify("user-42", &codes.codes()[0].expose()).await?;
-/// assert_eq!(factor, LoginFactor::RecoveryCode { remaining: 9 });
+/// let login = flow.verify("user-42", &codes.codes()[0].expose()).await?;
+/// assert_eq!(login.factor, LoginFactor::RecoveryCode { remaining: 9 });
 /// assert!(flow.status("user-42").await?.is_active());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # })?;
@@ -168,12 +173,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 recovery_codes_left: None,
                 failures: 0,
                 locked_until: None,
+                factor_stamp: FactorStamp::default(),
             }),
         }
     }
 
     fn status_of(&self, record: &StoredUser, now: u64) -> Result<Status, FlowError> {
-        let state = EnrollmentState::decode(&record.cold.state)?;
+        let (factor_stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
         let enrollment = match &state {
             EnrollmentState::NotEnrolled => EnrollmentStatus::NotEnrolled,
             EnrollmentState::Pending(p) => EnrollmentStatus::Pending {
@@ -190,7 +196,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         };
         let recovery_codes_left = match (&state, &record.cold.recovery) {
             (EnrollmentState::Active { .. }, Some(text)) => {
-                Some(recovery_set(text, record.recovery_used)?.remaining())
+                Some(self.recovery_set(text, record.recovery_used)?.remaining())
             }
             _ => None,
         };
@@ -207,17 +213,22 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .next_attempt(record.failures, record.last_failure_at)
                 .map(|(until, _)| until)
                 .filter(|&until| until > now),
+            factor_stamp,
         })
     }
 
-    async fn active_record(&self, user_id: &str) -> Result<(StoredUser, Active), FlowError> {
+    /// The record of a user with 2FA active, its active device, and its factor stamp.
+    async fn active_record(
+        &self,
+        user_id: &str,
+    ) -> Result<(StoredUser, Active, FactorStamp), FlowError> {
         let record = self
             .store
             .get(user_id)
             .await?
             .ok_or(FlowError::NotEnrolled)?;
-        let state = EnrollmentState::decode(&record.cold.state)?;
+        let (stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
         let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
-        Ok((record, active))
+        Ok((record, active, stamp))
     }
 }

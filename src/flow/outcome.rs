@@ -1,5 +1,6 @@
 //! What flow operations return: begun enrolments, confirmations, login factors, status.
 
+use super::tokens::{EnrollmentTicket, FactorStamp};
 use zeroize::Zeroizing;
 
 use crate::otp::{OtpAuthUri, RecoveryCodeSet};
@@ -12,6 +13,7 @@ pub struct Enrollment {
     pub(super) uri: OtpAuthUri,
     pub(super) expires_at: u64,
     pub(super) replacing: bool,
+    pub(super) ticket: EnrollmentTicket,
 }
 
 impl Enrollment {
@@ -39,6 +41,13 @@ impl Enrollment {
     pub fn is_replacement(&self) -> bool {
         self.replacing
     }
+
+    /// The ticket to keep in the session that began this enrolment: showing it again
+    /// ([`EnrollmentFlow::resume`](super::EnrollmentFlow::resume)) and confirming it
+    /// ([`EnrollmentFlow::confirm`](super::EnrollmentFlow::confirm)) require it.
+    pub fn ticket(&self) -> &EnrollmentTicket {
+        &self.ticket
+    }
 }
 
 /// The result of a confirmation.
@@ -46,6 +55,7 @@ impl Enrollment {
 pub struct Confirmation {
     pub(super) recovery_codes: Option<RecoveryCodeSet>,
     pub(super) replaced_device: bool,
+    pub(super) stamp: FactorStamp,
 }
 
 impl Confirmation {
@@ -64,6 +74,21 @@ impl Confirmation {
     pub fn replaced_device(&self) -> bool {
         self.replaced_device
     }
+
+    /// The user's new factor stamp: sessions holding another one are stale.
+    pub fn stamp(&self) -> FactorStamp {
+        self.stamp
+    }
+}
+
+/// Recovery codes regenerated behind a fresh factor or a recent verification.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Regenerated {
+    /// The new set, to show once.
+    pub codes: RecoveryCodeSet,
+    /// The user's new factor stamp.
+    pub stamp: FactorStamp,
 }
 
 /// A recovery code read back with [`EnrollmentFlow::reveal_recovery_codes`](super::EnrollmentFlow::reveal_recovery_codes). `Debug` is
@@ -147,6 +172,8 @@ pub struct Status {
     pub failures: u32,
     /// Until when attempts are refused unchecked, if now.
     pub locked_until: Option<u64>,
+    /// Changes whenever the user's factors change; sessions holding another value are stale.
+    pub factor_stamp: FactorStamp,
 }
 
 impl Status {

@@ -1,29 +1,38 @@
-//! Sensitive changes behind a fresh second factor: disable, regenerate recovery codes, reveal them.
+//! Sensitive changes behind a fresh second factor or a recent verification: disable, regenerate
+//! recovery codes, reveal them (and, in `enrol.rs`, begin a new device).
 
 use zeroize::Zeroizing;
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::login::looks_like_code;
-use super::record::recovery_shape;
-use super::state::EnrollmentState;
-use super::{EnrollmentFlow, FlowError, RecoveryStorage, RevealedRecoveryCode};
-use crate::otp::RecoveryCodeSet;
+use super::state::{Active, EnrollmentState};
+use super::tokens::{FactorStamp, Reauth};
+use super::{EnrollmentFlow, FlowError, RecoveryStorage, Regenerated, RevealedRecoveryCode};
 use crate::otp::code::parse_code;
+use crate::otp::{Code, Totp};
 use crate::seal::{RECOVERY_PURPOSE, SealError};
 use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
-    /// Turns 2FA off. Requires a valid code or recovery code now (which is consumed), not just a
-    /// session.
+    /// Turns 2FA off. Requires a valid code or recovery code now (which is consumed) or a
+    /// recent-verification proof ([`Reauth`]), not just a session. Returns the user's new factor
+    /// stamp: every other session of the user is now stale.
     ///
     /// # Errors
-    /// As [`EnrollmentFlow::verify`], and [`FlowError::Conflict`].
-    pub async fn disable(&self, user_id: &str, proof: &str) -> Result<(), FlowError> {
-        let record = self.prove(user_id, proof).await?;
+    /// [`FlowError::ReauthRequired`] (no factor and no fresh proof), [`FlowError::CodeAlreadyUsed`]
+    /// (the login's own code typed again, with the login's proof: not counted), as
+    /// [`EnrollmentFlow::verify`] for a typed factor, and [`FlowError::Conflict`].
+    pub async fn disable<'a>(
+        &self,
+        user_id: &str,
+        reauth: impl Into<Reauth<'a>>,
+    ) -> Result<FactorStamp, FlowError> {
+        let record = self.prove(user_id, reauth.into()).await?;
+        let stamp = FactorStamp::generate()?;
         let cold = ColdFields {
             status: StoredStatus::NotEnrolled,
-            state: EnrollmentState::NotEnrolled.encode(),
+            state: EnrollmentState::NotEnrolled.encode(&stamp),
             required: record.cold.required,
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: None,
@@ -32,28 +41,33 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         self.emit(AuditEvent::Disabled {
             user_id: user_id.to_owned(),
         });
-        Ok(())
+        self.emit(AuditEvent::FactorStampChanged {
+            user_id: user_id.to_owned(),
+        });
+        Ok(stamp)
     }
 
-    /// Replaces the recovery codes with a new set (returned once). Requires a valid code or
-    /// recovery code now. Every old code stops working.
+    /// Replaces the recovery codes with a new set (returned once, with the new factor stamp).
+    /// Requires a valid code or recovery code now, or a recent-verification proof. Every old
+    /// code stops working.
     ///
     /// # Errors
-    /// As [`EnrollmentFlow::verify`], and [`FlowError::Conflict`].
-    pub async fn regenerate_recovery_codes(
+    /// As [`EnrollmentFlow::disable`].
+    pub async fn regenerate_recovery_codes<'a>(
         &self,
         user_id: &str,
-        proof: &str,
-    ) -> Result<RecoveryCodeSet, FlowError> {
-        let record = self.prove(user_id, proof).await?;
+        reauth: impl Into<Reauth<'a>>,
+    ) -> Result<Regenerated, FlowError> {
+        let record = self.prove(user_id, reauth.into()).await?;
         let set = self.new_recovery_set()?;
         let hashed = set
             .hash(&self.config.kdf)
             .map_err(|_| FlowError::Internal("recovery code hashing"))?;
         let state = EnrollmentState::decode(&record.cold.state)?
             .with_revealable(self.seal_codes(user_id, &set)?);
+        let stamp = FactorStamp::generate()?;
         let cold = ColdFields {
-            state: state.encode(),
+            state: state.encode(&stamp),
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: Some(hashed.encode()),
             ..record.cold.clone()
@@ -62,23 +76,30 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         self.emit(AuditEvent::RecoveryCodesRegenerated {
             user_id: user_id.to_owned(),
         });
-        Ok(set)
+        self.emit(AuditEvent::FactorStampChanged {
+            user_id: user_id.to_owned(),
+        });
+        Ok(Regenerated { codes: set, stamp })
     }
 
     /// Reads the current recovery codes back, with which are used. Available only with
-    /// [`RecoveryStorage::HashedAndEncrypted`]; guard it with fresh authentication.
+    /// [`RecoveryStorage::HashedAndEncrypted`]; requires a valid code or recovery code now, or
+    /// a recent-verification proof.
     ///
     /// # Errors
-    /// [`FlowError::NotEnrolled`]; [`FlowError::Config`] when codes are stored hashed only (or
-    /// were issued before the option was turned on); seal and store errors.
-    pub async fn reveal_recovery_codes(
+    /// [`FlowError::Config`] when codes are stored hashed only (or were issued before the option
+    /// was turned on); as [`EnrollmentFlow::disable`] for the reauthentication; seal and store
+    /// errors.
+    pub async fn reveal_recovery_codes<'a>(
         &self,
         user_id: &str,
+        reauth: impl Into<Reauth<'a>>,
     ) -> Result<Vec<RevealedRecoveryCode>, FlowError> {
         if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
             return Err(FlowError::Config("recovery codes are stored hashed only"));
         }
-        let (record, active) = self.active_record(user_id).await?;
+        self.prove(user_id, reauth.into()).await?;
+        let (record, active, _) = self.active_record(user_id).await?;
         let sealed = active.revealable.ok_or(FlowError::Config(
             "these recovery codes were stored hashed only",
         ))?;
@@ -94,29 +115,76 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .collect())
     }
 
-    /// Verifies `proof` (code or recovery code) for a sensitive change; returns the record as it
+    /// Authorises a sensitive change: a recent-verification proof younger than the window, or
+    /// else a code or recovery code checked (and consumed) like a login. Returns the record as it
     /// was read, for the compare-and-swap that follows.
-    pub(super) async fn prove(&self, user_id: &str, proof: &str) -> Result<StoredUser, FlowError> {
-        let (record, active) = self.active_record(user_id).await?;
-        let is_code = looks_like_code(proof, active.params.digits.get());
+    pub(super) async fn prove(
+        &self,
+        user_id: &str,
+        reauth: Reauth<'_>,
+    ) -> Result<StoredUser, FlowError> {
+        let (record, active, stamp) = self.active_record(user_id).await?;
+        let now = self.clock.now();
+        // An authentic proof for this user under the current stamp (any age).
+        let proven_at = reauth
+            .proof
+            .and_then(|proof| proof.open(&self.keys, user_id))
+            .filter(|(_, proof_stamp)| proof_stamp.matches(&stamp))
+            .map(|(at, _)| at);
+        if let Some(at) = proven_at
+            && self.config.reauth_window > 0
+            && at <= now
+            && now - at <= self.config.reauth_window
+        {
+            self.emit(AuditEvent::StepUpUsed {
+                user_id: user_id.to_owned(),
+            });
+            return Ok(record);
+        }
+        let Some(input) = reauth.factor else {
+            return Err(FlowError::ReauthRequired);
+        };
+        let is_code = looks_like_code(input, active.params.digits.get());
         if is_code {
-            if parse_code(proof, active.params.digits).is_err() {
+            if parse_code(input, active.params.digits).is_err() {
                 return Err(FlowError::Malformed);
             }
+            if proven_at.is_some() && self.is_last_accepted_code(&record, &active, input)? {
+                // The session proved this login; the person typed its code again. Tell them to
+                // wait for the next one, and count nothing.
+                return Err(FlowError::CodeAlreadyUsed);
+            }
         } else {
-            recovery_shape(&record, proof)?;
+            self.recovery_shape(&record, input)?;
         }
-        let now = self.clock.now();
         let (record, attempt) = self.reserve(record, now).await?;
         if is_code {
-            self.check_code(&record, &active, proof, now, attempt)
+            self.check_code(&record, &active, input, now, attempt)
                 .await?;
         } else {
-            self.check_recovery_code(&record, proof, now, attempt)
+            self.check_recovery_code(&record, input, now, attempt)
                 .await?;
         }
         // The version is unchanged by the attempt's hot-field writes.
         Ok(record)
+    }
+
+    /// Whether `input` is the code of the last accepted step (constant-time comparison).
+    fn is_last_accepted_code(
+        &self,
+        record: &StoredUser,
+        active: &Active,
+        input: &str,
+    ) -> Result<bool, FlowError> {
+        let Some(step) = record.last_step else {
+            return Ok(false);
+        };
+        let Ok(value) = parse_code(input, active.params.digits) else {
+            return Ok(false);
+        };
+        let secret = self.keys.open(&record.user_id, &active.sealed)?;
+        let last = Totp::new(&secret, active.params).generate_step(step);
+        Ok(last == Code::new(value, active.params.digits))
     }
 
     pub(super) async fn replace_or_conflict(

@@ -1,6 +1,7 @@
 //! The enrolment state of one user: an enum of per-state data whose transitions consume it, and
 //! its stored text form (sealed secrets only).
 
+use super::tokens::{FactorStamp, TicketHash};
 use crate::otp::{Algorithm, Digits, Period, TotpParams};
 use crate::seal::SealedSecret;
 use crate::store::{StoreError, StoredStatus};
@@ -12,6 +13,9 @@ pub(crate) struct Pending {
     pub(crate) params: TotpParams,
     pub(crate) started_at: u64,
     pub(crate) expires_at: u64,
+    /// The hash of the enrolment ticket the beginning session holds. `None` only for a pending
+    /// enrolment stored before tickets existed: it cannot be shown or confirmed, only begun again.
+    pub(crate) ticket: Option<TicketHash>,
 }
 
 /// The confirmed device.
@@ -135,19 +139,23 @@ impl EnrollmentState {
         }
     }
 
-    /// Text form: `v1|none`, `v1|pending|P`, `v1|active|A|P or -|R or -`, where `R` is the
-    /// sealed recovery codes, and
-    /// `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED` and
+    /// Text form, with the user's factor stamp `S` (URL-safe base64):
+    /// `v2|S|none`, `v2|S|pending|P`, `v2|S|active|A|P or -|R or -`, where `R` is the sealed
+    /// recovery codes, and
+    /// `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED,TICKET or -` (the ticket's hash) and
     /// `A = ALG,DIGITS,PERIOD,EPOCH,SINCE,SEALED`.
-    pub(crate) fn encode(&self) -> String {
-        match self {
-            EnrollmentState::NotEnrolled => "v1|none".to_owned(),
-            EnrollmentState::Pending(p) => format!("v1|pending|{}", encode_pending(p)),
+    ///
+    /// [`EnrollmentState::decode_stamped`] also reads the `v1` form written before stamps and
+    /// tickets (`v1|none`, ... with `P` lacking the ticket): its stamp is all zero.
+    pub(crate) fn encode(&self, stamp: &FactorStamp) -> String {
+        let body = match self {
+            EnrollmentState::NotEnrolled => "none".to_owned(),
+            EnrollmentState::Pending(p) => format!("pending|{}", encode_pending(p)),
             EnrollmentState::Active {
                 active,
                 replacement,
             } => format!(
-                "v1|active|{},{},{}|{}|{}",
+                "active|{},{},{}|{}|{}",
                 encode_params(&active.params),
                 active.since,
                 active.sealed.encode(),
@@ -159,20 +167,37 @@ impl EnrollmentState {
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), SealedSecret::encode)
             ),
-        }
+        };
+        format!("v2|{stamp}|{body}")
     }
 
     /// Parses [`EnrollmentState::encode`]'s form, validating every field.
     pub(crate) fn decode(text: &str) -> Result<EnrollmentState, StoreError> {
+        Ok(EnrollmentState::decode_stamped(text)?.1)
+    }
+
+    /// Parses [`EnrollmentState::encode`]'s form (or the older `v1` one), with the stamp.
+    pub(crate) fn decode_stamped(text: &str) -> Result<(FactorStamp, EnrollmentState), StoreError> {
         let corrupt = StoreError::Corrupt("enrolment state");
         if text.len() > 16 * 1024 {
             return Err(corrupt);
         }
         let parts: Vec<&str> = text.split('|').collect();
-        match parts.as_slice() {
-            ["v1", "none"] => Ok(EnrollmentState::NotEnrolled),
-            ["v1", "pending", p] => Ok(EnrollmentState::Pending(decode_pending(p)?)),
-            ["v1", "active", a, p, r] => {
+        let (stamp, version, body) = match parts.as_slice() {
+            ["v1", body @ ..] => (FactorStamp::default(), 1, body),
+            ["v2", stamp, body @ ..] => (
+                stamp
+                    .parse::<FactorStamp>()
+                    .map_err(|_| StoreError::Corrupt("enrolment state"))?,
+                2,
+                body,
+            ),
+            _ => return Err(corrupt),
+        };
+        let state = match body {
+            ["none"] => EnrollmentState::NotEnrolled,
+            ["pending", p] => EnrollmentState::Pending(decode_pending(p, version)?),
+            ["active", a, p, r] => {
                 let fields: Vec<&str> = a.split(',').collect();
                 let [alg, digits, period, epoch, since, sealed] = fields.as_slice() else {
                     return Err(corrupt);
@@ -192,15 +217,16 @@ impl EnrollmentState {
                 };
                 let replacement = match *p {
                     "-" => None,
-                    p => Some(decode_pending(p)?),
+                    p => Some(decode_pending(p, version)?),
                 };
-                Ok(EnrollmentState::Active {
+                EnrollmentState::Active {
                     active,
                     replacement,
-                })
+                }
             }
-            _ => Err(corrupt),
-        }
+            _ => return Err(corrupt),
+        };
+        Ok((stamp, state))
     }
 }
 
@@ -216,11 +242,14 @@ fn encode_params(p: &TotpParams) -> String {
 
 fn encode_pending(p: &Pending) -> String {
     format!(
-        "{},{},{},{}",
+        "{},{},{},{},{}",
         encode_params(&p.params),
         p.started_at,
         p.expires_at,
-        p.sealed.encode()
+        p.sealed.encode(),
+        p.ticket
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), TicketHash::encode)
     )
 }
 
@@ -236,20 +265,33 @@ fn decode_params(
     epoch: &str,
 ) -> Result<TotpParams, StoreError> {
     let corrupt = |_| StoreError::Corrupt("enrolment state");
-    Ok(TotpParams {
-        algorithm: alg.parse::<Algorithm>().map_err(corrupt)?,
-        digits: digits.parse::<Digits>().map_err(corrupt)?,
-        period: period.parse::<Period>().map_err(corrupt)?,
-        epoch: number(epoch)?,
-    })
+    Ok(TotpParams::new(
+        alg.parse::<Algorithm>().map_err(corrupt)?,
+        digits.parse::<Digits>().map_err(corrupt)?,
+        period.parse::<Period>().map_err(corrupt)?,
+    )
+    .with_epoch(number(epoch)?))
 }
 
-fn decode_pending(text: &str) -> Result<Pending, StoreError> {
+fn decode_pending(text: &str, version: u8) -> Result<Pending, StoreError> {
+    let corrupt = || StoreError::Corrupt("enrolment state");
     let fields: Vec<&str> = text.split(',').collect();
-    let [alg, digits, period, epoch, started, expires, sealed] = fields.as_slice() else {
-        return Err(StoreError::Corrupt("enrolment state"));
-    };
+    let (alg, digits, period, epoch, started, expires, sealed, ticket) =
+        match (version, fields.as_slice()) {
+            (1, [alg, digits, period, epoch, started, expires, sealed]) => {
+                (alg, digits, period, epoch, started, expires, sealed, None)
+            }
+            (2, [alg, digits, period, epoch, started, expires, sealed, ticket]) => {
+                let ticket = match *ticket {
+                    "-" => None,
+                    t => Some(TicketHash::decode(t).ok_or_else(corrupt)?),
+                };
+                (alg, digits, period, epoch, started, expires, sealed, ticket)
+            }
+            _ => return Err(corrupt()),
+        };
     Ok(Pending {
+        ticket,
         params: decode_params(alg, digits, period, epoch)?,
         started_at: number(started)?,
         expires_at: number(expires)?,
@@ -260,6 +302,7 @@ fn decode_pending(text: &str) -> Result<Pending, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::tokens::FactorStamp;
     use crate::otp::Secret;
     use crate::seal::{EncryptionKey, KeyRing};
 
@@ -271,25 +314,31 @@ mod tests {
             params: TotpParams::default(),
             started_at: at,
             expires_at: at + 600,
+            ticket: Some(
+                super::super::tokens::EnrollmentTicket::generate()
+                    .unwrap()
+                    .hash(),
+            ),
         }
     }
 
     #[test]
     fn transitions_and_encoding_round_trip() {
         let ring = KeyRing::new(EncryptionKey::generate(1).unwrap());
+        let stamp = FactorStamp::generate().unwrap();
         let s = EnrollmentState::NotEnrolled;
-        assert_eq!(EnrollmentState::decode(&s.encode()).unwrap(), s);
+        assert_eq!(EnrollmentState::decode(&s.encode(&stamp)).unwrap(), s);
         assert!(s.clone().confirm(1).is_none());
 
         let s = s.begin(pending(&ring, 10));
         assert_eq!(s.status(), StoredStatus::Pending);
-        assert_eq!(EnrollmentState::decode(&s.encode()).unwrap(), s);
+        assert_eq!(EnrollmentState::decode(&s.encode(&stamp)).unwrap(), s);
 
         let s = s.confirm(20).unwrap();
         assert_eq!(s.status(), StoredStatus::Active);
         assert_eq!(s.active().unwrap().since, 20);
         assert!(s.pending().is_none());
-        assert_eq!(EnrollmentState::decode(&s.encode()).unwrap(), s);
+        assert_eq!(EnrollmentState::decode(&s.encode(&stamp)).unwrap(), s);
 
         let old = s.active().unwrap().sealed.clone();
         let s = s.begin(pending(&ring, 30));
@@ -299,9 +348,28 @@ mod tests {
             "old device kept until confirmed"
         );
         assert!(s.pending().is_some());
-        assert_eq!(EnrollmentState::decode(&s.encode()).unwrap(), s);
+        assert_eq!(EnrollmentState::decode(&s.encode(&stamp)).unwrap(), s);
         let s = s.confirm(40).unwrap();
         assert_ne!(s.active().unwrap().sealed, old);
+    }
+
+    #[test]
+    fn the_stamp_round_trips_and_v1_records_still_decode() {
+        let stamp = FactorStamp::generate().unwrap();
+        let text = EnrollmentState::NotEnrolled.encode(&stamp);
+        assert_eq!(
+            EnrollmentState::decode_stamped(&text).unwrap(),
+            (stamp, EnrollmentState::NotEnrolled)
+        );
+        // Written before stamps and tickets: the zero stamp, and a pending enrolment without a
+        // ticket (which can only be begun again).
+        assert_eq!(
+            EnrollmentState::decode_stamped("v1|none").unwrap(),
+            (FactorStamp::default(), EnrollmentState::NotEnrolled)
+        );
+        let v1 = "v1|pending|SHA1,6,30,0,1,2,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA";
+        let (_, state) = EnrollmentState::decode_stamped(v1).unwrap();
+        assert!(state.pending().unwrap().ticket.is_none());
     }
 
     #[test]
@@ -318,6 +386,10 @@ mod tests {
             "v1|active|SHA1,6,30,0,1,garbage|-|-",
             "v1|active|SHA1,6,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-",
             "v1|active|SHA1,6,30,0,1,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA|-|junk",
+            "v2|none",
+            "v2|short|none",
+            "v2|AAAAAAAAAAAAAAAAAAAAAA|pending|SHA1,6,30,0,1,2,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA",
+            "v2|AAAAAAAAAAAAAAAAAAAAAA|pending|SHA1,6,30,0,1,2,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA,short",
         ] {
             assert!(
                 matches!(EnrollmentState::decode(bad), Err(StoreError::Corrupt(_))),

@@ -126,6 +126,23 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
+    /// The default floor for stored records (1 MiB, 1 pass, 1 lane): below it a stolen record's
+    /// codes are cheap to search, so a record that low was planted or downgraded.
+    pub const FLOOR: KdfParams = KdfParams {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    /// The default ceiling for stored records (64 MiB, 4 passes, 4 lanes): about seven times the
+    /// default cost, so that a record tampered up to this crate's caps (256 MiB, 32 passes)
+    /// cannot make each guess cost the server seconds of CPU.
+    pub const CEILING: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 4,
+        parallelism: 4,
+    };
+
     /// Argon2id with `memory_kib` KiB, `iterations` passes and `parallelism` lanes, validated
     /// against Argon2's limits (at least 8 KiB per lane, at least one pass) and this crate's caps
     /// (at most 256 MiB, 32 passes, 16 lanes).

@@ -5,7 +5,9 @@
 //!
 //! Building is strict: it emits what every authenticator app reads correctly (`secret` first, the
 //! issuer both as label prefix and parameter, `%20` for spaces, no `:` inside issuer or account).
-//! Parsing is lenient with what real URIs contain, and typed in what it refuses.
+//! Parsing is lenient with what real URIs contain, and typed in what it refuses. Parameter names
+//! are percent-decoded before they are matched (RFC 3986 §2.3, §6.2.2.2: `%73ecret` is `secret`),
+//! so no URI can carry a parameter that one reader sees and another does not.
 
 use alloc::borrow::ToOwned;
 use alloc::string::{String, ToString};
@@ -23,6 +25,8 @@ use super::{Algorithm, Digits, Hotp, HotpParams, ParamError, Period, Secret, Tot
 pub const MAX_URI_LEN: usize = 4096;
 /// Longest issuer or account name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
+/// Longest parameter name or value quoted in a [`UriWarning`] or [`UriError`], in characters.
+const MAX_QUOTED_CHARS: usize = 64;
 
 /// Everything percent-encoded except the RFC 3986 unreserved characters and `@` (kept readable in
 /// e-mail addresses; it is legal in both paths and queries).
@@ -46,7 +50,8 @@ pub enum UriError {
     /// The type is neither `totp` nor `hotp`.
     #[error("the OTP type must be totp or hotp")]
     Type,
-    /// A percent-escape is malformed or the decoded text is not UTF-8.
+    /// A percent-escape is malformed or the decoded text is not UTF-8, in the label, a parameter
+    /// name or a parameter value.
     #[error("malformed percent-encoding")]
     Encoding,
     /// The label has more than one `:`, the `issuer` parameter contains `:`, or a name has a
@@ -57,9 +62,20 @@ pub enum UriError {
     /// account is empty.
     #[error("issuer and account must be non-empty and may not contain ':' or control characters")]
     Name,
-    /// A parameter appears twice.
+    /// A parameter appears twice (names are compared after percent-decoding and ignoring case,
+    /// so `secret` and `%73ecret` are the same parameter).
     #[error("parameter `{0}` appears more than once")]
     DuplicateParameter(&'static str),
+    /// A parameter that changes how codes are computed, which this crate does not implement (such
+    /// as `encoder=steam`, Steam Guard's five-character codes): accepting it as ordinary TOTP
+    /// would produce wrong codes. Any value of `encoder` is refused, even an empty one.
+    #[error("parameter `{parameter}={value}` changes how codes are computed and is not supported")]
+    UnsupportedEncoding {
+        /// The parameter's name, lower case (`encoder`).
+        parameter: &'static str,
+        /// Its percent-decoded value, without control characters, at most 64 characters.
+        value: String,
+    },
     /// No `secret` parameter.
     #[error("the secret parameter is missing")]
     MissingSecret,
@@ -147,8 +163,13 @@ pub enum UriWarning {
     MissingIssuer,
     /// The label's issuer and the parameter differed; the parameter was used.
     IssuerMismatch,
-    /// A parameter this crate does not know was ignored (such as `image` or `color`).
+    /// A parameter this crate does not know was ignored (such as `image` or `color`); its name
+    /// percent-decoded, at most 64 characters.
     UnknownParameter(String),
+    /// The account name is empty (`otpauth://totp/ACME:?secret=...`, or no label at all): the
+    /// app shows only the issuer, and two such enrolments cannot be told apart. The builder
+    /// refuses empty names; parsing tolerates them.
+    EmptyAccountName,
 }
 
 impl fmt::Display for UriWarning {
@@ -180,6 +201,9 @@ impl fmt::Display for UriWarning {
                 "the label's issuer differs from the issuer parameter; the parameter was used",
             ),
             UriWarning::UnknownParameter(name) => write!(f, "unknown parameter `{name}` ignored"),
+            UriWarning::EmptyAccountName => f.write_str(
+                "the account name is empty: apps will show only the issuer, and such enrolments cannot be told apart",
+            ),
         }
     }
 }
@@ -297,9 +321,15 @@ impl OtpAuthUri {
     /// Parses a URI.
     ///
     /// Tolerated: any case in scheme, type, parameter names and algorithm (`sha256`, `SHA-1`);
-    /// `%3A` for the label colon and spaces after it; a label without issuer, or no label at all;
-    /// a padded, lower-case or spaced secret; `+` for spaces in parameter values; unknown
-    /// parameters (recorded as warnings); a `period` on an HOTP URI (ignored).
+    /// percent-encoded parameter names (decoded before matching, RFC 3986 §2.3, §6.2.2.2); `%3A`
+    /// for the label colon and spaces after it; a label without issuer, or no label at all, or an
+    /// empty account name (recorded as [`UriWarning::EmptyAccountName`]); a padded, lower-case or
+    /// spaced secret; `+` for spaces in parameter values; unknown parameters (recorded as
+    /// warnings); a `period` on an HOTP URI (ignored).
+    ///
+    /// Refused, among others: a parameter given twice, however its name is spelled or encoded
+    /// ([`UriError::DuplicateParameter`]); an `encoder` parameter, whatever its value
+    /// ([`UriError::UnsupportedEncoding`]).
     ///
     /// # Errors
     /// A [`UriError`] naming what is wrong. Never panics, whatever the input.
@@ -328,11 +358,26 @@ impl OtpAuthUri {
         let mut notes = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if !params.set(name, value)? {
-                let name = decode(name, false)?;
-                let name: String = name.chars().take(64).collect();
+            // Names are matched decoded (RFC 3986 §2.3, §6.2.2.2): `%73ecret` is `secret`, and
+            // then a second `secret`. `+` stays literal in names, as before.
+            let name = decode(name, false)?;
+            if !params.set(&name, value)? {
+                let name: String = name.chars().take(MAX_QUOTED_CHARS).collect();
                 notes.push(UriWarning::UnknownParameter(name));
             }
+        }
+        // Before anything else is read from the parameters: the codes would be wrong whatever
+        // else the URI says.
+        if let Some(raw) = params.encoder {
+            let value = decode(raw, true)?
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_QUOTED_CHARS)
+                .collect();
+            return Err(UriError::UnsupportedEncoding {
+                parameter: "encoder",
+                value,
+            });
         }
 
         let secret_text =
@@ -448,7 +493,8 @@ impl OtpAuthUri {
     }
 
     /// Whether the settings are safe for the common authenticator apps, and anything parsing
-    /// tolerated. Empty means SHA-1, 6 digits, 30 s TOTP with an issuer and a full-length secret.
+    /// tolerated. Empty means SHA-1, 6 digits, 30 s TOTP with an issuer, an account name and a
+    /// full-length secret.
     pub fn warnings(&self) -> Vec<UriWarning> {
         let mut out = Vec::new();
         if self.algorithm != Algorithm::Sha1 {
@@ -472,6 +518,10 @@ impl OtpAuthUri {
         if self.issuer.is_none() {
             out.push(UriWarning::MissingIssuer);
         }
+        // Only parsed URIs get here: the builder refuses empty names.
+        if self.account.is_empty() {
+            out.push(UriWarning::EmptyAccountName);
+        }
         out.extend(self.notes.iter().cloned());
         out
     }
@@ -486,7 +536,7 @@ impl OtpAuthUri {
         self.issuer.as_deref()
     }
 
-    /// The account name (empty if a parsed URI had no label).
+    /// The account name (empty if a parsed URI had none: see [`UriWarning::EmptyAccountName`]).
     pub fn account(&self) -> &str {
         &self.account
     }
@@ -550,7 +600,7 @@ impl fmt::Debug for OtpAuthUri {
     }
 }
 
-/// Raw (still encoded) values of the known parameters.
+/// Raw (still encoded) values of the known parameters, and of those refused when present.
 #[derive(Default)]
 struct RawParams<'a> {
     secret: Option<&'a str>,
@@ -559,10 +609,12 @@ struct RawParams<'a> {
     digits: Option<&'a str>,
     period: Option<&'a str>,
     counter: Option<&'a str>,
+    /// Changes how codes are computed (KeePassXC writes `encoder=steam`): refused.
+    encoder: Option<&'a str>,
 }
 
 impl<'a> RawParams<'a> {
-    /// Records a known parameter; `Ok(false)` for an unknown one.
+    /// Records a known parameter by its percent-decoded `name`; `Ok(false)` for an unknown one.
     fn set(&mut self, name: &str, value: &'a str) -> Result<bool, UriError> {
         let (slot, label) = if name.eq_ignore_ascii_case("secret") {
             (&mut self.secret, "secret")
@@ -576,6 +628,8 @@ impl<'a> RawParams<'a> {
             (&mut self.period, "period")
         } else if name.eq_ignore_ascii_case("counter") {
             (&mut self.counter, "counter")
+        } else if name.eq_ignore_ascii_case("encoder") {
+            (&mut self.encoder, "encoder")
         } else {
             return Ok(false);
         };

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use twofactor::store::{ListFilter, SecretStore};
 use twofactor::{
     AuditEvent, EncryptionKey, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, KdfParams,
-    KeyRing, LoginFactor, ManualClock, MemoryStore, RecoveryCodeSet, ThrottlePolicy, Totp,
+    KeyRing, LoginFactor, ManualClock, MemoryStore, Reauth, RecoveryCodeSet, ThrottlePolicy, Totp,
 };
 
 const T0: u64 = 1_700_000_010;
@@ -58,7 +58,10 @@ async fn enrolled(flow: &Flow, clock: &ManualClock, user: &str) -> (Totp, Recove
         .await
         .unwrap();
     let app = e.uri().to_totp().unwrap();
-    let confirmed = flow.confirm(user, &code_at(&app, clock, 0)).await.unwrap();
+    let confirmed = flow
+        .confirm(user, e.ticket(), &code_at(&app, clock, 0))
+        .await
+        .unwrap();
     let codes = confirmed.into_recovery_codes().unwrap();
     clock.advance(30);
     (app, codes)
@@ -104,16 +107,16 @@ async fn the_whole_life_cycle() {
     let app = e.uri().to_totp().unwrap();
     assert!(
         matches!(
-            flow.confirm("alice", "000000").await,
+            flow.confirm("alice", e.ticket(), "000000").await,
             Err(FlowError::InvalidCode { .. })
         ) || app.generate_at(T0).unwrap().as_str() == "000000"
     );
     assert!(matches!(
-        flow.confirm("alice", "12ab").await,
+        flow.confirm("alice", e.ticket(), "12ab").await,
         Err(FlowError::Malformed)
     ));
     let first = code_at(&app, &clock, 0);
-    let confirmed = flow.confirm("alice", &first).await.unwrap();
+    let confirmed = flow.confirm("alice", e.ticket(), &first).await.unwrap();
     let codes = confirmed.into_recovery_codes().unwrap();
     assert_eq!(codes.codes().len(), 10);
 
@@ -134,7 +137,7 @@ async fn the_whole_life_cycle() {
     clock.advance(30);
     let login = code_at(&app, &clock, 0);
     assert_eq!(
-        flow.verify("alice", &login).await.unwrap(),
+        flow.verify("alice", &login).await.unwrap().factor,
         LoginFactor::Code
     );
     assert_eq!(
@@ -152,7 +155,7 @@ async fn the_whole_life_cycle() {
     // A recovery code, typed in lower case with spaces.
     let typed = codes.codes()[4].expose().to_lowercase().replace('-', " ");
     assert_eq!(
-        flow.verify("alice", &typed).await.unwrap(),
+        flow.verify("alice", &typed).await.unwrap().factor,
         LoginFactor::RecoveryCode { remaining: 9 }
     );
     assert!(matches!(
@@ -182,10 +185,11 @@ async fn the_whole_life_cycle() {
     ));
     // Disabling with a recovery code works too, and needs a valid one.
     assert!(matches!(
-        flow.disable("alice", &codes.codes()[1].expose()).await,
+        flow.disable("alice", codes.codes()[1].expose().as_str())
+            .await,
         Err(FlowError::InvalidCode { .. })
     ));
-    flow.disable("alice", &fresh.codes()[0].expose())
+    flow.disable("alice", fresh.codes.codes()[0].expose().as_str())
         .await
         .unwrap();
     let status = flow.status("alice").await.unwrap();
@@ -206,6 +210,7 @@ async fn the_whole_life_cycle() {
         "failed_attempt",
         "replay_refused",
         "disabled",
+        "factor_stamp_changed",
     ] {
         assert!(seen.contains(&name), "{name} in {seen:?}");
     }
@@ -218,11 +223,12 @@ async fn pending_enrolments_expire_and_can_be_restarted() {
     let app = e.uri().to_totp().unwrap();
     clock.advance(901);
     assert!(matches!(
-        flow.confirm("bob", &code_at(&app, &clock, 0)).await,
+        flow.confirm("bob", e.ticket(), &code_at(&app, &clock, 0))
+            .await,
         Err(FlowError::EnrollmentExpired)
     ));
     assert!(matches!(
-        flow.confirm("nobody", "123456").await,
+        flow.confirm("nobody", e.ticket(), "123456").await,
         Err(FlowError::NoPendingEnrollment)
     ));
     // Beginning again replaces the pending secret: the old app's codes no longer confirm.
@@ -231,13 +237,13 @@ async fn pending_enrolments_expire_and_can_be_restarted() {
     let stale = code_at(&app, &clock, 0);
     if stale != code_at(&app2, &clock, 0) {
         assert!(matches!(
-            flow.confirm("bob", &stale).await,
+            flow.confirm("bob", e2.ticket(), &stale).await,
             Err(FlowError::InvalidCode { .. })
         ));
     }
     clock.advance(30);
     assert!(
-        flow.confirm("bob", &code_at(&app2, &clock, 0))
+        flow.confirm("bob", e2.ticket(), &code_at(&app2, &clock, 0))
             .await
             .is_ok()
     );
@@ -279,7 +285,8 @@ async fn a_new_device_replaces_the_old_one_only_when_confirmed() {
     assert_eq!(
         flow.verify("carol", &code_at(&old_app, &clock, 0))
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
     clock.advance(30);
@@ -289,7 +296,7 @@ async fn a_new_device_replaces_the_old_one_only_when_confirmed() {
     }
     clock.advance(30);
     let confirmed = flow
-        .confirm("carol", &code_at(&new_app, &clock, 0))
+        .confirm("carol", e.ticket(), &code_at(&new_app, &clock, 0))
         .await
         .unwrap();
     assert!(confirmed.replaced_device());
@@ -308,13 +315,15 @@ async fn a_new_device_replaces_the_old_one_only_when_confirmed() {
     assert_eq!(
         flow.verify("carol", &code_at(&new_app, &clock, 0))
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
     assert_eq!(
         flow.verify("carol", &codes.codes()[0].expose())
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::RecoveryCode { remaining: 9 }
     );
 }
@@ -325,14 +334,15 @@ async fn confirmation_learns_the_device_clock_offset() {
     let e = flow.begin("dave", "dave").await.unwrap();
     let app = e.uri().to_totp().unwrap();
     // The phone runs 6 steps (3 minutes) ahead: outside the ±1 login window, inside ±10.
-    flow.confirm("dave", &code_at(&app, &clock, 6))
+    flow.confirm("dave", e.ticket(), &code_at(&app, &clock, 6))
         .await
         .unwrap();
     clock.advance(60);
     assert_eq!(
         flow.verify("dave", &code_at(&app, &clock, 6))
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
 }
@@ -394,7 +404,8 @@ async fn throttling_delays_then_locks_and_success_resets() {
     assert_eq!(
         flow.verify("frank", &code_at(&app, &clock, 0))
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
     assert_eq!(flow.status("frank").await.unwrap().failures, 0);
@@ -403,7 +414,10 @@ async fn throttling_delays_then_locks_and_success_resets() {
     let mut last = Ok(LoginFactor::Code);
     for _ in 0..8 {
         clock.advance(100);
-        last = flow.verify("frank", &wrong(&app, &clock)).await;
+        last = flow
+            .verify("frank", &wrong(&app, &clock))
+            .await
+            .map(|v| v.factor);
     }
     let locked_at = clock_now(&clock);
     assert!(matches!(last, Err(FlowError::Locked { until }) if until == locked_at + 3600));
@@ -421,7 +435,8 @@ async fn throttling_delays_then_locks_and_success_resets() {
     assert_eq!(
         flow.verify("frank", &code_at(&app, &clock, 0))
             .await
-            .unwrap(),
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
     let seen = names(&events);
@@ -527,7 +542,7 @@ async fn a_store_dump_and_the_audit_trail_reveal_no_secret() {
     let secret_b32 = e.uri().secret().expose_base32().to_string();
     let app = e.uri().to_totp().unwrap();
     let codes = flow
-        .confirm("henry", &code_at(&app, &clock, 0))
+        .confirm("henry", e.ticket(), &code_at(&app, &clock, 0))
         .await
         .unwrap()
         .into_recovery_codes()
@@ -580,7 +595,10 @@ async fn key_rotation_reseals_every_record() {
     // Now the new key alone suffices.
     let (flow, _) = flow_with(store, KeyRing::new(new), &clock);
     assert_eq!(
-        flow.verify("ivy", &code_at(&app, &clock, 0)).await.unwrap(),
+        flow.verify("ivy", &code_at(&app, &clock, 0))
+            .await
+            .unwrap()
+            .factor,
         LoginFactor::Code
     );
 }
@@ -609,7 +627,8 @@ async fn recovery_codes_can_be_revealed_only_when_opted_in() {
     let (flow, clock, _) = setup();
     let (app, _) = enrolled(&flow, &clock, "mia").await;
     assert!(matches!(
-        flow.reveal_recovery_codes("mia").await,
+        flow.reveal_recovery_codes("mia", &code_at(&app, &clock, 0))
+            .await,
         Err(FlowError::Config(_))
     ));
     drop(app);
@@ -625,15 +644,20 @@ async fn recovery_codes_can_be_revealed_only_when_opted_in() {
     let e = flow.begin("noah", "noah").await.unwrap();
     let app = e.uri().to_totp().unwrap();
     let issued = flow
-        .confirm("noah", &code_at(&app, &clock, 0))
+        .confirm("noah", e.ticket(), &code_at(&app, &clock, 0))
         .await
         .unwrap()
         .into_recovery_codes()
         .unwrap();
-    flow.verify("noah", &issued.codes()[3].expose())
+    let login = flow
+        .verify("noah", &issued.codes()[3].expose())
         .await
         .unwrap();
-    let revealed = flow.reveal_recovery_codes("noah").await.unwrap();
+    // The login's proof authorises reading the codes back.
+    let revealed = flow
+        .reveal_recovery_codes("noah", Reauth::recent(&login.proof))
+        .await
+        .unwrap();
     assert_eq!(revealed.len(), 10);
     for (i, (shown, issued)) in revealed.iter().zip(issued.codes()).enumerate() {
         assert_eq!(shown.expose(), &*issued.expose());
@@ -657,8 +681,13 @@ async fn recovery_codes_can_be_revealed_only_when_opted_in() {
         .unwrap()
         .with_clock(clock.clone());
     assert!(flow2.reseal("noah").await.unwrap());
-    let revealed = flow2.reveal_recovery_codes("noah").await.unwrap();
-    assert_eq!(revealed[0].expose(), &*fresh.codes()[0].expose());
+    // Regeneration changed the factor stamp, so the login's proof no longer works: a new code.
+    clock.advance(30);
+    let revealed = flow2
+        .reveal_recovery_codes("noah", &code_at(&app, &clock, 0))
+        .await
+        .unwrap();
+    assert_eq!(revealed[0].expose(), &*fresh.codes.codes()[0].expose());
     assert!(revealed.iter().all(|c| !c.is_used()));
 }
 

@@ -8,8 +8,9 @@ use proptest::prelude::*;
 use twofactor::flow::check_record;
 use twofactor::store::SecretStore;
 use twofactor::{
-    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, FlowConfig, FlowError, KdfParams,
-    KeyRing, LoginFactor, ManualClock, MemoryStore, RecoveryConfig, ThrottlePolicy, Totp,
+    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, EnrollmentTicket, FlowConfig,
+    FlowError, KdfParams, KeyRing, LoginFactor, ManualClock, MemoryStore, RecoveryConfig,
+    ThrottlePolicy, Totp,
 };
 
 const USER: &str = "model-user";
@@ -50,7 +51,10 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Default)]
 struct Model {
     active: Option<Totp>,
-    pending: Option<(Totp, u64)>,
+    /// The pending enrolment's app, expiry, and the ticket the session that began it holds.
+    pending: Option<(Totp, u64, EnrollmentTicket)>,
+    /// The most recent ticket issued (still held by its session after the enrolment ended).
+    last_ticket: Option<EnrollmentTicket>,
     codes: Vec<String>,
     used: Vec<bool>,
     last_step: Option<u64>,
@@ -174,7 +178,12 @@ async fn run(ops: Vec<Op>) {
                     assert!(matches!(r, Err(FlowError::AlreadyEnrolled)), "{r:?}");
                 } else {
                     let e = r.unwrap();
-                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                    m.pending = Some((
+                        e.uri().to_totp().unwrap(),
+                        e.expires_at(),
+                        e.ticket().clone(),
+                    ));
+                    m.last_ticket = Some(e.ticket().clone());
                 }
             }
             Op::NewDevice => {
@@ -194,15 +203,25 @@ async fn run(ops: Vec<Op>) {
                 } else if m.code_outcome(now_step, now_step) {
                     let e = r.unwrap();
                     m.accept(now_step, now_step);
-                    m.pending = Some((e.uri().to_totp().unwrap(), e.expires_at()));
+                    m.pending = Some((
+                        e.uri().to_totp().unwrap(),
+                        e.expires_at(),
+                        e.ticket().clone(),
+                    ));
+                    m.last_ticket = Some(e.ticket().clone());
                 } else {
                     check_failure(&r);
                     m.fail(now);
                 }
             }
             Op::Confirm { wrong } => {
-                let Some((app, expires)) = m.pending.clone() else {
-                    let r = flow.confirm(USER, "123456").await;
+                let Some((app, expires, ticket)) = m.pending.clone() else {
+                    // Even the session holding the last ticket issued has nothing to confirm.
+                    let ticket = m
+                        .last_ticket
+                        .clone()
+                        .unwrap_or_else(|| EnrollmentTicket::from_session("never-issued"));
+                    let r = flow.confirm(USER, &ticket, "123456").await;
                     assert!(matches!(r, Err(FlowError::NoPendingEnrollment)), "{r:?}");
                     continue;
                 };
@@ -216,7 +235,7 @@ async fn run(ops: Vec<Op>) {
                         None => continue,
                     }
                 };
-                let r = flow.confirm(USER, &code).await;
+                let r = flow.confirm(USER, &ticket, &code).await;
                 if now >= expires {
                     assert!(matches!(r, Err(FlowError::EnrollmentExpired)), "{r:?}");
                 } else if m.gated(now) {
@@ -253,7 +272,7 @@ async fn run(ops: Vec<Op>) {
                 if m.gated(now) {
                     check_gated(&r);
                 } else if m.code_outcome(now_step, step) {
-                    assert_eq!(r.unwrap(), LoginFactor::Code);
+                    assert_eq!(r.unwrap().factor, LoginFactor::Code);
                     m.accept(step, now_step);
                 } else {
                     check_failure(&r);
@@ -286,7 +305,10 @@ async fn run(ops: Vec<Op>) {
                     check_gated(&r);
                 } else if index < m.codes.len() && !m.used[index] {
                     let left = m.used.iter().filter(|u| !**u).count() - 1;
-                    assert_eq!(r.unwrap(), LoginFactor::RecoveryCode { remaining: left });
+                    assert_eq!(
+                        r.unwrap().factor,
+                        LoginFactor::RecoveryCode { remaining: left }
+                    );
                     m.used[index] = true;
                     m.succeed();
                 } else {
@@ -338,7 +360,7 @@ async fn run(ops: Vec<Op>) {
                 if m.gated(now) {
                     check_gated(&r);
                 } else if m.code_outcome(now_step, now_step) {
-                    let set = r.unwrap();
+                    let set = r.unwrap().codes;
                     m.accept(now_step, now_step);
                     m.codes = set.codes().iter().map(|c| c.expose().to_string()).collect();
                     m.used = vec![false; m.codes.len()];

@@ -34,7 +34,11 @@ async fn enrol<S: SecretStore>(
     let e = a.begin(user, user).await.unwrap();
     let app: Totp = e.uri().to_totp().unwrap();
     let codes = b
-        .confirm(user, app.generate_at(clock.now()).unwrap().as_str())
+        .confirm(
+            user,
+            e.ticket(),
+            app.generate_at(clock.now()).unwrap().as_str(),
+        )
         .await
         .unwrap()
         .into_recovery_codes()
@@ -115,7 +119,11 @@ async fn sqlite_two_servers_one_winner_and_no_secret_in_the_file() {
     let raw_secret = e.uri().secret().expose_bytes().to_vec();
     let app = e.uri().to_totp().unwrap();
     let codes = flow
-        .confirm("dump-user", app.generate_at(T0).unwrap().as_str())
+        .confirm(
+            "dump-user",
+            e.ticket(),
+            app.generate_at(T0).unwrap().as_str(),
+        )
         .await
         .unwrap()
         .into_recovery_codes()

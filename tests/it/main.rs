@@ -23,6 +23,7 @@ mod store_sqlite;
 mod flow;
 mod flow_model;
 mod flow_servers;
+mod sessions;
 
 // Around it.
 mod cli;

@@ -321,3 +321,201 @@ fn uris_become_verifiers() {
     assert_eq!(uri.to_hotp().unwrap().generate(0).as_str(), "755224");
     assert!(uri.to_totp().is_none());
 }
+
+/// Review finding: `%73ecret` is `secret` (RFC 3986 §2.3, §6.2.2.2), so a URI cannot smuggle a
+/// second secret past this parser that another parser would read.
+#[test]
+fn percent_encoded_parameter_names_are_decoded_before_matching() {
+    const OTHER: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    // The attack, exactly: a second secret behind an encoded name.
+    let attack = format!("otpauth://totp/A:b?secret={B32}&%73ecret={OTHER}");
+    let err = parse(&attack).unwrap_err();
+    assert_eq!(err, UriError::DuplicateParameter("secret"));
+    // The refusal names the parameter, never either secret.
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(B32) && !shown.contains(OTHER), "{shown}");
+    }
+    // Either order, any encoded letter, any case of the escape and of the name.
+    for text in [
+        format!("otpauth://totp/A:b?%73ecret={OTHER}&secret={B32}"),
+        format!("otpauth://totp/A:b?secret={B32}&s%65cr%65t={OTHER}"),
+        format!("otpauth://totp/A:b?secret={B32}&%53%45%43%52%45%54={OTHER}"),
+        format!("otpauth://totp/A:b?secret={B32}&%73ECRET={OTHER}"),
+    ] {
+        assert_eq!(
+            parse(&text).unwrap_err(),
+            UriError::DuplicateParameter("secret"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        parse(&format!(
+            "otpauth://totp/A:b?secret={B32}&issuer=A&%69ssuer=B"
+        ))
+        .unwrap_err(),
+        UriError::DuplicateParameter("issuer")
+    );
+    // Alone, an encoded name is the parameter itself.
+    let u = parse(&format!(
+        "otpauth://totp/A:b?%73ecret={B32}&issuer=A&%64igits=8"
+    ))
+    .unwrap();
+    assert_eq!(u.secret(), &secret());
+    assert_eq!(u.digits(), Digits::EIGHT);
+    assert_eq!(u.warnings(), vec![UriWarning::Digits(Digits::EIGHT)]);
+    // Unknown names are reported decoded.
+    let u = parse(&format!(
+        "otpauth://totp/A:b?secret={B32}&issuer=A&%69mage=x&c%6Flor=red&caf%C3%A9=1"
+    ))
+    .unwrap();
+    assert_eq!(
+        u.warnings(),
+        vec![
+            UriWarning::UnknownParameter("image".into()),
+            UriWarning::UnknownParameter("color".into()),
+            UriWarning::UnknownParameter("café".into()),
+        ]
+    );
+    // A malformed escape or invalid UTF-8 in a name is the typed encoding error.
+    for text in [
+        format!("otpauth://totp/A:b?secret={B32}&%2=x"),
+        format!("otpauth://totp/A:b?%7secret={B32}"),
+        format!("otpauth://totp/A:b?secret={B32}&x%zz=1"),
+        format!("otpauth://totp/A:b?secret={B32}&%"),
+        format!("otpauth://totp/A:b?secret={B32}&%FF=1"),
+        format!("otpauth://totp/A:b?secret={B32}&%C3=1"),
+    ] {
+        assert_eq!(parse(&text).unwrap_err(), UriError::Encoding, "{text}");
+    }
+}
+
+/// Review finding: `encoder=steam` (Steam Guard's five-character codes, as KeePassXC writes it)
+/// must not be read as ordinary TOTP, which would yield wrong codes.
+#[test]
+fn parameters_that_change_the_code_computation_are_refused() {
+    let err = parse(&format!(
+        "otpauth://totp/Steam:bob?secret={B32}&issuer=Steam&encoder=steam"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        UriError::UnsupportedEncoding {
+            parameter: "encoder",
+            value: "steam".into(),
+        }
+    );
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(B32), "{shown}");
+    }
+    assert!(err.to_string().contains("encoder=steam"));
+    // As KeePassXC writes it (digits=5 would be refused anyway; the encoder is the reason given).
+    assert_eq!(
+        parse(&format!(
+            "otpauth://totp/Steam:bob?secret={B32}&period=30&digits=5&issuer=Steam&encoder=steam"
+        ))
+        .unwrap_err(),
+        UriError::UnsupportedEncoding {
+            parameter: "encoder",
+            value: "steam".into(),
+        }
+    );
+    // Any value, any spelling of the name, on HOTP too, and whether or not a secret follows:
+    // there is no standard value to tolerate.
+    let cases = [
+        (
+            format!("otpauth://totp/A:b?secret={B32}&ENCODER=Steam"),
+            "Steam",
+        ),
+        (
+            format!("otpauth://totp/A:b?secret={B32}&%65ncoder=steam"),
+            "steam",
+        ),
+        (format!("otpauth://totp/A:b?secret={B32}&encoder="), ""),
+        (format!("otpauth://totp/A:b?secret={B32}&encoder"), ""),
+        (
+            format!("otpauth://totp/A:b?secret={B32}&encoder=default"),
+            "default",
+        ),
+        (
+            format!("otpauth://totp/A:b?secret={B32}&encoder=st%0Aeam"),
+            "steam",
+        ),
+        (
+            format!("otpauth://hotp/A:b?secret={B32}&counter=1&encoder=steam"),
+            "steam",
+        ),
+        ("otpauth://totp/A:b?encoder=steam".to_owned(), "steam"),
+    ];
+    for (text, value) in cases {
+        assert_eq!(
+            parse(&text).unwrap_err(),
+            UriError::UnsupportedEncoding {
+                parameter: "encoder",
+                value: value.into(),
+            },
+            "{text}"
+        );
+    }
+    // Given twice, it is ambiguous before it is unsupported; malformed, it is malformed.
+    assert_eq!(
+        parse(&format!(
+            "otpauth://totp/A:b?secret={B32}&encoder=steam&encoder=steam"
+        ))
+        .unwrap_err(),
+        UriError::DuplicateParameter("encoder")
+    );
+    assert_eq!(
+        parse(&format!("otpauth://totp/A:b?secret={B32}&encoder=%2")).unwrap_err(),
+        UriError::Encoding
+    );
+    // Steam's own URI type was refused before, and still is.
+    assert_eq!(
+        parse(&format!("otpauth://steam/Steam:bob?secret={B32}")).unwrap_err(),
+        UriError::Type
+    );
+}
+
+/// Review finding: an empty account name is imported, but not without a word.
+#[test]
+fn an_empty_account_name_is_tolerated_with_a_warning() {
+    let u = parse(&format!("otpauth://totp/ACME:?secret={B32}")).unwrap();
+    assert_eq!((u.issuer(), u.account()), (Some("ACME"), ""));
+    assert_eq!(u.warnings(), vec![UriWarning::EmptyAccountName]);
+    assert!(!UriWarning::EmptyAccountName.to_string().is_empty());
+    // Spaces only after the colon, and the issuer as a parameter.
+    let u = parse(&format!(
+        "otpauth://totp/ACME:%20%20?secret={B32}&issuer=ACME"
+    ))
+    .unwrap();
+    assert_eq!(u.account(), "");
+    assert_eq!(u.warnings(), vec![UriWarning::EmptyAccountName]);
+    // An empty label, and no label at all.
+    let u = parse(&format!("otpauth://totp/?secret={B32}")).unwrap();
+    assert_eq!(
+        u.warnings(),
+        vec![UriWarning::MissingIssuer, UriWarning::EmptyAccountName]
+    );
+    let u = parse(&format!("otpauth://totp?secret={B32}&issuer=ACME")).unwrap();
+    assert_eq!(u.warnings(), vec![UriWarning::EmptyAccountName]);
+    // Re-encoded, it stays empty and keeps its warning.
+    let again = parse(
+        &parse(&format!("otpauth://totp/ACME:?secret={B32}"))
+            .unwrap()
+            .expose_uri(),
+    )
+    .unwrap();
+    assert_eq!(again.account(), "");
+    assert_eq!(again.warnings(), vec![UriWarning::EmptyAccountName]);
+    // A named account gets no such warning; the builder still refuses empty names.
+    let u = parse(&format!("otpauth://totp/ACME:bob?secret={B32}")).unwrap();
+    assert!(u.warnings().is_empty());
+    assert_eq!(OtpAuthUri::totp(secret(), "").unwrap_err(), UriError::Name);
+    assert_eq!(
+        OtpAuthUri::totp(secret(), "  ").unwrap_err(),
+        UriError::Name
+    );
+    assert_eq!(
+        OtpAuthUri::hotp(secret(), "", 0).unwrap_err(),
+        UriError::Name
+    );
+}

@@ -126,6 +126,16 @@ pub(crate) fn describe(e: &FlowError) -> String {
             "Enter the 6-digit code from your app, or a recovery code.".to_owned()
         }
         FlowError::EnrollmentExpired => "This setup expired. Start again.".to_owned(),
+        FlowError::NoPendingEnrollment => {
+            "This setup is no longer in progress (it was started again elsewhere). Start again."
+                .to_owned()
+        }
+        FlowError::ReauthRequired => {
+            "Enter a code from your authenticator app, or a recovery code, to confirm.".to_owned()
+        }
+        FlowError::CodeAlreadyUsed => {
+            "That code was just used to log in. Wait for the next one.".to_owned()
+        }
         FlowError::NotEnrolled => "Two-factor authentication is not enabled.".to_owned(),
         FlowError::AlreadyEnrolled => "Two-factor authentication is already on.".to_owned(),
         other => {

@@ -1,7 +1,14 @@
-//! Sessions: who is logged in and how far, in an HMAC-signed cookie with a CSRF token.
+//! Sessions: who is logged in and how far, in an HMAC-signed cookie with a CSRF token, and what
+//! the 2FA flow asks the application to keep per session: the factor stamp seen at login, the
+//! ticket of an enrolment this session began, and the proof of its second-factor login.
+//!
+//! The cookie is signed, not encrypted: the browser can read what it holds (the ticket and the
+//! proof are bound to this user and useless to anyone else, and it is `HttpOnly`). A server-side
+//! session store is the better home for them.
 
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
 use subtle::ConstantTimeEq;
+use twofactor::{EnrollmentTicket, FactorStamp, RecentVerification};
 
 /// Sessions older than this are refused.
 const SESSION_MAX_AGE: u64 = 12 * 3600;
@@ -30,6 +37,15 @@ pub(crate) struct Session {
     pub(crate) csrf: String,
     /// When the session was created (Unix seconds).
     issued: u64,
+    /// The user's factor stamp when this session logged in (or last changed the factors itself):
+    /// a session whose stamp is no longer the user's is ended.
+    pub(crate) stamp: Option<FactorStamp>,
+    /// The ticket of the enrolment this session began: only this session can see its secret
+    /// again and confirm it.
+    pub(crate) ticket: Option<EnrollmentTicket>,
+    /// The proof of this session's second-factor login, which authorises sensitive changes for a
+    /// few minutes without a new code.
+    pub(crate) proof: Option<RecentVerification>,
 }
 
 /// The current Unix time in seconds.
@@ -54,17 +70,27 @@ impl Session {
             stage: Stage::Anonymous,
             csrf: random_token()?,
             issued: now(),
+            stamp: None,
+            ticket: None,
+            proof: None,
         })
     }
 
-    /// A new session for `user` at `stage`.
-    pub(crate) fn for_user(user: i64, stage: Stage) -> Result<Session, getrandom::Error> {
+    /// A new session for `user` at `stage`, who has the factor stamp `stamp` now.
+    pub(crate) fn for_user(
+        user: i64,
+        stage: Stage,
+        stamp: FactorStamp,
+    ) -> Result<Session, getrandom::Error> {
         // A new token on every privilege change (no session fixation).
         Ok(Session {
             user: Some(user),
             stage,
             csrf: random_token()?,
             issued: now(),
+            stamp: Some(stamp),
+            ticket: None,
+            proof: None,
         })
     }
 
@@ -86,11 +112,29 @@ impl Session {
             };
             let csrf = parts.next()?.to_owned();
             let issued: u64 = parts.next()?.parse().ok()?;
+            let stamp = match parts.next()? {
+                "-" => None,
+                s => Some(s.parse().ok()?),
+            };
+            let ticket = match parts.next()? {
+                "-" => None,
+                t => Some(EnrollmentTicket::from_session(t)),
+            };
+            let proof = match parts.next()? {
+                "-" => None,
+                p => Some(RecentVerification::from_session(p)),
+            };
+            if parts.next().is_some() {
+                return None;
+            }
             (now().saturating_sub(issued) < SESSION_MAX_AGE).then_some(Session {
                 user,
                 stage,
                 csrf,
                 issued,
+                stamp,
+                ticket,
+                proof,
             })
         });
         parsed.map_or_else(Session::anonymous, Ok)
@@ -105,9 +149,17 @@ impl Session {
             Stage::Full => "full",
         };
         let user = self.user.map_or_else(|| "-".to_owned(), |u| u.to_string());
+        let stamp = self.stamp.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        // Tickets are URL-safe base64 and proofs `v1.<id>.<base64>.<base64>`: neither is `-` nor
+        // holds a `|`.
+        let ticket = self.ticket.as_ref().map_or("-", EnrollmentTicket::expose);
+        let proof = self.proof.as_ref().map_or("-", RecentVerification::expose);
         let mut cookie = Cookie::new(
             "session",
-            format!("{user}|{stage}|{}|{}", self.csrf, self.issued),
+            format!(
+                "{user}|{stage}|{}|{}|{stamp}|{ticket}|{proof}",
+                self.csrf, self.issued
+            ),
         );
         cookie.set_http_only(true);
         cookie.set_same_site(SameSite::Strict);
@@ -118,6 +170,12 @@ impl Session {
     /// Whether `submitted` is this session's CSRF token (compared in constant time).
     pub(crate) fn csrf_ok(&self, submitted: &str) -> bool {
         bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
+    }
+
+    /// Whether this session saw the user's current factor stamp: a session from before a change
+    /// of the user's second factor (on another device, or by an administrator) is stale.
+    pub(crate) fn stamp_is_current(&self, current: &FactorStamp) -> bool {
+        self.stamp.is_some_and(|s| s.matches(current))
     }
 
     /// The user, if fully logged in.

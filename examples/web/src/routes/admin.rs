@@ -84,11 +84,19 @@ pub(crate) async fn admin_reset(
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
-    if admin_user(&app, &session).is_none() || !session.csrf_ok(&form.csrf) {
+    let Some(me) = admin_user(&app, &session).filter(|_| session.csrf_ok(&form.csrf)) else {
         return (StatusCode::FORBIDDEN, "administrators only").into_response();
-    }
+    };
     match app.flow.admin_reset(&flow_id(form.user)).await {
-        Ok(()) => Redirect::to("/admin").into_response(),
+        // Every session of the user is now stale; an administrator resetting their own 2FA
+        // keeps this one, under the new stamp.
+        Ok(stamp) if form.user == me.id => {
+            let mut session = session;
+            session.stamp = Some(stamp);
+            session.proof = None;
+            (session.write(jar), Redirect::to("/admin")).into_response()
+        }
+        Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => server_error(e),
     }
 }

@@ -95,10 +95,16 @@ pub(crate) async fn signup(
         .map(|_| conn.last_insert_rowid())
     };
     match inserted {
-        Ok(id) => match Session::for_user(id, Stage::Full) {
-            Ok(session) => (session.write(jar), Redirect::to("/account")).into_response(),
-            Err(e) => server_error(e),
-        },
+        Ok(id) => {
+            let stamp = match app.flow.status(&flow_id(id)).await {
+                Ok(s) => s.factor_stamp,
+                Err(e) => return server_error(e),
+            };
+            match Session::for_user(id, Stage::Full, stamp) {
+                Ok(session) => (session.write(jar), Redirect::to("/account")).into_response(),
+                Err(e) => server_error(e),
+            }
+        }
         Err(_) => {
             let note = message("error", "That username is taken.");
             respond(
@@ -168,7 +174,7 @@ pub(crate) async fn login(
     } else {
         (Stage::Full, "/account")
     };
-    match Session::for_user(id, stage) {
+    match Session::for_user(id, stage, status.factor_stamp) {
         Ok(session) => (session.write(jar), Redirect::to(next)).into_response(),
         Err(e) => server_error(e),
     }
@@ -215,15 +221,20 @@ pub(crate) async fn second_factor(
         return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
     }
     match app.flow.verify(&flow_id(user), &form.code).await {
-        Ok(factor) => {
-            let target = match factor {
+        Ok(verified) => {
+            let target = match verified.factor {
                 LoginFactor::RecoveryCode { remaining } => {
                     format!("/account?msg=recovery-{remaining}")
                 }
                 _ => "/account".to_owned(),
             };
-            match Session::for_user(user, Stage::Full) {
-                Ok(session) => (session.write(jar), Redirect::to(&target)).into_response(),
+            // The stamp ends this session when the user's factors change elsewhere; the proof
+            // lets it make sensitive changes for a few minutes.
+            match Session::for_user(user, Stage::Full, verified.stamp) {
+                Ok(mut session) => {
+                    session.proof = Some(verified.proof);
+                    (session.write(jar), Redirect::to(&target)).into_response()
+                }
                 Err(e) => server_error(e),
             }
         }

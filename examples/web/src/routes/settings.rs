@@ -6,7 +6,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::SignedCookieJar;
-use twofactor::{Enrollment, EnrollmentStatus, FlowError, QrCode, RecoveryCodeSet, Status};
+use twofactor::{
+    Enrollment, EnrollmentStatus, EnrollmentTicket, FlowError, QrCode, Reauth, RecoveryCodeSet,
+    Status,
+};
 
 use crate::accounts::{Account, flow_id};
 use crate::pages::{csrf_field, describe, esc, message, page, respond, server_error, when};
@@ -42,6 +45,14 @@ pub(crate) async fn account(
         Ok(s) => s,
         Err(e) => return server_error(e),
     };
+    // The user's second factor changed since this session saw it (turned off or replaced on
+    // another device, reset by an administrator): this session ends.
+    if !session.stamp_is_current(&status.factor_stamp) {
+        return match Session::anonymous() {
+            Ok(session) => (session.write(jar), Redirect::to("/login")).into_response(),
+            Err(e) => server_error(e),
+        };
+    }
     let note = match q.msg.as_deref() {
         Some("disabled") => message("ok", "Two-factor authentication is now off."),
         Some("device") => message(
@@ -140,30 +151,47 @@ async fn enrolling_user(app: &App, session: &Session) -> Option<Account> {
     Some(account)
 }
 
+/// The enrolment this session began, to show again (a reload, a wrong first code); or, when the
+/// session holds no ticket or its enrolment is gone (expired, or begun again elsewhere), a new one,
+/// whose ticket goes into the session.
+///
+/// # Errors
+/// [`FlowError::AlreadyEnrolled`] when 2FA is on and this session began no new device.
+async fn enrollment_for(
+    app: &App,
+    session: &mut Session,
+    me: &Account,
+) -> Result<Enrollment, FlowError> {
+    let id = flow_id(me.id);
+    if let Some(ticket) = &session.ticket
+        && let Some(enrollment) = app.flow.resume(&id, &me.username, ticket).await?
+    {
+        return Ok(enrollment);
+    }
+    let enrollment = app.flow.begin(&id, &me.username).await?;
+    session.ticket = Some(enrollment.ticket().clone());
+    Ok(enrollment)
+}
+
 pub(crate) async fn enable_page(State(app): State<Shared>, jar: SignedCookieJar) -> Response {
-    let session = match Session::read(&jar) {
+    let mut session = match Session::read(&jar) {
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
     let Some(me) = enrolling_user(&app, &session).await else {
         return Redirect::to("/login").into_response();
     };
-    let id = flow_id(me.id);
     // Show the enrolment in progress again (reload), or begin one.
-    let enrollment = match app.flow.resume(&id, &me.username).await {
-        Ok(Some(e)) => e,
-        Ok(None) => match app.flow.begin(&id, &me.username).await {
-            Ok(e) => e,
-            // A new device needs the current one's code: the account page asks for it.
-            Err(FlowError::AlreadyEnrolled) => return Redirect::to("/account").into_response(),
-            Err(e) => return server_error(e),
-        },
+    let enrollment = match enrollment_for(&app, &mut session, &me).await {
+        Ok(e) => e,
+        // A new device needs the current one's code: the account page asks for it.
+        Err(FlowError::AlreadyEnrolled) => return Redirect::to("/account").into_response(),
         Err(e) => return server_error(e),
     };
     let required = session.stage == Stage::MustEnrol;
     match enable_html(&session, &me, &enrollment, "", required) {
         Ok(body) => respond(
-            jar,
+            session.write(jar),
             page(
                 "Set up two-factor authentication",
                 &session,
@@ -218,7 +246,7 @@ pub(crate) async fn enable(
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
+    let mut session = match Session::read(&jar) {
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
@@ -229,9 +257,16 @@ pub(crate) async fn enable(
         return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
     }
     let id = flow_id(me.id);
-    match app.flow.confirm(&id, &form.code).await {
+    // Without a ticket the session began nothing: the flow refuses (and audits) the attempt.
+    let ticket = session
+        .ticket
+        .clone()
+        .unwrap_or_else(|| EnrollmentTicket::from_session(""));
+    match app.flow.confirm(&id, &ticket, &form.code).await {
         Ok(confirmation) => {
-            let session = match Session::for_user(me.id, Stage::Full) {
+            // The factors changed: a new session under the new stamp (no ticket, and no proof:
+            // a proof from before the change no longer works).
+            let session = match Session::for_user(me.id, Stage::Full, confirmation.stamp()) {
                 Ok(session) => session,
                 Err(e) => return server_error(e),
             };
@@ -242,12 +277,11 @@ pub(crate) async fn enable(
             }
         }
         Err(e) => {
-            let enrollment = match app.flow.resume(&id, &me.username).await {
-                Ok(Some(en)) => en,
-                Ok(None) => match app.flow.begin(&id, &me.username).await {
-                    Ok(en) => en,
-                    Err(err) => return server_error(err),
-                },
+            let enrollment = match enrollment_for(&app, &mut session, &me).await {
+                Ok(en) => en,
+                Err(FlowError::AlreadyEnrolled) => {
+                    return error_redirect(&e).into_response();
+                }
                 Err(err) => return server_error(err),
             };
             let required = session.stage == Stage::MustEnrol;
@@ -259,7 +293,7 @@ pub(crate) async fn enable(
                 required,
             ) {
                 Ok(body) => respond(
-                    jar,
+                    session.write(jar),
                     page(
                         "Set up two-factor authentication",
                         &session,
@@ -283,6 +317,10 @@ fn error_redirect(e: &FlowError) -> Redirect {
         FlowError::Throttled { until } => format!("throttled-{until}"),
         FlowError::Locked { until } => format!("locked-{until}"),
         FlowError::Malformed => "malformed".to_owned(),
+        FlowError::ReauthRequired => "reauth".to_owned(),
+        FlowError::CodeAlreadyUsed => "used".to_owned(),
+        FlowError::NoPendingEnrollment => "pending".to_owned(),
+        FlowError::EnrollmentExpired => "expired".to_owned(),
         _ => "failed".to_owned(),
     };
     Redirect::to(&format!("/account?msg=error-{key}"))
@@ -300,6 +338,10 @@ fn error_text(key: &str) -> String {
         ("throttled", Some(until)) => FlowError::Throttled { until },
         ("locked", Some(until)) => FlowError::Locked { until },
         ("malformed", _) => FlowError::Malformed,
+        ("reauth", _) => FlowError::ReauthRequired,
+        ("used", _) => FlowError::CodeAlreadyUsed,
+        ("pending", _) => FlowError::NoPendingEnrollment,
+        ("expired", _) => FlowError::EnrollmentExpired,
         _ => return "That did not work; try again.".to_owned(),
     };
     describe(&e)
@@ -334,12 +376,24 @@ fn logged_in_post(app: &App, session: &Session, csrf: &str) -> Result<Account, R
     Ok(me)
 }
 
+/// What a sensitive change is authorised with: the session's login proof (enough on its own for
+/// a few minutes after login) with the code the user typed, or the code alone.
+fn reauth<'a>(session: &'a Session, code: &'a str) -> Result<Reauth<'a>, FlowError> {
+    let typed = !code.trim().is_empty();
+    match (&session.proof, typed) {
+        (Some(proof), true) => Ok(Reauth::recent(proof).with_factor(code)),
+        (Some(proof), false) => Ok(Reauth::recent(proof)),
+        (None, true) => Ok(Reauth::factor(code)),
+        (None, false) => Err(FlowError::ReauthRequired),
+    }
+}
+
 pub(crate) async fn new_device(
     State(app): State<Shared>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
+    let mut session = match Session::read(&jar) {
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
@@ -347,12 +401,20 @@ pub(crate) async fn new_device(
         Ok(me) => me,
         Err(refused) => return refused.into_response(),
     };
-    match app
-        .flow
-        .begin_new_device(&flow_id(me.id), &me.username, &form.code)
-        .await
-    {
-        Ok(_) => Redirect::to("/account/2fa/enable").into_response(),
+    let began = match reauth(&session, &form.code) {
+        Ok(reauth) => {
+            app.flow
+                .begin_new_device(&flow_id(me.id), &me.username, reauth)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match began {
+        // The enrolment page shows it to this session, which holds its ticket.
+        Ok(enrollment) => {
+            session.ticket = Some(enrollment.ticket().clone());
+            (session.write(jar), Redirect::to("/account/2fa/enable")).into_response()
+        }
         Err(e) => error_redirect(&e).into_response(),
     }
 }
@@ -362,7 +424,7 @@ pub(crate) async fn disable(
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
+    let mut session = match Session::read(&jar) {
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
@@ -370,8 +432,18 @@ pub(crate) async fn disable(
         Ok(me) => me,
         Err(refused) => return refused.into_response(),
     };
-    match app.flow.disable(&flow_id(me.id), &form.code).await {
-        Ok(()) => Redirect::to("/account?msg=disabled").into_response(),
+    let disabled = match reauth(&session, &form.code) {
+        Ok(reauth) => app.flow.disable(&flow_id(me.id), reauth).await,
+        Err(e) => Err(e),
+    };
+    match disabled {
+        // This session made the change: it keeps going under the new stamp (other sessions of
+        // the user end); its proof died with the old stamp.
+        Ok(stamp) => {
+            session.stamp = Some(stamp);
+            session.proof = None;
+            (session.write(jar), Redirect::to("/account?msg=disabled")).into_response()
+        }
         Err(e) => error_redirect(&e).into_response(),
     }
 }
@@ -381,7 +453,7 @@ pub(crate) async fn regenerate(
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
+    let mut session = match Session::read(&jar) {
         Ok(session) => session,
         Err(e) => return server_error(e),
     };
@@ -389,15 +461,24 @@ pub(crate) async fn regenerate(
         Ok(me) => me,
         Err(refused) => return refused.into_response(),
     };
-    match app
-        .flow
-        .regenerate_recovery_codes(&flow_id(me.id), &form.code)
-        .await
-    {
-        Ok(set) => respond(
-            jar,
-            codes_page(&session, &me, &set, "Your new recovery codes"),
-        ),
+    let regenerated = match reauth(&session, &form.code) {
+        Ok(reauth) => {
+            app.flow
+                .regenerate_recovery_codes(&flow_id(me.id), reauth)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match regenerated {
+        // As for disabling: this session carries on under the new stamp, without its proof.
+        Ok(regenerated) => {
+            session.stamp = Some(regenerated.stamp);
+            session.proof = None;
+            respond(
+                session.write(jar),
+                codes_page(&session, &me, &regenerated.codes, "Your new recovery codes"),
+            )
+        }
         Err(e) => error_redirect(&e).into_response(),
     }
 }
