@@ -2,15 +2,18 @@
 //!
 //! After every operation: accepted time steps strictly increase (no code accepted twice), no
 //! recovery code is accepted twice or after its set was replaced, the enrolment status and the
-//! failure count equal the model's (failures never lost), and the stored record is well formed.
+//! failure count equal the model's (failures never lost), the stored record is well formed, the
+//! factor stamp changes exactly on the operations that change factors, a recent-verification
+//! proof authorises a change exactly while it is younger than the window and its stamp is
+//! current, and no session but the one holding the ticket sees or confirms a pending secret.
 
 use proptest::prelude::*;
 use twofactor::flow::check_record;
 use twofactor::store::SecretStore;
 use twofactor::{
-    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, EnrollmentTicket, FlowConfig,
-    FlowError, KdfParams, KeyRing, LoginFactor, ManualClock, MemoryStore, RecoveryConfig,
-    ThrottlePolicy, Totp,
+    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, EnrollmentTicket, FactorStamp,
+    FlowConfig, FlowError, KdfParams, KeyRing, LoginFactor, ManualClock, MemoryStore, Reauth,
+    RecentVerification, RecoveryConfig, ThrottlePolicy, Totp,
 };
 
 const USER: &str = "model-user";
@@ -20,14 +23,34 @@ const T0: u64 = 1_800_000_000;
 enum Op {
     Begin,
     NewDevice,
-    Confirm { wrong: bool },
-    VerifyCode { offset: i64 },
+    Confirm {
+        wrong: bool,
+    },
+    VerifyCode {
+        offset: i64,
+    },
     VerifyWrongCode,
-    VerifyRecovery { index: usize },
-    Disable { with_recovery: bool },
+    VerifyRecovery {
+        index: usize,
+    },
+    Disable {
+        with_recovery: bool,
+    },
     Regenerate,
     AdminReset,
-    Wait { seconds: u64 },
+    Wait {
+        seconds: u64,
+    },
+    /// Regenerate or disable on the strength of the last login's proof alone.
+    WithProof {
+        disable: bool,
+    },
+    /// Another session (no ticket, or a guessed one) asks to see or confirm the pending secret.
+    OtherSession {
+        confirm: bool,
+    },
+    /// The beginning session shows its pending secret again.
+    Resume,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -44,6 +67,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::AdminReset),
         6 => prop_oneof![1 => Just(0u64), 1 => Just(10), 3 => Just(30), 1 => Just(61), 1 => Just(400), 1 => Just(1000)]
             .prop_map(|seconds| Op::Wait { seconds }),
+        2 => prop_oneof![4 => Just(false), 1 => Just(true)].prop_map(|disable| Op::WithProof { disable }),
+        2 => any::<bool>().prop_map(|confirm| Op::OtherSession { confirm }),
+        1 => Just(Op::Resume),
     ]
 }
 
@@ -62,7 +88,14 @@ struct Model {
     failures: u32,
     last_failure_at: Option<u64>,
     accepted_steps: Vec<u64>,
+    /// The last login's proof: when it was issued and how many factor changes had happened.
+    proof: Option<(RecentVerification, u64, u32)>,
+    /// Factor changes so far (each must change the stamp).
+    factor_changes: u32,
 }
+
+/// The default reauthentication window.
+const WINDOW: u64 = 300;
 
 fn policy() -> ThrottlePolicy {
     ThrottlePolicy::new(2, 10, 40, 5, 500).unwrap()
@@ -166,8 +199,11 @@ async fn run(ops: Vec<Op>) {
     .unwrap()
     .with_clock(clock.clone());
     let mut m = Model::default();
+    let mut stamp = FactorStamp::default();
+    let mut seen_changes = 0;
 
     for op in ops {
+        let op_name = format!("{op:?}");
         let now = clock.now();
         let now_step = now / 30;
         match op {
@@ -253,6 +289,7 @@ async fn run(ops: Vec<Op>) {
                     }
                     m.active = Some(app);
                     m.pending = None;
+                    m.factor_changes += 1;
                     m.last_step = Some(m.last_step.map_or(now_step, |l| l.max(now_step)));
                     m.drift = 0;
                     m.succeed();
@@ -272,7 +309,9 @@ async fn run(ops: Vec<Op>) {
                 if m.gated(now) {
                     check_gated(&r);
                 } else if m.code_outcome(now_step, step) {
-                    assert_eq!(r.unwrap().factor, LoginFactor::Code);
+                    let v = r.unwrap();
+                    assert_eq!(v.factor, LoginFactor::Code);
+                    m.proof = Some((v.proof, now, m.factor_changes));
                     m.accept(step, now_step);
                 } else {
                     check_failure(&r);
@@ -305,10 +344,9 @@ async fn run(ops: Vec<Op>) {
                     check_gated(&r);
                 } else if index < m.codes.len() && !m.used[index] {
                     let left = m.used.iter().filter(|u| !**u).count() - 1;
-                    assert_eq!(
-                        r.unwrap().factor,
-                        LoginFactor::RecoveryCode { remaining: left }
-                    );
+                    let v = r.unwrap();
+                    assert_eq!(v.factor, LoginFactor::RecoveryCode { remaining: left });
+                    m.proof = Some((v.proof, now, m.factor_changes));
                     m.used[index] = true;
                     m.succeed();
                 } else {
@@ -345,6 +383,7 @@ async fn run(ops: Vec<Op>) {
                     m.pending = None;
                     m.codes.clear();
                     m.used.clear();
+                    m.factor_changes += 1;
                     m.succeed();
                 } else {
                     check_failure(&r);
@@ -361,6 +400,7 @@ async fn run(ops: Vec<Op>) {
                     check_gated(&r);
                 } else if m.code_outcome(now_step, now_step) {
                     let set = r.unwrap().codes;
+                    m.factor_changes += 1;
                     m.accept(now_step, now_step);
                     m.codes = set.codes().iter().map(|c| c.expose().to_string()).collect();
                     m.used = vec![false; m.codes.len()];
@@ -375,7 +415,80 @@ async fn run(ops: Vec<Op>) {
                 m.pending = None;
                 m.codes.clear();
                 m.used.clear();
+                m.factor_changes += 1;
                 m.succeed();
+            }
+            Op::WithProof { disable } => {
+                let Some((proof, at, changes)) = m.proof.clone() else {
+                    continue;
+                };
+                let valid = m.active.is_some() && changes == m.factor_changes && now - at <= WINDOW;
+                if disable {
+                    let r = flow.disable(USER, Reauth::recent(&proof)).await;
+                    if valid {
+                        r.unwrap();
+                        m.active = None;
+                        m.pending = None;
+                        m.codes.clear();
+                        m.used.clear();
+                        m.factor_changes += 1;
+                        // Turning 2FA off clears the failure count, as with a typed factor.
+                        m.succeed();
+                    } else if m.active.is_none() {
+                        assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                    } else {
+                        assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+                    }
+                } else {
+                    let r = flow
+                        .regenerate_recovery_codes(USER, Reauth::recent(&proof))
+                        .await;
+                    if valid {
+                        let set = r.unwrap().codes;
+                        m.codes = set.codes().iter().map(|c| c.expose().to_string()).collect();
+                        m.used = vec![false; m.codes.len()];
+                        m.factor_changes += 1;
+                    } else if m.active.is_none() {
+                        assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                    } else {
+                        assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+                    }
+                }
+                // Proofs are never counted as failures (checked with the invariants below).
+            }
+            Op::OtherSession { confirm } => {
+                let stranger = EnrollmentTicket::from_session("another-session");
+                if confirm {
+                    // Even with the right code for the pending secret.
+                    let code = m
+                        .pending
+                        .as_ref()
+                        .and_then(|(app, _, _)| unambiguous(app, now_step))
+                        .unwrap_or_else(|| "123456".to_owned());
+                    let r = flow.confirm(USER, &stranger, &code).await;
+                    assert!(matches!(r, Err(FlowError::NoPendingEnrollment)), "{r:?}");
+                } else {
+                    let r = flow.resume(USER, "model@example.com", &stranger).await;
+                    assert!(r.unwrap().is_none(), "no secret for another session");
+                }
+            }
+            Op::Resume => {
+                let Some((app, expires, ticket)) = m.pending.clone() else {
+                    continue;
+                };
+                let r = flow
+                    .resume(USER, "model@example.com", &ticket)
+                    .await
+                    .unwrap();
+                if now < expires {
+                    let again = r.expect("the beginning session sees its secret");
+                    assert_eq!(
+                        again.uri().to_totp().unwrap().generate_step(1),
+                        app.generate_step(1)
+                    );
+                } else {
+                    assert!(r.is_none());
+                }
             }
         }
 
@@ -399,6 +512,15 @@ async fn run(ops: Vec<Op>) {
             check_record(&record.cold).unwrap();
             assert_eq!(record.last_step, m.last_step);
         }
+        // The stamp changes exactly when the factors did.
+        let changed = !status.factor_stamp.matches(&stamp);
+        assert_eq!(
+            changed,
+            m.factor_changes != seen_changes,
+            "stamp after {op_name}"
+        );
+        stamp = status.factor_stamp;
+        seen_changes = m.factor_changes;
     }
 }
 
