@@ -59,6 +59,23 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         Ok(stamp)
     }
 
+    /// Deletes everything stored about a user's second factor (an erasure request, or the
+    /// account deleted): the record with its sealed secrets, recovery code hashes, replay state
+    /// and failure count. Returns whether there was a record. Afterwards the user reads as never
+    /// enrolled, with the all-zero factor stamp.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn admin_delete(&self, user_id: &str) -> Result<bool, FlowError> {
+        let deleted = self.store.delete(user_id).await?;
+        if deleted {
+            self.emit(AuditEvent::Erased {
+                user_id: user_id.to_owned(),
+            });
+        }
+        Ok(deleted)
+    }
+
     /// Marks a user as required to enrol (the application's "2FA is mandatory" policy), or not.
     /// Read it back with [`EnrollmentFlow::status`]. Touches nothing else: not the failure count
     /// or a lock, not the factor stamp.

@@ -104,6 +104,11 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// Everything stored about the user's second factor was deleted (`admin_delete`).
+    Erased {
+        /// The user.
+        user_id: String,
+    },
 }
 
 impl AuditEvent {
@@ -124,7 +129,8 @@ impl AuditEvent {
             | AuditEvent::AdminReset { user_id }
             | AuditEvent::TicketRefused { user_id }
             | AuditEvent::StepUpUsed { user_id }
-            | AuditEvent::FactorStampChanged { user_id } => user_id,
+            | AuditEvent::FactorStampChanged { user_id }
+            | AuditEvent::Erased { user_id } => user_id,
         }
     }
 
@@ -146,6 +152,7 @@ impl AuditEvent {
             AuditEvent::TicketRefused { .. } => "ticket_refused",
             AuditEvent::StepUpUsed { .. } => "step_up_used",
             AuditEvent::FactorStampChanged { .. } => "factor_stamp_changed",
+            AuditEvent::Erased { .. } => "erased",
         }
     }
 }

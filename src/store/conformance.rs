@@ -44,6 +44,9 @@
 //!     async fn reset_failures(&self, user: &str) -> Result<(), StoreError> {
 //!         self.0.reset_failures(user).await
 //!     }
+//!     async fn delete(&self, user: &str) -> Result<bool, StoreError> {
+//!         self.0.delete(user).await
+//!     }
 //!     async fn list(&self, filter: ListFilter, after: Option<&str>, limit: usize)
 //!         -> Result<Vec<StoredUser>, StoreError> {
 //!         self.0.list(filter, after, limit).await
@@ -98,6 +101,7 @@ where
     recovery_codes_consumed_once(&make().await).await;
     failures_count_and_reset(&make().await).await;
     list_filters_and_pages(&make().await).await;
+    delete_erases_everything(&make().await).await;
     let store = Arc::new(make().await);
     race_same_step(store.clone()).await;
     race_same_recovery_code(store.clone()).await;
@@ -366,6 +370,44 @@ pub async fn failures_count_and_reset<S: SecretStore>(store: &S) {
     assert!(store.consume_recovery_code("u", 1, 2, 204).await.unwrap());
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!((got.failures, got.last_failure_at), (0, None));
+}
+
+/// Deleting a record removes it whole (hot fields too): the user reads as never enrolled, every
+/// operation then behaves as for a missing user, and a new record starts from zero.
+pub async fn delete_erases_everything<S: SecretStore>(store: &S) {
+    assert!(!store.delete("erin").await.unwrap(), "nothing to delete");
+    store
+        .insert("erin", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    store
+        .insert("frank", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    assert!(store.advance_step("erin", 7, 1, 100).await.unwrap());
+    assert!(store.reserve_attempt("erin", 0, 101).await.unwrap());
+    assert!(store.delete("erin").await.unwrap());
+    assert_eq!(store.get("erin").await.unwrap(), None);
+    assert!(!store.delete("erin").await.unwrap(), "deleted once");
+    assert!(matches!(
+        store.advance_step("erin", 8, 0, 102).await,
+        Err(StoreError::NotFound)
+    ));
+    // Only that user.
+    assert!(store.get("frank").await.unwrap().is_some());
+    // A new record starts from nothing: no step, no failures, version 1.
+    assert_eq!(
+        store
+            .insert("erin", &cold(StoredStatus::Pending, 2))
+            .await
+            .unwrap(),
+        1
+    );
+    let fresh = store.get("erin").await.unwrap().unwrap();
+    assert_eq!(
+        (fresh.last_step, fresh.failures, fresh.recovery_used),
+        (None, 0, 0)
+    );
 }
 
 /// Listing: filters, ascending user id order, keyset pages.

@@ -165,6 +165,10 @@ impl SecretStore for MemoryStore {
         })
     }
 
+    async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.remove(user_id).is_some())
+    }
+
     async fn list(
         &self,
         filter: ListFilter,

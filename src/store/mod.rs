@@ -140,6 +140,10 @@ pub trait SecretStore: Send + Sync {
     /// Resets the consecutive failure count.
     fn reset_failures(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Deletes a user's record, hot fields included (an erasure request, or an account
+    /// deleted). Returns whether there was one. Afterwards the user reads as never enrolled.
+    fn delete(&self, user_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Up to `limit` records in ascending user id order, starting after `after` (keyset
     /// pagination).
     fn list(

@@ -421,6 +421,12 @@ impl SecretStore for PostgresStore {
         }
     }
 
+    async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("DELETE FROM {} WHERE user_id = $1", self.table);
+        Ok(execute(&client, &sql, &[&user_id]).await? == 1)
+    }
+
     async fn list(
         &self,
         filter: ListFilter,

@@ -419,6 +419,16 @@ impl SecretStore for SqliteStore {
         .await
     }
 
+    async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM twofactor_users WHERE user_id = ?1", [&user_id])
+                .map(|n| n == 1)
+                .map_err(StoreError::backend)
+        })
+        .await
+    }
+
     async fn list(
         &self,
         filter: ListFilter,

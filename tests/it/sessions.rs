@@ -647,3 +647,19 @@ fn the_stored_record_fuzz_seeds_of_the_current_format_decode() {
     }
     assert!(checked >= 3);
 }
+
+#[tokio::test]
+async fn an_erased_user_reads_as_never_enrolled() {
+    let (flow, clock) = setup();
+    let (app, _) = enrolled(&flow, &clock, "zoe").await;
+    assert!(flow.admin_delete("zoe").await.unwrap());
+    assert!(!flow.admin_delete("zoe").await.unwrap());
+    let status = flow.status("zoe").await.unwrap();
+    assert!(!status.is_active());
+    assert_eq!(status.factor_stamp, FactorStamp::default());
+    assert!(flow.store().get("zoe").await.unwrap().is_none());
+    assert!(matches!(
+        flow.verify("zoe", &code(&app, &clock, 0)).await,
+        Err(FlowError::NotEnrolled)
+    ));
+}
