@@ -55,9 +55,32 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(&'static str),
-    /// The backend failed.
-    #[error("storage backend error: {0}")]
+    /// The backend failed. `Display` shows the whole cause chain ("creating a connection: db
+    /// error: database \"nosuchdb\" does not exist"), and [`source`](std::error::Error::source)
+    /// returns the backend's error.
+    #[error("storage backend error: {}", Chain(.0.as_ref()))]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Displays an error and each of its sources, joined by `: `, skipping a source whose text the
+/// error already shows (drivers often repeat it).
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl core::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            next = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl StoreError {

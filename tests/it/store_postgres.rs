@@ -141,3 +141,19 @@ async fn invalid_schema_names_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_backend_error_shows_its_cause() {
+    let Some(url) = url() else { return };
+    // The same server, a database that does not exist.
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let err = PostgresStore::connect(&format!("{base}/twofactor_no_such_database"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("twofactor_no_such_database") && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
