@@ -47,6 +47,8 @@ pub use flow::{
 pub use qr::{QUIET_ZONE, QrCode, QrError};
 #[cfg(feature = "std")]
 pub use seal::{EncryptionKey, KeyRing, SealError, SealedSecret};
+#[cfg(feature = "mysql")]
+pub use store::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -62,7 +62,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Deletes everything stored about a user's second factor (an erasure request, or the
     /// account deleted): the record with its sealed secrets, recovery code hashes, replay state
     /// and failure count. Returns whether there was a record. Afterwards the user reads as never
-    /// enrolled, with the all-zero factor stamp.
+    /// enrolled, with the all-zero factor stamp that sessions opened before a first enrolment
+    /// also hold, so end all of the user's sessions (the audit trail says so with
+    /// [`AuditEvent::FactorStampChanged`]).
     ///
     /// # Errors
     /// Store errors.
@@ -70,6 +72,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let deleted = self.store.delete(user_id).await?;
         if deleted {
             self.emit(AuditEvent::Erased {
+                user_id: user_id.to_owned(),
+            });
+            // Back to the all-zero stamp of a user without a record, which sessions from before
+            // the first enrolment also hold: end every session of the user (an erasure usually
+            // deletes the account with them).
+            self.emit(AuditEvent::FactorStampChanged {
                 user_id: user_id.to_owned(),
             });
         }

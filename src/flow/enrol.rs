@@ -4,13 +4,14 @@ use zeroize::Zeroizing;
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
+use super::off_executor;
 use super::state::{EnrollmentState, Pending};
 use super::tokens::{EnrollmentTicket, FactorStamp, Reauth};
 use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, RecoveryStorage};
 use crate::otp::code::parse_code;
 use crate::otp::{OtpAuthUri, RecoveryCodeSet, Secret, Totp, TotpState};
 use crate::seal::RECOVERY_PURPOSE;
-use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError};
+use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Begins an enrolment: a new secret, its URI and manual key, and the
@@ -26,7 +27,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`EnrollmentFlow::begin_new_device`]); [`FlowError::Name`] if `account_name` cannot appear
     /// in a URI; store and seal errors.
     pub async fn begin(&self, user_id: &str, account_name: &str) -> Result<Enrollment, FlowError> {
-        self.begin_inner(user_id, account_name, false).await
+        self.begin_inner(user_id, account_name, None).await
     }
 
     /// Begins enrolling a new device for a user with 2FA active. Requires a valid code or
@@ -42,16 +43,20 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         account_name: &str,
         reauth: impl Into<Reauth<'a>>,
     ) -> Result<Enrollment, FlowError> {
-        self.prove(user_id, reauth.into()).await?;
-        self.begin_inner(user_id, account_name, true).await
+        // Begun on the very record the reauthentication was checked against: if anything changed
+        // since (a regeneration, 2FA turned off), the compare-and-swap fails with `Conflict`.
+        let proven = self.prove(user_id, reauth.into()).await?;
+        self.begin_inner(user_id, account_name, Some(proven)).await
     }
 
     pub(super) async fn begin_inner(
         &self,
         user_id: &str,
         account_name: &str,
-        allow_replacement: bool,
+        proven: Option<StoredUser>,
     ) -> Result<Enrollment, FlowError> {
+        let allow_replacement = proven.is_some();
+        let mut proven = proven;
         let now = self.clock.now();
         let params = self.config.params;
         let secret = Secret::generate(params.algorithm).map_err(|_| FlowError::Internal("rng"))?;
@@ -69,7 +74,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             expires_at: now.saturating_add(self.config.pending_ttl),
         };
         for _ in 0..CAS_RETRIES {
-            let result = match self.store.get(user_id).await? {
+            let current = match proven.take() {
+                Some(record) => Some(record),
+                None if allow_replacement => return Err(FlowError::Conflict),
+                None => self.store.get(user_id).await?,
+            };
+            let result = match current {
                 None => {
                     let state = EnrollmentState::NotEnrolled.begin(pending.clone());
                     let cold = ColdFields {
@@ -232,9 +242,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             )
         } else {
             let set = self.new_recovery_set()?;
-            let hashed = set
-                .hash(&self.config.kdf)
-                .map_err(|_| FlowError::Internal("recovery code hashing"))?;
+            let kdf = self.config.kdf;
+            let (set, hashed) = off_executor(move || {
+                let hashed = set.hash(&kdf);
+                (set, hashed)
+            })
+            .await?;
+            let hashed = hashed.map_err(|_| FlowError::Internal("recovery code hashing"))?;
             let state = state.with_revealable(self.seal_codes(user_id, &set)?);
             (
                 record.cold.recovery_generation.wrapping_add(1),

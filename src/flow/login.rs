@@ -3,6 +3,9 @@
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
+use zeroize::Zeroizing;
+
+use super::off_executor;
 use super::state::Active;
 use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::{EnrollmentFlow, FlowError, LoginFactor};
@@ -188,7 +191,15 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             return Err(self.failed(user_id, attempt, now));
         };
         let set = self.recovery_set(text, record.recovery_used)?;
-        let index = match set.check(code) {
+        // Argon2id runs off the async executor (tokio's blocking pool when there is one), so
+        // recovery-code attempts do not stall other users' logins.
+        let typed = Zeroizing::new(code.to_owned());
+        let (set, checked) = off_executor(move || {
+            let checked = set.check(&typed);
+            (set, checked)
+        })
+        .await?;
+        let index = match checked {
             Ok(i) => i,
             Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),
             Err(RecoveryError::Kdf) => return Err(FlowError::Internal("recovery code hashing")),

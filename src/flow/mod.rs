@@ -45,6 +45,22 @@ use crate::otp::{OtpAuthUri, Secret};
 use crate::seal::KeyRing;
 use crate::store::{SecretStore, StoredUser};
 
+/// Runs CPU-heavy work (Argon2id) off the async executor: on tokio's blocking pool when the
+/// caller runs inside a tokio runtime (feature `tokio`, which every bundled SQL store enables),
+/// inline otherwise.
+async fn off_executor<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FlowError> {
+    #[cfg(feature = "tokio")]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        return runtime
+            .spawn_blocking(work)
+            .await
+            .map_err(|_| FlowError::Internal("blocking task"));
+    }
+    Ok(work())
+}
+
 /// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
 /// concurrent change before reporting [`FlowError::Conflict`].
 const CAS_RETRIES: usize = 3;
@@ -196,7 +212,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         };
         let recovery_codes_left = match (&state, &record.cold.recovery) {
             (EnrollmentState::Active { .. }, Some(text)) => {
-                Some(self.recovery_set(text, record.recovery_used)?.remaining())
+                match self.recovery_set(text, record.recovery_used) {
+                    Ok(set) => Some(set.remaining()),
+                    // A record refused for its cost must not stop the user logging in with a
+                    // code, nor an administrator listing users: no count is shown, and using
+                    // a recovery code reports the error.
+                    Err(FlowError::RecoveryCostOutOfBounds { .. }) => None,
+                    Err(e) => return Err(e),
+                }
             }
             _ => None,
         };

@@ -166,7 +166,8 @@ pub struct Status {
     pub required: bool,
     /// Last successful use of the second factor.
     pub last_used_at: Option<u64>,
-    /// Unused recovery codes (when active).
+    /// Unused recovery codes (when active; `None` also when the stored set is refused, see
+    /// [`FlowError::RecoveryCostOutOfBounds`](super::FlowError::RecoveryCostOutOfBounds)).
     pub recovery_codes_left: Option<usize>,
     /// Consecutive failed attempts.
     pub failures: u32,

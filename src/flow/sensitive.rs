@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::login::looks_like_code;
+use super::off_executor;
 use super::state::{Active, EnrollmentState};
 use super::tokens::{FactorStamp, Reauth};
 use super::{EnrollmentFlow, FlowError, RecoveryStorage, Regenerated, RevealedRecoveryCode};
@@ -60,9 +61,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<Regenerated, FlowError> {
         let record = self.prove(user_id, reauth.into()).await?;
         let set = self.new_recovery_set()?;
-        let hashed = set
-            .hash(&self.config.kdf)
-            .map_err(|_| FlowError::Internal("recovery code hashing"))?;
+        let kdf = self.config.kdf;
+        let (set, hashed) = off_executor(move || {
+            let hashed = set.hash(&kdf);
+            (set, hashed)
+        })
+        .await?;
+        let hashed = hashed.map_err(|_| FlowError::Internal("recovery code hashing"))?;
         let state = EnrollmentState::decode(&record.cold.state)?
             .with_revealable(self.seal_codes(user_id, &set)?);
         let stamp = FactorStamp::generate()?;
@@ -98,8 +103,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if self.config.recovery_storage != RecoveryStorage::HashedAndEncrypted {
             return Err(FlowError::Config("recovery codes are stored hashed only"));
         }
-        self.prove(user_id, reauth.into()).await?;
-        let (record, active, _) = self.active_record(user_id).await?;
+        // The codes of the record the reauthentication was checked against, not of a later one.
+        let record = self.prove(user_id, reauth.into()).await?;
+        let state = EnrollmentState::decode(&record.cold.state)?;
+        let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
         let sealed = active.revealable.ok_or(FlowError::Config(
             "these recovery codes were stored hashed only",
         ))?;
@@ -125,12 +132,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<StoredUser, FlowError> {
         let (record, active, stamp) = self.active_record(user_id).await?;
         let now = self.clock.now();
-        // An authentic proof for this user under the current stamp (any age).
+        // An authentic proof for this user, under the current key and stamp, dated no later than
+        // the last successful use of a factor: every proof is issued by a login that set
+        // `last_used_at` to the proof's time, so a later date was made by a clock running ahead
+        // and must not wake up when the clock catches up.
         let proven_at = reauth
             .proof
             .and_then(|proof| proof.open(&self.keys, user_id))
             .filter(|(_, proof_stamp)| proof_stamp.matches(&stamp))
-            .map(|(at, _)| at);
+            .map(|(at, _)| at)
+            .filter(|&at| record.last_used_at.is_some_and(|last| at <= last));
         if let Some(at) = proven_at
             && self.config.reauth_window > 0
             && at <= now
@@ -149,10 +160,18 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             if parse_code(input, active.params.digits).is_err() {
                 return Err(FlowError::Malformed);
             }
-            if proven_at.is_some() && self.is_last_accepted_code(&record, &active, input)? {
-                // The session proved this login; the person typed its code again. Tell them to
-                // wait for the next one, and count nothing.
-                return Err(FlowError::CodeAlreadyUsed);
+            // The session proved the last login; if the person typed its code again, tell them
+            // to wait for the next one and count nothing. Throttling still applies first, so
+            // this answer cannot be probed during a delay or lock.
+            // Only the proof of the login that accepted the last step qualifies.
+            if proven_at.is_some() && proven_at == record.last_used_at {
+                self.gate(&record, now)?;
+                if self.is_last_accepted_code(&record, &active, input)? {
+                    self.emit(AuditEvent::ReplayRefused {
+                        user_id: user_id.to_owned(),
+                    });
+                    return Err(FlowError::CodeAlreadyUsed);
+                }
             }
         } else {
             self.recovery_shape(&record, input)?;

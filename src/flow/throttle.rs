@@ -134,12 +134,21 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// resets the count in the same store operation that accepts the step or consumes the
     /// recovery code (or, for a confirmation, the compare-and-swap that activates). Returns the
     /// record as read for the reservation and the count including this attempt.
+    ///
+    /// The caller decided on the record it passed in (which secret to check, what to write), so
+    /// if a re-read finds its cold fields changed (a new version: a device replaced, 2FA turned
+    /// off, codes regenerated), the attempt ends with [`FlowError::Conflict`] rather than go on
+    /// with a decision made on the old record.
     pub(super) async fn reserve(
         &self,
         mut record: StoredUser,
         now: u64,
     ) -> Result<(StoredUser, u32), FlowError> {
+        let decided_on = record.version;
         for _ in 0..ATTEMPT_RETRIES {
+            if record.version != decided_on {
+                return Err(FlowError::Conflict);
+            }
             self.gate(&record, now)?;
             if self
                 .store

@@ -179,8 +179,13 @@ impl RecentVerification {
 
     /// Opens the proof for `user_id`: the time of verification and the stamp it was made under,
     /// or `None` if it is not an authentic proof for this user.
+    /// Only proofs sealed under the ring's current key open: a proof lives minutes, so a key
+    /// kept only to read old records (and perhaps retired because it leaked) cannot mint one.
     pub(super) fn open(&self, keys: &KeyRing, user_id: &str) -> Option<(u64, FactorStamp)> {
         let sealed = SealedSecret::decode(&self.0).ok()?;
+        if sealed.key_id() != keys.current_id() {
+            return None;
+        }
         let payload = keys.open_data(PROOF_PURPOSE, user_id, &sealed).ok()?;
         (payload.len() == 8 + STAMP_BYTES).then(|| {
             let mut at = [0u8; 8];
@@ -242,10 +247,20 @@ pub struct Verified {
 /// let by_both = Reauth::recent(&proof).with_factor("123456");
 /// # let _ = (by_proof, by_both);
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Reauth<'a> {
     pub(super) factor: Option<&'a str>,
     pub(super) proof: Option<&'a RecentVerification>,
+}
+
+impl fmt::Debug for Reauth<'_> {
+    /// Never prints the typed factor (a recovery code is a whole second factor).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reauth")
+            .field("factor", &self.factor.map(|_| "[redacted]"))
+            .field("proof", &self.proof)
+            .finish()
+    }
 }
 
 impl<'a> Reauth<'a> {

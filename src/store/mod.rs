@@ -22,7 +22,10 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod dynamic;
 mod memory;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod record;
@@ -31,9 +34,12 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use dynamic::{AnyStore, BoxFuture, DynSecretStore};
 pub use memory::MemoryStore;
+#[cfg(feature = "mysql")]
+pub use mysql::{MYSQL_MIGRATION_0001, MySqlStore};
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::{POSTGRES_MIGRATION_0001, PostgresOptions, PostgresStore};
 pub use record::{ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -55,6 +61,17 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The database's tables are not at the schema version this library uses: never created
+    /// (`found` is `None`), older (apply the shipped migrations, or call the store's `migrate`),
+    /// or newer (a later version of this library migrated them). Returned by a store's
+    /// `check_schema` and `migrate`, never by the [`SecretStore`] operations.
+    #[error("{}", schema_mismatch(*.found, *.expected))]
+    Schema {
+        /// The version the database records, if it records one.
+        found: Option<u64>,
+        /// The version this library reads and writes.
+        expected: u64,
+    },
     /// The backend failed. `Display` shows the whole cause chain ("creating a connection: db
     /// error: database \"nosuchdb\" does not exist"), and [`source`](std::error::Error::source)
     /// returns the backend's error.
@@ -80,6 +97,24 @@ impl core::fmt::Display for Chain<'_> {
             next = cause.source();
         }
         Ok(())
+    }
+}
+
+/// [`StoreError::Schema`]'s message: what was found, and what to do about it.
+fn schema_mismatch(found: Option<u64>, expected: u64) -> String {
+    match found {
+        None => format!(
+            "the database has no twofactor schema (version {expected} needed): apply the \
+             migrations or call migrate()"
+        ),
+        Some(v) if v < expected => format!(
+            "the database schema is version {v}, older than this library's {expected}: apply \
+             the migrations or call migrate()"
+        ),
+        Some(v) => format!(
+            "the database schema is version {v}, newer than this library's {expected}: upgrade \
+             the library"
+        ),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A PostgreSQL store, for applications running on many servers.
 
 use deadpool_postgres::{Config, Pool, Runtime};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{NoTls, Row, Socket};
 
 use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
 use super::{
@@ -12,21 +13,40 @@ use super::{
 const COLUMNS: &str = "user_id, version, status, state, required, recovery_generation, recovery, \
      last_step, drift, last_used_at, recovery_used, failures, last_failure_at";
 
+/// The schema, as shipped in `migrations/postgres/` for applications whose migration tool owns
+/// the schema; [`PostgresStore::migrate`] runs the same text.
+pub const POSTGRES_MIGRATION_0001: &str =
+    include_str!("../../migrations/postgres/0001_twofactor.sql");
+
 /// A [`SecretStore`] in PostgreSQL, shared by every server of an application.
 ///
-/// - Connections come from a `deadpool-postgres` pool.
-/// - The schema is created and migrated on connect, under a transaction-scoped advisory lock, so
-///   several servers starting at once do not collide.
+/// - On the application's own pool: [`PostgresStore::new`] takes a `deadpool-postgres` pool
+///   built however the service builds it (size, timeouts, TLS connector), so 2FA adds no second
+///   pool. [`PostgresStore::connect_with`] builds one from a URL, [`PostgresOptions`] and a TLS
+///   connector (for example `tokio_postgres_rustls::MakeRustlsConnect` over the service's rustls
+///   configuration: with it, `sslmode=require` really uses TLS and a wrong CA fails).
+/// - The schema is the application's to control: [`PostgresStore::migrate`] creates and
+///   migrates it under a transaction-scoped advisory lock (several servers may start at once);
+///   or apply [`POSTGRES_MIGRATION_0001`] (`migrations/postgres/`) with your own tool and call
+///   [`PostgresStore::check_schema`], which refuses a version mismatch. Table name and schema are
+///   options.
 /// - Each atomic operation is a single SQL statement whose `WHERE` clause carries the condition
 ///   (`last_step < $2`, `(recovery_used & $3) = 0`, `version = $2`), so it stays correct under
-///   concurrent use from any number of processes at PostgreSQL's default isolation level.
-///
-/// TLS: this constructor connects without TLS (for a database on the same host or private
-/// network); wrap a TLS-enabled pool yourself otherwise.
+///   concurrent use from any number of processes at PostgreSQL's default isolation level: an
+///   `UPDATE` re-evaluates its `WHERE` clause on the newest row version after waiting for a
+///   concurrent writer's row lock (READ COMMITTED), so of two racing conditional updates exactly
+///   one sees the condition hold.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The users table, schema-qualified if a schema is set.
     table: String,
+    /// The schema-version table, likewise.
+    schema_table: String,
+    /// The schema to create, if one is set.
+    schema: Option<String>,
+    /// The users table's bare name (for index names).
+    bare_table: String,
 }
 
 impl core::fmt::Debug for PostgresStore {
@@ -37,15 +57,176 @@ impl core::fmt::Debug for PostgresStore {
     }
 }
 
+/// How [`PostgresStore::connect_with`] builds its pool and where its tables live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// Most connections open at once (default 16).
+    pub max_size: usize,
+    /// How long a request waits for a free connection (default 5 s).
+    pub wait_timeout: Option<core::time::Duration>,
+    /// How long opening a connection may take (default 5 s).
+    pub create_timeout: Option<core::time::Duration>,
+    /// The schema holding the tables (default: the connection's search path).
+    pub schema: Option<String>,
+    /// The users table's name (default `twofactor_users`; the version table is
+    /// `twofactor_schema`, or `<name>_schema` for another name).
+    pub table: String,
+    /// Whether to create and migrate the tables on connect (default `true`); `false` checks the
+    /// schema version instead ([`PostgresStore::check_schema`]).
+    pub migrate: bool,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_size: 16,
+            wait_timeout: Some(core::time::Duration::from_secs(5)),
+            create_timeout: Some(core::time::Duration::from_secs(5)),
+            schema: None,
+            table: DEFAULT_TABLE.to_owned(),
+            migrate: true,
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// With at most `max_size` connections.
+    #[must_use]
+    pub fn with_max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// With the tables in `schema`.
+    #[must_use]
+    pub fn with_schema(mut self, schema: &str) -> Self {
+        self.schema = Some(schema.to_owned());
+        self
+    }
+
+    /// With the users table named `table`.
+    #[must_use]
+    pub fn with_table_name(mut self, table: &str) -> Self {
+        self.table = table.to_owned();
+        self
+    }
+
+    /// Checks the schema version instead of migrating.
+    #[must_use]
+    pub fn without_migration(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+}
+
+const DEFAULT_TABLE: &str = "twofactor_users";
+
+/// The error for a schema at `found` (none recorded: `None`) instead of this crate's version.
+fn schema_error(found: Option<i64>) -> StoreError {
+    StoreError::Schema {
+        found: found.map(|v| u64::try_from(v).unwrap_or(0)),
+        expected: SCHEMA_VERSION.unsigned_abs(),
+    }
+}
+
+/// Whether `name` is a safe SQL identifier: 1 to 63 of `a-z`, `0-9`, `_`, starting with a
+/// letter (so it needs no quoting and cannot inject SQL).
+fn valid_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user@host:port/db`) and migrates the tables in the
-    /// connection's default schema.
+    /// A store on the application's own pool, with the default table in the connection's
+    /// schema. Call [`PostgresStore::migrate`] (or apply the shipped migration and call
+    /// [`PostgresStore::check_schema`]) before use.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use twofactor::PostgresStore;
+    ///
+    /// // The service's pool, built as it builds it (here without TLS, on a private network).
+    /// let mut config = deadpool_postgres::Config::new();
+    /// config.url = Some("postgres://app@db.internal/app".to_owned());
+    /// let pool = config.create_pool(Some(deadpool_postgres::Runtime::Tokio1), tokio_postgres::NoTls)?;
+    /// let store = PostgresStore::new(pool).with_schema("auth")?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(pool: Pool) -> PostgresStore {
+        PostgresStore {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+            schema_table: "twofactor_schema".to_owned(),
+            schema: None,
+            bare_table: DEFAULT_TABLE.to_owned(),
+        }
+    }
+
+    /// The pool the store uses (the application's, or the one it built).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// With the tables in `schema` (created by [`PostgresStore::migrate`] if needed).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] unless the name is 1 to 63 of `a-z`, `0-9`, `_`, starting with a
+    /// letter.
+    pub fn with_schema(mut self, schema: &str) -> Result<PostgresStore, StoreError> {
+        if !valid_identifier(schema) {
+            return Err(StoreError::Corrupt("invalid schema name"));
+        }
+        self.schema = Some(schema.to_owned());
+        Ok(self.named())
+    }
+
+    /// With the users table named `table` (the version table is then `<table>_schema`).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a name that is not a safe identifier (as for the schema),
+    /// or longer than 56 characters.
+    pub fn with_table_name(mut self, table: &str) -> Result<PostgresStore, StoreError> {
+        if !valid_identifier(table) || table.len() > 56 {
+            return Err(StoreError::Corrupt("invalid table name"));
+        }
+        self.bare_table = table.to_owned();
+        Ok(self.named())
+    }
+
+    /// Recomputes the qualified names.
+    fn named(mut self) -> PostgresStore {
+        let prefix = self
+            .schema
+            .as_ref()
+            .map_or_else(String::new, |s| format!("{s}."));
+        let version_table = if self.bare_table == DEFAULT_TABLE {
+            "twofactor_schema".to_owned()
+        } else {
+            format!("{}_schema", self.bare_table)
+        };
+        self.table = format!("{prefix}{}", self.bare_table);
+        self.schema_table = format!("{prefix}{version_table}");
+        self
+    }
+
+    /// Connects to `url` (`postgres://user@host:port/db`) without TLS (for a database on the
+    /// same host or a private network) and migrates the tables in the connection's default
+    /// schema. For TLS, a pool size or timeouts use [`PostgresStore::connect_with`]; for the
+    /// service's existing pool, [`PostgresStore::new`].
     ///
     /// # Errors
     /// [`StoreError::Backend`] if the pool cannot be built, the server is unreachable or the
-    /// migration fails; [`StoreError::Corrupt`] if the schema is newer than this crate.
+    /// migration fails (an URL with `sslmode=require` fails here: it needs a TLS connector);
+    /// [`StoreError::Corrupt`] if the schema is newer than this crate.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        PostgresStore::connect_in_schema(url, None).await
+        PostgresStore::connect_with(url, PostgresOptions::default(), NoTls).await
     }
 
     /// Like [`PostgresStore::connect`], with the tables in schema `schema` (created if needed),
@@ -55,39 +236,60 @@ impl PostgresStore {
     /// # Errors
     /// As [`PostgresStore::connect`], and [`StoreError::Corrupt`] for an invalid schema name.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
-        let valid = !schema.is_empty()
-            && schema.len() <= 63
-            && schema.starts_with(|c: char| c.is_ascii_lowercase())
-            && schema
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid {
-            return Err(StoreError::Corrupt("invalid schema name"));
-        }
-        PostgresStore::connect_in_schema(url, Some(schema)).await
+        PostgresStore::connect_with(url, PostgresOptions::default().with_schema(schema), NoTls)
+            .await
     }
 
-    async fn connect_in_schema(
+    /// Builds a pool for `url` with `options` and the TLS connector `tls`, then migrates (or,
+    /// with [`PostgresOptions::without_migration`], checks the schema version).
+    ///
+    /// With a TLS connector, the URL's `sslmode` decides: `require` refuses to talk without TLS;
+    /// `prefer` (tokio-postgres's default) falls back to plain text if the server offers no TLS,
+    /// so use `require` when the database is across a network.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`], and [`StoreError::Corrupt`] for invalid names.
+    pub async fn connect_with<T>(
         url: &str,
-        schema: Option<&str>,
-    ) -> Result<PostgresStore, StoreError> {
-        let config = Config {
+        options: PostgresOptions,
+        tls: T,
+    ) -> Result<PostgresStore, StoreError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+        T::Stream: Sync + Send,
+        T::TlsConnect: Sync + Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let mut config = Config {
             url: Some(url.to_owned()),
             ..Config::default()
         };
+        let mut pool_config = deadpool_postgres::PoolConfig::new(options.max_size);
+        pool_config.timeouts.wait = options.wait_timeout;
+        pool_config.timeouts.create = options.create_timeout;
+        config.pool = Some(pool_config);
         let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .create_pool(Some(Runtime::Tokio1), tls)
             .map_err(StoreError::backend)?;
-        let prefix = schema.map_or_else(String::new, |s| format!("{s}."));
-        let store = PostgresStore {
-            pool,
-            table: format!("{prefix}twofactor_users"),
-        };
-        store.migrate(schema, &prefix).await?;
+        let mut store = PostgresStore::new(pool).with_table_name(&options.table)?;
+        if let Some(schema) = &options.schema {
+            store = store.with_schema(schema)?;
+        }
+        if options.migrate {
+            store.migrate().await?;
+        } else {
+            store.check_schema().await?;
+        }
         Ok(store)
     }
 
-    async fn migrate(&self, schema: Option<&str>, prefix: &str) -> Result<(), StoreError> {
+    /// Creates the tables (and the schema, if one is set) or migrates them to this crate's
+    /// version, under a transaction-scoped advisory lock so that servers starting together do
+    /// not collide. Runs the text of [`POSTGRES_MIGRATION_0001`] with the configured names.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`]; [`StoreError::Schema`] if the schema is newer than this crate.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await.map_err(StoreError::backend)?;
         let tx = client.transaction().await.map_err(StoreError::backend)?;
         tx.execute(
@@ -96,54 +298,79 @@ impl PostgresStore {
         )
         .await
         .map_err(StoreError::backend)?;
-        if let Some(schema) = schema {
+        if let Some(schema) = &self.schema {
             tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await
                 .map_err(StoreError::backend)?;
         }
         tx.batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {prefix}twofactor_schema (version BIGINT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS {} (version BIGINT NOT NULL)",
+            self.schema_table
         ))
         .await
         .map_err(StoreError::backend)?;
-        let version: Option<i64> = tx
+        let version = self.version_in(&*tx).await?;
+        if version > SCHEMA_VERSION {
+            return Err(schema_error(Some(version)));
+        }
+        if version < 1 {
+            tx.batch_execute(&self.migration_sql())
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tx.commit().await.map_err(StoreError::backend)
+    }
+
+    /// Checks, without changing anything, that the tables exist at this crate's schema
+    /// version: for applications whose own migration tool applied `migrations/postgres/`.
+    ///
+    /// # Errors
+    /// [`StoreError::Schema`] naming the mismatch (no schema, an older or a newer version);
+    /// [`StoreError::Backend`].
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let exists: Option<String> = client
+            .query_one("SELECT to_regclass($1)::TEXT", &[&self.schema_table])
+            .await
+            .map_err(StoreError::backend)?
+            .get(0);
+        if exists.is_none() {
+            return Err(schema_error(None));
+        }
+        match self.version_in(&**client).await? {
+            SCHEMA_VERSION => Ok(()),
+            0 => Err(schema_error(None)),
+            v => Err(schema_error(Some(v))),
+        }
+    }
+
+    /// The recorded schema version (0 when none).
+    async fn version_in<C: tokio_postgres::GenericClient>(
+        &self,
+        client: &C,
+    ) -> Result<i64, StoreError> {
+        let version: Option<i64> = client
             .query_one(
-                &format!("SELECT MAX(version) FROM {prefix}twofactor_schema"),
+                &format!("SELECT MAX(version) FROM {}", self.schema_table),
                 &[],
             )
             .await
             .map_err(StoreError::backend)?
             .get(0);
-        let version = version.unwrap_or(0);
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(
-                "database schema is newer than this library",
-            ));
-        }
-        if version < 1 {
-            tx.batch_execute(&format!(
-                "CREATE TABLE {prefix}twofactor_users (
-                    user_id TEXT COLLATE \"C\" PRIMARY KEY,
-                    version BIGINT NOT NULL,
-                    status TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    required BOOLEAN NOT NULL,
-                    recovery_generation BIGINT NOT NULL,
-                    recovery TEXT,
-                    last_step BIGINT,
-                    drift BIGINT NOT NULL,
-                    last_used_at BIGINT,
-                    recovery_used BIGINT NOT NULL,
-                    failures BIGINT NOT NULL,
-                    last_failure_at BIGINT
-                );
-                CREATE INDEX ON {prefix}twofactor_users (status, user_id);
-                INSERT INTO {prefix}twofactor_schema (version) VALUES (1);"
-            ))
-            .await
-            .map_err(StoreError::backend)?;
-        }
-        tx.commit().await.map_err(StoreError::backend)
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The shipped migration with this store's names.
+    fn migration_sql(&self) -> String {
+        // Placeholders first, so that a configured name containing a default one is not
+        // replaced twice.
+        POSTGRES_MIGRATION_0001
+            .replace("twofactor_users_status", "\u{0}1")
+            .replace("twofactor_users", "\u{0}2")
+            .replace("twofactor_schema", "\u{0}3")
+            .replace("\u{0}1", &format!("{}_status", self.bare_table))
+            .replace("\u{0}2", &self.table)
+            .replace("\u{0}3", &self.schema_table)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -439,8 +666,16 @@ impl SecretStore for PostgresStore {
             ListFilter::Active => "AND status = 'active'",
             ListFilter::NotActive => "AND status <> 'active'",
         };
+        // Two statements rather than `($1 IS NULL OR user_id > $1)`: the cached generic plan of
+        // that form scans the index from its start; `user_id > $1` is a range on the primary
+        // key, so a page costs the same wherever it starts.
+        let keyset = if after.is_some() {
+            "user_id > $1"
+        } else {
+            "$1::TEXT IS NULL"
+        };
         let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE ($1::TEXT IS NULL OR user_id > $1) {condition}
+            "SELECT {COLUMNS} FROM {} WHERE {keyset} {condition}
              ORDER BY user_id LIMIT $2",
             self.table
         );

@@ -442,10 +442,18 @@ impl SecretStore for SqliteStore {
                 ListFilter::Active => "AND status = 'active'",
                 ListFilter::NotActive => "AND status <> 'active'",
             };
+            // Two statements rather than `(?1 IS NULL OR user_id > ?1)`, which the planner
+            // cannot turn into a range on the primary key: a page costs the same wherever it
+            // starts.
+            let keyset = if after.is_some() {
+                "user_id > ?1"
+            } else {
+                "?1 IS NULL"
+            };
             let mut stmt = conn
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM twofactor_users
-                     WHERE (?1 IS NULL OR user_id > ?1) {condition}
+                     WHERE {keyset} {condition}
                      ORDER BY user_id LIMIT ?2"
                 ))
                 .map_err(StoreError::backend)?;

@@ -756,3 +756,57 @@ async fn codes_ahead_of_the_window_are_not_revealed() {
             .any(|e| matches!(e, AuditEvent::ClockSkewDetected { steps: 8, .. }))
     );
 }
+
+/// Argon2id runs on tokio's blocking pool: on a single-threaded runtime, a code login of another
+/// user completes while a recovery-code check (at a deliberately high cost) is still running.
+/// Inline, the runtime's one thread would be busy until the key derivation finished.
+#[test]
+fn recovery_code_hashing_does_not_block_other_logins() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let clock = ManualClock::new(T0);
+        let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+        let mut c = config();
+        c.kdf = KdfParams::argon2id(64 * 1024, 3, 1).unwrap(); // tens of milliseconds
+        let flow = std::sync::Arc::new(
+            EnrollmentFlow::new(MemoryStore::new(), keys, c)
+                .unwrap()
+                .with_clock(clock.clone()),
+        );
+        let mut apps = Vec::new();
+        let mut codes = Vec::new();
+        for user in ["slow", "fast"] {
+            let e = flow.begin(user, "u@example.com").await.unwrap();
+            let app = e.uri().to_totp().unwrap();
+            let confirmed = flow
+                .confirm(user, e.ticket(), &code_at(&app, &clock, 0))
+                .await
+                .unwrap();
+            apps.push(app);
+            codes.push(confirmed.into_recovery_codes().unwrap());
+        }
+        clock.advance(30);
+        let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (f, done) = (flow.clone(), finished.clone());
+        let recovery = codes[0].codes()[0].expose().to_string();
+        let slow = tokio::spawn(async move {
+            f.verify("slow", &recovery).await.unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        tokio::task::yield_now().await; // let the recovery attempt start its key derivation
+        let login = flow
+            .verify("fast", &code_at(&apps[1], &clock, 0))
+            .await
+            .unwrap();
+        assert_eq!(login.factor, LoginFactor::Code);
+        assert!(
+            !finished.load(std::sync::atomic::Ordering::SeqCst),
+            "the code login finished first"
+        );
+        slow.await.unwrap();
+        assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
+    });
+}

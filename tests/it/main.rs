@@ -16,6 +16,7 @@ mod verify;
 
 // Stores: each runs the public conformance kit.
 mod store_memory;
+mod store_mysql;
 mod store_postgres;
 mod store_sqlite;
 

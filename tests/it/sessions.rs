@@ -425,10 +425,8 @@ async fn stored_recovery_records_outside_the_cost_bounds_are_refused() {
             ),
             "{kdf:?}"
         );
-        assert!(matches!(
-            flow.status("ivan").await,
-            Err(FlowError::RecoveryCostOutOfBounds { .. })
-        ));
+        // The user can still log in with a code and be listed: no count is shown.
+        assert_eq!(flow.status("ivan").await.unwrap().recovery_codes_left, None);
         assert_eq!(record.cold.status, StoredStatus::Active);
     }
 }
@@ -661,5 +659,57 @@ async fn an_erased_user_reads_as_never_enrolled() {
     assert!(matches!(
         flow.verify("zoe", &code(&app, &clock, 0)).await,
         Err(FlowError::NotEnrolled)
+    ));
+}
+
+#[tokio::test]
+async fn review_fixes_hold() {
+    // A proof sealed under a key the ring keeps only for reading old records does not open.
+    let clock = ManualClock::new(T0);
+    let old_key = EncryptionKey::generate(1).unwrap();
+    let store = MemoryStore::new();
+    let before = flow_over(
+        store.clone(),
+        KeyRing::new(old_key.clone()),
+        config(),
+        &clock,
+    );
+    let (app, _) = enrolled(&before, &clock, "kim").await;
+    let login = before.verify("kim", &code(&app, &clock, 0)).await.unwrap();
+    let rotated = KeyRing::new(EncryptionKey::generate(2).unwrap())
+        .with_old_key(old_key)
+        .unwrap();
+    let after = flow_over(store, rotated, config(), &clock);
+    assert!(matches!(
+        after
+            .regenerate_recovery_codes("kim", Reauth::recent(&login.proof))
+            .await,
+        Err(FlowError::ReauthRequired)
+    ));
+
+    // A typed factor never prints.
+    let typed = "ABCD-EFGH-JKMN-PQRS";
+    let shown = format!("{:?}", Reauth::recent(&login.proof).with_factor(typed));
+    assert!(!shown.contains("ABCD"), "{shown}");
+
+    // "Wait for the next code" is not an oracle during a lock: throttling comes first.
+    let clock = ManualClock::new(T0);
+    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+    let mut c = config();
+    c.reauth_window = 0;
+    let flow = flow_over(MemoryStore::new(), keys, c, &clock);
+    let (app, _) = enrolled(&flow, &clock, "lee").await;
+    let used = code(&app, &clock, 0);
+    let login = flow.verify("lee", &used).await.unwrap();
+    let wrong = if used == "000000" { "111111" } else { "000000" };
+    for _ in 0..8 {
+        clock.advance(1);
+        let _ = flow.verify("lee", wrong).await;
+    }
+    assert!(flow.status("lee").await.unwrap().locked_until.is_some());
+    assert!(matches!(
+        flow.disable("lee", Reauth::recent(&login.proof).with_factor(&used))
+            .await,
+        Err(FlowError::Locked { .. } | FlowError::Throttled { .. })
     ));
 }

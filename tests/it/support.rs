@@ -91,3 +91,8 @@ fn service_addresses_are_read_from_urls() {
 pub fn postgres_url() -> Option<String> {
     service_url("TWOFACTOR_TEST_POSTGRES_URL", "a PostgreSQL server")
 }
+
+/// The MySQL or MariaDB server the tests use (`TWOFACTOR_TEST_MYSQL_URL`, set by `.ci/run`).
+pub fn mysql_url() -> Option<String> {
+    service_url("TWOFACTOR_TEST_MYSQL_URL", "a MySQL or MariaDB server")
+}

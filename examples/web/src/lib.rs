@@ -4,11 +4,14 @@
 //! password hashes in SQLite, sessions in HMAC-signed cookies, a CSRF token on every form, and
 //! no-store caching on pages that show secrets. The 2FA decisions are all `EnrollmentFlow`'s.
 //!
-//! Layout: `session` (the signed session cookie and its CSRF token), `accounts` (users and their
-//! password hashes), `pages` (HTML layout, headers, messages), and `routes` (the handlers:
-//! `login`, `settings` for the user's own 2FA, `admin`). This file holds the state and the routes.
+//! Layout: `session` (the signed session cookie and its CSRF token), `auth` (the gate every
+//! authenticated route goes through: it ends sessions whose factor stamp is stale), `accounts`
+//! (users and their password hashes), `pages` (HTML layout, headers, messages), and `routes` (the
+//! handlers: `login`, `settings` for the user's own 2FA, `admin`). This file holds the state and
+//! the routes.
 
 mod accounts;
+mod auth;
 mod pages;
 mod routes;
 mod session;

@@ -6,7 +6,7 @@
 //! proof are bound to this user and useless to anyone else, and it is `HttpOnly`). A server-side
 //! session store is the better home for them.
 
-use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite, SignedCookieJar};
 use subtle::ConstantTimeEq;
 use twofactor::{EnrollmentTicket, FactorStamp, RecentVerification};
 
@@ -167,13 +167,23 @@ impl Session {
         jar.add(cookie)
     }
 
+    /// A jar that sets the session cookie empty and already expired, which removes it from the
+    /// browser (logs the visitor out). Removal needs no signature, so no key.
+    pub(crate) fn cleared() -> CookieJar {
+        let mut cookie = Cookie::from("session");
+        cookie.set_path("/");
+        cookie.make_removal();
+        CookieJar::new().add(cookie)
+    }
+
     /// Whether `submitted` is this session's CSRF token (compared in constant time).
     pub(crate) fn csrf_ok(&self, submitted: &str) -> bool {
         bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
     }
 
     /// Whether this session saw the user's current factor stamp: a session from before a change
-    /// of the user's second factor (on another device, or by an administrator) is stale.
+    /// of the user's second factor (on another device, or by an administrator) is stale. Checked
+    /// on every authenticated route by [`crate::auth::User`].
     pub(crate) fn stamp_is_current(&self, current: &FactorStamp) -> bool {
         self.stamp.is_some_and(|s| s.matches(current))
     }

@@ -1,7 +1,10 @@
 //! The web example driven end to end by a real browser (headless Chromium over WebDriver):
 //! sign up, enable 2FA by reading the manual key off the page, save the recovery codes, log out,
 //! log in with a code, see the same code refused, log in with a recovery code, regenerate,
-//! disable, and the admin listing, reset and "2FA required" policy.
+//! disable, and the admin listing, reset and "2FA required" policy. And two attacks with a
+//! copied session cookie, both refused: a user's copy replayed after 2FA was turned off in the
+//! original session, and an administrator's copy replayed after they changed a factor (the
+//! copies are sent outside the browser too, as a thief would).
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages, installed by `.ci/run`); skips with
 //! a notice when they are missing outside CI. Saves screenshots of the enrolment and
@@ -17,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::cookies::Cookie;
 use fantoccini::{Client, ClientBuilder, Locator};
 use twofactor::{EncryptionKey, Secret, Totp, TotpParams};
 
@@ -159,6 +163,28 @@ struct Site {
     client: Client,
 }
 
+/// What the site answered a request made outside the browser.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    set_cookies: Vec<String>,
+}
+
+impl Answer {
+    /// Refused and logged out: sent to the login page, with the session cookie cleared.
+    fn assert_logged_out(&self, what: &str) {
+        assert_eq!(self.status, 303, "{what}: {self:?}");
+        assert_eq!(self.location.as_deref(), Some("/login"), "{what}: {self:?}");
+        assert!(
+            self.set_cookies
+                .iter()
+                .any(|c| c.starts_with("session=;") && c.contains("Max-Age=0")),
+            "{what}: the session cookie is not cleared: {self:?}"
+        );
+    }
+}
+
 impl Site {
     async fn go(&self, path: &str) {
         self.client
@@ -260,6 +286,68 @@ impl Site {
         self.fill("username", user).await;
         self.fill("password", PASSWORD).await;
         self.click("#submit").await;
+    }
+
+    /// The browser's session cookie, as a thief would copy it.
+    async fn session_cookie(&self) -> Cookie<'static> {
+        self.client.get_named_cookie("session").await.unwrap()
+    }
+
+    /// Puts `copied`'s value in the browser's session cookie (set as the site sets it; the
+    /// domain is spelt out, which WebDriver requires).
+    async fn use_session(&self, copied: &Cookie<'_>) {
+        let mut cookie = Cookie::new("session", copied.value().to_owned());
+        cookie.set_path("/");
+        cookie.set_domain("127.0.0.1");
+        cookie.set_http_only(true);
+        cookie.set_same_site(axum_extra::extract::cookie::SameSite::Strict);
+        self.client.delete_cookie("session").await.unwrap();
+        self.client.add_cookie(cookie).await.unwrap();
+    }
+
+    /// Attribute `name` of the first element matching `css`.
+    async fn attr(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .attr(name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{css} has no {name}"))
+    }
+
+    /// The CSRF token in the page's forms.
+    async fn csrf(&self) -> String {
+        self.attr("input[name=csrf]", "value").await
+    }
+
+    /// A request made outside the browser with `cookie` as the session cookie (as a thief
+    /// replaying a copied cookie would), `form` as its urlencoded body.
+    async fn raw(&self, method: &str, path: &str, cookie: &Cookie<'_>, form: &str) -> Answer {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<String>();
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("cookie", format!("session={}", cookie.value()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        let headers = response.headers();
+        Answer {
+            status: response.status().as_u16(),
+            location: headers
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            set_cookies: headers
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect(),
+        }
     }
 
     async fn logout(&self) {
@@ -448,9 +536,30 @@ async fn the_whole_journey_in_a_real_browser() {
     site.click("#disable").await;
     site.see_starting("message", "Invalid code").await;
     site.see("twofa-status", "2FA enabled").await;
+    // A copy of this session, taken before 2FA is turned off (attack B).
+    let copied = site.session_cookie().await;
+    let copied_csrf = site.csrf().await;
     site.fill("disable-code", &phone.fresh_code()).await;
     site.click("#disable").await;
     site.see("twofa-status", "2FA disabled").await;
+
+    // Attack B: the copy went stale when 2FA was turned off, so it cannot set up the thief's
+    // device (which would give it a new, current session): refused and logged out, as on the
+    // account page.
+    site.raw("GET", "/account/2fa/enable", &copied, "")
+        .await
+        .assert_logged_out("stale session, GET /account/2fa/enable");
+    site.raw(
+        "POST",
+        "/account/2fa/enable",
+        &copied,
+        &format!("csrf={copied_csrf}&code=123456"),
+    )
+    .await
+    .assert_logged_out("stale session, POST /account/2fa/enable");
+    site.raw("GET", "/account", &copied, "")
+        .await
+        .assert_logged_out("stale session, GET /account");
 
     // Enable again, for the admin part.
     site.click("#enable").await;
@@ -529,6 +638,73 @@ async fn the_whole_journey_in_a_real_browser() {
     site.see_containing("message", "requires two-factor authentication")
         .await;
     let _ = phone.fresh_code();
+
+    // The administrator sets up 2FA, and a thief copies their session cookie (and the CSRF token
+    // on the page).
+    site.logout().await;
+    site.credentials("/login", "admin").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.click("#enable").await;
+    let mut admin_phone = Phone::from_manual_key(&site.text("manual-key").await);
+    site.fill("code", &admin_phone.fresh_code()).await;
+    site.click("#confirm").await;
+    assert_eq!(site.recovery_codes().await.len(), 10);
+    site.go("/admin").await;
+    let admin_table = [
+        ("admin", "2FA enabled", "optional"),
+        ("alice", "2FA disabled", "required"),
+    ];
+    site.rows_become(&admin_table).await;
+    let stolen = site.session_cookie().await;
+    let stolen_csrf = site.csrf().await;
+    let admin_id = site
+        .attr("tr[data-user=admin] input[name=user]", "value")
+        .await;
+
+    // The administrator changes a factor (new recovery codes): every other session of theirs
+    // is stale now, this one carries on.
+    site.go("/account").await;
+    site.fill("regenerate-code", &admin_phone.fresh_code())
+        .await;
+    site.click("#regenerate").await;
+    assert_eq!(site.recovery_codes().await.len(), 10);
+    let current = site.session_cookie().await;
+
+    // Attack A: the stolen copy cannot reset the administrator's own 2FA (nor take the new stamp
+    // that would make it current), nor use any admin page: refused and logged out.
+    let reset = format!("csrf={stolen_csrf}&user={admin_id}");
+    site.raw("POST", "/admin/reset", &stolen, &reset)
+        .await
+        .assert_logged_out("stale admin session, POST /admin/reset");
+    site.raw("POST", "/admin/require", &stolen, &reset)
+        .await
+        .assert_logged_out("stale admin session, POST /admin/require");
+    site.raw("GET", "/admin", &stolen, "")
+        .await
+        .assert_logged_out("stale admin session, GET /admin");
+    // In the browser too: the copied cookie loads the login page, logged out.
+    site.use_session(&stolen).await;
+    site.go("/admin").await;
+    site.wait_for("username").await;
+    assert_eq!(site.path().await, "/login");
+    let after = site.session_cookie().await;
+    assert!(after.value().contains("anon"), "{after:?}");
+    site.go("/account").await;
+    site.wait_for("username").await;
+    assert_eq!(site.path().await, "/login");
+
+    // The administrator's own session still works, with 2FA still on. Resetting their own 2FA
+    // from the admin page is refused: that is the account page's disable, behind the second
+    // factor.
+    site.use_session(&current).await;
+    site.go("/admin").await;
+    site.rows_become(&admin_table).await;
+    site.click("tr[data-user=admin] button.reset").await;
+    site.see_containing("message", "turn it off on your account page")
+        .await;
+    site.rows_become(&admin_table).await;
+    site.go("/account").await;
+    site.see("twofa-status", "2FA enabled").await;
 
     site.client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&work);

@@ -2,35 +2,29 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::SignedCookieJar;
 use twofactor::store::ListFilter;
 
-use crate::accounts::{Account, flow_id};
-use crate::pages::{csrf_field, esc, page, respond, server_error, when};
+use crate::Shared;
+use crate::accounts::flow_id;
+use crate::auth::{Admin, User};
+use crate::pages::{csrf_field, esc, message, page, respond, server_error, when};
 use crate::routes::{AdminForm, Msg};
-use crate::session::Session;
-use crate::{App, Shared};
-
-fn admin_user(app: &App, session: &Session) -> Option<Account> {
-    session
-        .full_user()
-        .and_then(|u| app.account(u))
-        .filter(|a| a.is_admin)
-}
 
 pub(crate) async fn admin(
     State(app): State<Shared>,
+    User { session, me, .. }: User<Admin>,
     jar: SignedCookieJar,
     Query(q): Query<Msg>,
 ) -> Response {
-    let session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let Some(me) = admin_user(&app, &session) else {
-        return (StatusCode::FORBIDDEN, "administrators only").into_response();
+    let note = match q.msg.as_deref() {
+        Some("own-reset") => message(
+            "error",
+            "Your own two-factor authentication cannot be reset here: turn it off on your \
+             account page, which asks for your second factor.",
+        ),
+        _ => String::new(),
     };
     let filter = match q.filter.as_deref() {
         Some("enabled") => ListFilter::Active,
@@ -68,7 +62,7 @@ pub(crate) async fn admin(
         ));
     }
     let body = format!(
-        "<p>Filter: <a href=\"/admin\" id=\"filter-all\">all</a> · <a href=\"/admin?filter=enabled\" id=\"filter-enabled\">2FA enabled</a> · \
+        "{note}<p>Filter: <a href=\"/admin\" id=\"filter-all\">all</a> · <a href=\"/admin?filter=enabled\" id=\"filter-enabled\">2FA enabled</a> · \
          <a href=\"/admin?filter=disabled\" id=\"filter-disabled\">2FA not enabled</a></p>\
          <table><tr><th>User</th><th>Status</th><th>Policy</th><th>Locked until</th><th></th></tr>{rows}</table>"
     );
@@ -77,25 +71,19 @@ pub(crate) async fn admin(
 
 pub(crate) async fn admin_reset(
     State(app): State<Shared>,
-    jar: SignedCookieJar,
+    user: User<Admin>,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let Some(me) = admin_user(&app, &session).filter(|_| session.csrf_ok(&form.csrf)) else {
-        return (StatusCode::FORBIDDEN, "administrators only").into_response();
-    };
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    // Not a way around the administrator's own second factor: turning their own 2FA off is for
+    // the account page, which asks for it.
+    if form.user == user.me.id {
+        return Redirect::to("/admin?msg=own-reset").into_response();
+    }
     match app.flow.admin_reset(&flow_id(form.user)).await {
-        // Every session of the user is now stale; an administrator resetting their own 2FA
-        // keeps this one, under the new stamp.
-        Ok(stamp) if form.user == me.id => {
-            let mut session = session;
-            session.stamp = Some(stamp);
-            session.proof = None;
-            (session.write(jar), Redirect::to("/admin")).into_response()
-        }
+        // Every session of that user is now stale; this one (another user's) is untouched.
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => server_error(e),
     }
@@ -103,15 +91,11 @@ pub(crate) async fn admin_reset(
 
 pub(crate) async fn admin_require(
     State(app): State<Shared>,
-    jar: SignedCookieJar,
+    user: User<Admin>,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    if admin_user(&app, &session).is_none() || !session.csrf_ok(&form.csrf) {
-        return (StatusCode::FORBIDDEN, "administrators only").into_response();
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
     }
     match app
         .flow

@@ -3,7 +3,6 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::SignedCookieJar;
 use twofactor::{
@@ -12,6 +11,7 @@ use twofactor::{
 };
 
 use crate::accounts::{Account, flow_id};
+use crate::auth::{Enrolling, Full, User};
 use crate::pages::{csrf_field, describe, esc, message, page, respond, server_error, when};
 use crate::routes::{CodeForm, Msg};
 use crate::session::{Session, Stage};
@@ -30,29 +30,15 @@ fn status_html(status: &Status) -> String {
 }
 
 pub(crate) async fn account(
-    State(app): State<Shared>,
+    User {
+        session,
+        me,
+        status,
+        ..
+    }: User<Full>,
     jar: SignedCookieJar,
     Query(q): Query<Msg>,
 ) -> Response {
-    let session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let Some(me) = session.full_user().and_then(|u| app.account(u)) else {
-        return Redirect::to("/login").into_response();
-    };
-    let status = match app.flow.status(&flow_id(me.id)).await {
-        Ok(s) => s,
-        Err(e) => return server_error(e),
-    };
-    // The user's second factor changed since this session saw it (turned off or replaced on
-    // another device, reset by an administrator): this session ends.
-    if !session.stamp_is_current(&status.factor_stamp) {
-        return match Session::anonymous() {
-            Ok(session) => (session.write(jar), Redirect::to("/login")).into_response(),
-            Err(e) => server_error(e),
-        };
-    }
     let note = match q.msg.as_deref() {
         Some("disabled") => message("ok", "Two-factor authentication is now off."),
         Some("device") => message(
@@ -134,23 +120,6 @@ fn enable_html(
     ))
 }
 
-/// The user allowed on the enrolment pages. A password-only session (2FA required, not set up
-/// at login) is re-checked against the current status: if 2FA was turned on since, that session
-/// must not be able to replace the device.
-async fn enrolling_user(app: &App, session: &Session) -> Option<Account> {
-    let account = match session.stage {
-        Stage::Full | Stage::MustEnrol => session.user.and_then(|u| app.account(u))?,
-        _ => return None,
-    };
-    if session.stage == Stage::MustEnrol {
-        let status = app.flow.status(&flow_id(account.id)).await.ok()?;
-        if status.is_active() {
-            return None;
-        }
-    }
-    Some(account)
-}
-
 /// The enrolment this session began, to show again (a reload, a wrong first code); or, when the
 /// session holds no ticket or its enrolment is gone (expired, or begun again elsewhere), a new one,
 /// whose ticket goes into the session.
@@ -173,14 +142,15 @@ async fn enrollment_for(
     Ok(enrollment)
 }
 
-pub(crate) async fn enable_page(State(app): State<Shared>, jar: SignedCookieJar) -> Response {
-    let mut session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let Some(me) = enrolling_user(&app, &session).await else {
-        return Redirect::to("/login").into_response();
-    };
+/// The enrolment page, for a full session or a password-only one that must enrol (the gate has
+/// ended either if the user's factors changed since it saw them).
+pub(crate) async fn enable_page(
+    State(app): State<Shared>,
+    User {
+        mut session, me, ..
+    }: User<Enrolling>,
+    jar: SignedCookieJar,
+) -> Response {
     // Show the enrolment in progress again (reload), or begin one.
     let enrollment = match enrollment_for(&app, &mut session, &me).await {
         Ok(e) => e,
@@ -243,19 +213,16 @@ fn codes_page(
 
 pub(crate) async fn enable(
     State(app): State<Shared>,
+    user: User<Enrolling>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let mut session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let Some(me) = enrolling_user(&app, &session).await else {
-        return Redirect::to("/login").into_response();
-    };
-    if !session.csrf_ok(&form.csrf) {
-        return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
     }
+    let User {
+        mut session, me, ..
+    } = user;
     let id = flow_id(me.id);
     // Without a ticket the session began nothing: the flow refuses (and audits) the attempt.
     let ticket = session
@@ -265,7 +232,8 @@ pub(crate) async fn enable(
     match app.flow.confirm(&id, &ticket, &form.code).await {
         Ok(confirmation) => {
             // The factors changed: a new session under the new stamp (no ticket, and no proof:
-            // a proof from before the change no longer works).
+            // a proof from before the change no longer works). Only this session, current when
+            // the request began (the gate checked), gets it.
             let session = match Session::for_user(me.id, Stage::Full, confirmation.stamp()) {
                 Ok(session) => session,
                 Err(e) => return server_error(e),
@@ -347,35 +315,6 @@ fn error_text(key: &str) -> String {
     describe(&e)
 }
 
-/// Why a form post by a logged-in user is refused.
-enum Refused {
-    /// No full session: to the login page.
-    NotLoggedIn,
-    /// The CSRF token does not match the session's.
-    BadCsrf,
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        match self {
-            Refused::NotLoggedIn => Redirect::to("/login").into_response(),
-            Refused::BadCsrf => (StatusCode::FORBIDDEN, "bad CSRF token").into_response(),
-        }
-    }
-}
-
-/// A logged-in user posting a form: the account, or why the request is refused.
-fn logged_in_post(app: &App, session: &Session, csrf: &str) -> Result<Account, Refused> {
-    let me = session
-        .full_user()
-        .and_then(|u| app.account(u))
-        .ok_or(Refused::NotLoggedIn)?;
-    if !session.csrf_ok(csrf) {
-        return Err(Refused::BadCsrf);
-    }
-    Ok(me)
-}
-
 /// What a sensitive change is authorised with: the session's login proof (enough on its own for
 /// a few minutes after login) with the code the user typed, or the code alone.
 fn reauth<'a>(session: &'a Session, code: &'a str) -> Result<Reauth<'a>, FlowError> {
@@ -390,17 +329,16 @@ fn reauth<'a>(session: &'a Session, code: &'a str) -> Result<Reauth<'a>, FlowErr
 
 pub(crate) async fn new_device(
     State(app): State<Shared>,
+    user: User<Full>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let mut session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let me = match logged_in_post(&app, &session, &form.csrf) {
-        Ok(me) => me,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let User {
+        mut session, me, ..
+    } = user;
     let began = match reauth(&session, &form.code) {
         Ok(reauth) => {
             app.flow
@@ -421,24 +359,24 @@ pub(crate) async fn new_device(
 
 pub(crate) async fn disable(
     State(app): State<Shared>,
+    user: User<Full>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let mut session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let me = match logged_in_post(&app, &session, &form.csrf) {
-        Ok(me) => me,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let User {
+        mut session, me, ..
+    } = user;
     let disabled = match reauth(&session, &form.code) {
         Ok(reauth) => app.flow.disable(&flow_id(me.id), reauth).await,
         Err(e) => Err(e),
     };
     match disabled {
-        // This session made the change: it keeps going under the new stamp (other sessions of
-        // the user end); its proof died with the old stamp.
+        // This session made the change, and was current when it began (the gate checked): it
+        // keeps going under the new stamp (other sessions of the user end); its proof died with
+        // the old stamp.
         Ok(stamp) => {
             session.stamp = Some(stamp);
             session.proof = None;
@@ -450,17 +388,16 @@ pub(crate) async fn disable(
 
 pub(crate) async fn regenerate(
     State(app): State<Shared>,
+    user: User<Full>,
     jar: SignedCookieJar,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let mut session = match Session::read(&jar) {
-        Ok(session) => session,
-        Err(e) => return server_error(e),
-    };
-    let me = match logged_in_post(&app, &session, &form.csrf) {
-        Ok(me) => me,
-        Err(refused) => return refused.into_response(),
-    };
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let User {
+        mut session, me, ..
+    } = user;
     let regenerated = match reauth(&session, &form.code) {
         Ok(reauth) => {
             app.flow
