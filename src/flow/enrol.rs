@@ -11,7 +11,7 @@ use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, Re
 use crate::otp::code::parse_code;
 use crate::otp::{OtpAuthUri, RecoveryCodeSet, Secret, Totp, TotpState};
 use crate::seal::RECOVERY_PURPOSE;
-use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use crate::store::{Attempt, ColdFields, ReplaceEffects, SecretStore, StoreError, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Begins an enrolment: a new secret, its URI and manual key, and the
@@ -221,7 +221,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if parse_code(code, pending.params.digits).is_err() {
             return Err(FlowError::Malformed);
         }
-        let (record, attempt) = self.reserve(record, now).await?;
+        self.gate(&record, now)?;
         let secret = self.keys.open(user_id, &pending.sealed)?;
         let totp = Totp::new(&secret, pending.params)
             .with_window(self.config.confirm_window)
@@ -229,7 +229,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // A new secret has no accepted step yet; the stored last step is raised below.
         let accepted = match totp.verify(code, now, &TotpState::default()) {
             Ok(m) => m,
-            Err(_) => return Err(self.failed(user_id, attempt, now)),
+            Err(_) => {
+                // Counted with a compare-and-swap on the count (one verdict per count); a right
+                // code is settled by the compare-and-swap on the version below instead.
+                let (_, _, (), failures) = self
+                    .settle(record, now, |_| Ok((Attempt::Failed, ())))
+                    .await?;
+                return Err(self.failed(user_id, failures, now));
+            }
         };
         let replaced = state.active().is_some();
         let state = state.confirm(now).ok_or(FlowError::NoPendingEnrollment)?;

@@ -11,7 +11,7 @@ use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::{EnrollmentFlow, FlowError, LoginFactor};
 use crate::otp::code::parse_code;
 use crate::otp::{RecoveryError, Totp, TotpState, VerifyError};
-use crate::store::{SecretStore, StoredUser};
+use crate::store::{Attempt, SecretStore, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Verifies a login's second factor: an authenticator code or a recovery code, told apart by
@@ -74,8 +74,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             return Err(FlowError::Malformed);
         }
         let now = self.clock.now();
-        let (record, attempt) = self.reserve(record, now).await?;
-        self.check_code(&record, active, code, now, attempt).await?;
+        let record = self.check_code(record, active, code, now).await?;
         self.emit(AuditEvent::LoginWithCode {
             user_id: record.user_id.clone(),
         });
@@ -90,10 +89,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<Verified, FlowError> {
         self.recovery_shape(&record, code)?;
         let now = self.clock.now();
-        let (record, attempt) = self.reserve(record, now).await?;
-        let remaining = self
-            .check_recovery_code(&record, code, now, attempt)
-            .await?;
+        let (record, remaining) = self.check_recovery_code(record, code, now).await?;
         self.emit(AuditEvent::LoginWithRecoveryCode {
             user_id: record.user_id.clone(),
             remaining,
@@ -120,51 +116,51 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         })
     }
 
+    /// Checks `code` against the active device and settles the attempt in one conditional
+    /// write (the step accepted and the failures reset, or a failure counted). Returns the
+    /// record as read for that write.
     pub(super) async fn check_code(
         &self,
-        record: &StoredUser,
+        record: StoredUser,
         active: &Active,
         code: &str,
         now: u64,
-        attempt: u32,
-    ) -> Result<(), FlowError> {
-        let user_id = &record.user_id;
-        let secret = self.keys.open(user_id, &active.sealed)?;
+    ) -> Result<StoredUser, FlowError> {
+        let user_id = record.user_id.clone();
+        let secret = self.keys.open(&user_id, &active.sealed)?;
         let totp = Totp::new(&secret, active.params)
             .with_window(self.config.window)
             .with_max_drift(self.config.max_drift)
             .with_skew_diagnosis(self.config.skew_diagnosis);
-        let state = TotpState {
-            last_step: record.last_step,
-            drift: record.drift,
-        };
-        match totp.verify(code, now, &state) {
-            Ok(m) => {
-                if self
-                    .store
-                    .advance_step(user_id, m.step, m.drift, now)
-                    .await?
-                {
-                    return Ok(());
-                }
-                // Another request accepted this step (or a later one) first.
-                self.emit(AuditEvent::ReplayRefused {
-                    user_id: user_id.clone(),
-                });
-                Err(self.failed(user_id, attempt, now))
-            }
+        let (record, _, verdict, failures) = self
+            .settle(record, now, |record| {
+                let state = TotpState::new(record.last_step, record.drift);
+                Ok(match totp.verify(code, now, &state) {
+                    Ok(m) => (
+                        Attempt::AcceptStep {
+                            step: m.step,
+                            drift: m.drift,
+                        },
+                        Ok(()),
+                    ),
+                    Err(e) => (Attempt::Failed, Err(e)),
+                })
+            })
+            .await?;
+        match verdict {
+            Ok(()) => Ok(record),
             Err(VerifyError::Replayed) => {
                 self.emit(AuditEvent::ReplayRefused {
                     user_id: user_id.clone(),
                 });
-                Err(self.failed(user_id, attempt, now))
+                Err(self.failed(&user_id, failures, now))
             }
             Err(VerifyError::ClockSkew { steps }) => {
                 self.emit(AuditEvent::ClockSkewDetected {
                     user_id: user_id.clone(),
                     steps,
                 });
-                match self.failed(user_id, attempt, now) {
+                match self.failed(&user_id, failures, now) {
                     // Only a code from the past is diagnosed to the person typing: it can never
                     // become valid. Saying that a code matches a later step would tell someone
                     // guessing to submit it again when that step comes.
@@ -174,50 +170,73 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     other => Err(other),
                 }
             }
-            Err(_) => Err(self.failed(user_id, attempt, now)),
+            Err(_) => Err(self.failed(&user_id, failures, now)),
         }
     }
 
-    /// Checks and atomically consumes a recovery code; returns how many remain.
+    /// Checks a recovery code (Argon2id, off the executor, once) and settles the attempt in one
+    /// conditional write (the code consumed and the failures reset, or a failure counted).
+    /// Returns the record as read for that write and how many codes remain.
     pub(super) async fn check_recovery_code(
         &self,
-        record: &StoredUser,
+        record: StoredUser,
         code: &str,
         now: u64,
-        attempt: u32,
-    ) -> Result<usize, FlowError> {
-        let user_id = &record.user_id;
-        let Some(text) = &record.cold.recovery else {
-            return Err(self.failed(user_id, attempt, now));
+    ) -> Result<(StoredUser, usize), FlowError> {
+        let user_id = record.user_id.clone();
+        // Refused unchecked during a delay, before the key derivation is paid for.
+        self.gate(&record, now)?;
+        let generation = record.cold.recovery_generation;
+        let found = match &record.cold.recovery {
+            None => None,
+            Some(text) => {
+                // Checked against every code of the set, used or not: whether one is still
+                // unused is decided on each read below.
+                let set = self.recovery_set(text, 0)?;
+                // Argon2id runs off the async executor (tokio's blocking pool when there is
+                // one), so recovery-code attempts do not stall other users' logins.
+                let typed = Zeroizing::new(code.to_owned());
+                let checked = off_executor(move || set.check(&typed)).await?;
+                match checked {
+                    Ok(i) => Some(u32::try_from(i).map_err(|_| FlowError::Internal("index"))?),
+                    Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),
+                    Err(RecoveryError::Kdf) => {
+                        return Err(FlowError::Internal("recovery code hashing"));
+                    }
+                    Err(_) => None,
+                }
+            }
         };
-        let set = self.recovery_set(text, record.recovery_used)?;
-        // Argon2id runs off the async executor (tokio's blocking pool when there is one), so
-        // recovery-code attempts do not stall other users' logins.
-        let typed = Zeroizing::new(code.to_owned());
-        let (set, checked) = off_executor(move || {
-            let checked = set.check(&typed);
-            (set, checked)
-        })
-        .await?;
-        let index = match checked {
-            Ok(i) => i,
-            Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),
-            Err(RecoveryError::Kdf) => return Err(FlowError::Internal("recovery code hashing")),
-            Err(_) => return Err(self.failed(user_id, attempt, now)),
-        };
-        let index32 = u32::try_from(index).map_err(|_| FlowError::Internal("index"))?;
-        if self
-            .store
-            .consume_recovery_code(user_id, record.cold.recovery_generation, index32, now)
-            .await?
-        {
-            Ok(set.remaining().saturating_sub(1))
-        } else {
-            // Consumed concurrently, or the set was regenerated meanwhile.
-            self.emit(AuditEvent::ReplayRefused {
-                user_id: user_id.clone(),
-            });
-            Err(self.failed(user_id, attempt, now))
+        let (record, attempt, (), failures) = self
+            .settle(record, now, |record| {
+                let unused = found
+                    .and_then(|i| 1u64.checked_shl(i))
+                    .is_some_and(|bit| record.recovery_used & bit == 0);
+                Ok(match found {
+                    Some(index) if unused => {
+                        (Attempt::ConsumeRecoveryCode { generation, index }, ())
+                    }
+                    _ => (Attempt::Failed, ()),
+                })
+            })
+            .await?;
+        match (attempt, found) {
+            (Attempt::ConsumeRecoveryCode { index, .. }, _) => {
+                let used = record.recovery_used | (1u64 << index);
+                let remaining = match &record.cold.recovery {
+                    Some(text) => self.recovery_set(text, used)?.remaining(),
+                    None => 0,
+                };
+                Ok((record, remaining))
+            }
+            (_, Some(_)) => {
+                // A right code already used (concurrently, or before).
+                self.emit(AuditEvent::ReplayRefused {
+                    user_id: user_id.clone(),
+                });
+                Err(self.failed(&user_id, failures, now))
+            }
+            _ => Err(self.failed(&user_id, failures, now)),
         }
     }
 }

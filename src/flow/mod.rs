@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Every decision that must hold across concurrent requests is an atomic store operation: a code
-//! is accepted only if the store advances the last step ([`SecretStore::advance_step`]), a
+//! is accepted only if the store advances the last step ([`SecretStore::settle_attempt`]), a
 //! recovery code only if the store consumes it, failures are counted by the store, and state
 //! changes are compare-and-swaps on the record version.
 

@@ -176,16 +176,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         } else {
             self.recovery_shape(&record, input)?;
         }
-        let (record, attempt) = self.reserve(record, now).await?;
+        // One read (above) and one conditional write; the version is unchanged by it, so the
+        // compare-and-swap that follows fails if anything else changed meanwhile.
         if is_code {
-            self.check_code(&record, &active, input, now, attempt)
-                .await?;
+            self.check_code(record, &active, input, now).await
         } else {
-            self.check_recovery_code(&record, input, now, attempt)
-                .await?;
+            Ok(self.check_recovery_code(record, input, now).await?.0)
         }
-        // The version is unchanged by the attempt's hot-field writes.
-        Ok(record)
     }
 
     /// Whether `input` is the code of the last accepted step (constant-time comparison).

@@ -103,7 +103,7 @@ impl Default for ThrottlePolicy {
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::{ATTEMPT_RETRIES, EnrollmentFlow, FlowError};
-use crate::store::{SecretStore, StoredUser};
+use crate::store::{Attempt, SecretStore, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Refuses, unchecked, an attempt during a throttling delay or lock.
@@ -128,35 +128,40 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         }
     }
 
-    /// Reserves a checked attempt: refused unchecked during a delay or lock; otherwise the
-    /// failure count is raised by one through a compare-and-swap on the count, so concurrent
-    /// attempts pass the gate one at a time and never more than the policy allows. A success
-    /// resets the count in the same store operation that accepts the step or consumes the
-    /// recovery code (or, for a confirmation, the compare-and-swap that activates). Returns the
-    /// record as read for the reservation and the count including this attempt.
+    /// Settles one checked attempt, deciding it afresh on every read: `decide` gives the
+    /// verdict for the record as read (with the verdict's own data), and the verdict is written
+    /// with [`SecretStore::settle_attempt`] on the failure count of that read. A write that loses
+    /// to a concurrent attempt is re-read and decided again, and its verdict is never returned,
+    /// so every verdict returned is one successful write: concurrent guesses get no more
+    /// verdicts than the policy allows. Attempts during a delay or lock are refused unchecked.
     ///
-    /// The caller decided on the record it passed in (which secret to check, what to write), so
-    /// if a re-read finds its cold fields changed (a new version: a device replaced, 2FA turned
-    /// off, codes regenerated), the attempt ends with [`FlowError::Conflict`] rather than go on
-    /// with a decision made on the old record.
-    pub(super) async fn reserve(
+    /// The caller decided what to check on the record it passed in (which secret, which set), so
+    /// a re-read that finds the cold fields changed (a new version) ends with
+    /// [`FlowError::Conflict`]. Returns the record as read for the winning write, the verdict,
+    /// and the failure count after it.
+    pub(super) async fn settle<V>(
         &self,
         mut record: StoredUser,
         now: u64,
-    ) -> Result<(StoredUser, u32), FlowError> {
+        mut decide: impl FnMut(&StoredUser) -> Result<(Attempt, V), FlowError>,
+    ) -> Result<(StoredUser, Attempt, V, u32), FlowError> {
         let decided_on = record.version;
         for _ in 0..ATTEMPT_RETRIES {
             if record.version != decided_on {
                 return Err(FlowError::Conflict);
             }
             self.gate(&record, now)?;
+            let (attempt, verdict) = decide(&record)?;
             if self
                 .store
-                .reserve_attempt(&record.user_id, record.failures, now)
+                .settle_attempt(&record.user_id, record.failures, attempt, now)
                 .await?
             {
-                let attempt = record.failures.saturating_add(1);
-                return Ok((record, attempt));
+                let failures = match attempt {
+                    Attempt::Failed => record.failures.saturating_add(1),
+                    _ => 0,
+                };
+                return Ok((record, attempt, verdict, failures));
             }
             record = self
                 .store

@@ -10,8 +10,8 @@
 //!
 //! ```
 //! use twofactor::store::{
-//!     ColdFields, ListFilter, MemoryStore, ReplaceEffects, SecretStore, StoreError, StoredUser,
-//!     conformance,
+//!     Attempt, ColdFields, ListFilter, MemoryStore, ReplaceEffects, SecretStore, StoreError,
+//!     StoredUser, conformance,
 //! };
 //!
 //! /// A store defined in a test: here it delegates to `MemoryStore`; yours talks to a database.
@@ -29,17 +29,9 @@
 //!     ) -> Result<u64, StoreError> {
 //!         self.0.replace(user, version, cold, effects).await
 //!     }
-//!     async fn advance_step(&self, user: &str, step: u64, drift: i64, at: u64)
+//!     async fn settle_attempt(&self, user: &str, expected_failures: u32, attempt: Attempt, at: u64)
 //!         -> Result<bool, StoreError> {
-//!         self.0.advance_step(user, step, drift, at).await
-//!     }
-//!     async fn consume_recovery_code(&self, user: &str, generation: u64, index: u32, at: u64)
-//!         -> Result<bool, StoreError> {
-//!         self.0.consume_recovery_code(user, generation, index, at).await
-//!     }
-//!     async fn reserve_attempt(&self, user: &str, expected: u32, at: u64)
-//!         -> Result<bool, StoreError> {
-//!         self.0.reserve_attempt(user, expected, at).await
+//!         self.0.settle_attempt(user, expected_failures, attempt, at).await
 //!     }
 //!     async fn reset_failures(&self, user: &str) -> Result<(), StoreError> {
 //!         self.0.reset_failures(user).await
@@ -70,7 +62,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
+use super::{
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+};
 
 /// Concurrent tasks per race.
 pub const RACERS: usize = 32;
@@ -102,11 +96,13 @@ where
     failures_count_and_reset(&make().await).await;
     list_filters_and_pages(&make().await).await;
     delete_erases_everything(&make().await).await;
+    settle_is_conditioned_on_the_failure_count(&make().await).await;
     let store = Arc::new(make().await);
     race_same_step(store.clone()).await;
     race_same_recovery_code(store.clone()).await;
     race_compare_and_swap(store.clone()).await;
-    race_failure_count(store).await;
+    race_failure_count(store.clone()).await;
+    race_verdicts(store).await;
 }
 
 /// Insert, read back, compare-and-swap: versions, conflicts, values stored exactly.
@@ -176,15 +172,15 @@ pub async fn missing_users<S: SecretStore>(store: &S) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.advance_step("nobody", 1, 0, 1).await,
+        advance_step(store, "nobody", 1, 0, 1).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.consume_recovery_code("nobody", 1, 0, 1).await,
+        consume_recovery_code(store, "nobody", 1, 0, 1).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.reserve_attempt("nobody", 0, 1).await,
+        reserve_attempt(store, "nobody", 0, 1).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -199,16 +195,16 @@ pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
         .insert("u", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    assert!(store.advance_step("u", 100, -1, 1_000).await.unwrap());
+    assert!(advance_step(store, "u", 100, -1, 1_000).await.unwrap());
     assert!(
-        !store.advance_step("u", 100, 0, 1_001).await.unwrap(),
+        !advance_step(store, "u", 100, 0, 1_001).await.unwrap(),
         "same step twice"
     );
     assert!(
-        !store.advance_step("u", 99, 0, 1_002).await.unwrap(),
+        !advance_step(store, "u", 99, 0, 1_002).await.unwrap(),
         "an earlier step"
     );
-    assert!(store.advance_step("u", 101, 2, 1_003).await.unwrap());
+    assert!(advance_step(store, "u", 101, 2, 1_003).await.unwrap());
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!(
         (got.last_step, got.drift, got.last_used_at),
@@ -217,8 +213,7 @@ pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
     assert_eq!(got.version, 1, "hot operations do not bump the version");
     // The full u64 range is stored faithfully.
     assert!(
-        store
-            .advance_step("u", u64::MAX, i64::MIN, u64::MAX)
+        advance_step(store, "u", u64::MAX, i64::MIN, u64::MAX)
             .await
             .unwrap()
     );
@@ -227,7 +222,7 @@ pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
         (got.last_step, got.drift, got.last_used_at),
         (Some(u64::MAX), i64::MIN, Some(u64::MAX))
     );
-    assert!(!store.advance_step("u", u64::MAX, 0, 1).await.unwrap());
+    assert!(!advance_step(store, "u", u64::MAX, 0, 1).await.unwrap());
 }
 
 /// A compare-and-swap never lowers the step or revives a consumed code.
@@ -236,8 +231,8 @@ pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
         .insert("u", &cold(StoredStatus::Pending, 0))
         .await
         .unwrap();
-    assert!(store.advance_step("u", 500, 0, 10).await.unwrap());
-    assert!(store.reserve_attempt("u", 0, 11).await.unwrap());
+    assert!(advance_step(store, "u", 500, 0, 10).await.unwrap());
+    assert!(reserve_attempt(store, "u", 0, 11).await.unwrap());
     // A plain replace leaves every hot field alone.
     let v = store
         .replace(
@@ -283,21 +278,21 @@ pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
         .insert("u", &cold(StoredStatus::Active, 7))
         .await
         .unwrap();
-    assert!(store.consume_recovery_code("u", 7, 0, 5).await.unwrap());
+    assert!(consume_recovery_code(store, "u", 7, 0, 5).await.unwrap());
     assert!(
-        !store.consume_recovery_code("u", 7, 0, 6).await.unwrap(),
+        !consume_recovery_code(store, "u", 7, 0, 6).await.unwrap(),
         "used twice"
     );
     assert!(
-        !store.consume_recovery_code("u", 6, 1, 6).await.unwrap(),
+        !consume_recovery_code(store, "u", 6, 1, 6).await.unwrap(),
         "old generation"
     );
     assert!(
-        store.consume_recovery_code("u", 7, 63, 7).await.unwrap(),
+        consume_recovery_code(store, "u", 7, 63, 7).await.unwrap(),
         "highest index"
     );
     assert!(
-        !store.consume_recovery_code("u", 7, 64, 7).await.unwrap(),
+        !consume_recovery_code(store, "u", 7, 64, 7).await.unwrap(),
         "out of range"
     );
     let got = store.get("u").await.unwrap().unwrap();
@@ -328,10 +323,10 @@ pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
         .unwrap();
     assert_eq!(store.get("u").await.unwrap().unwrap().recovery_used, 0);
     assert!(
-        !store.consume_recovery_code("u", 7, 1, 8).await.unwrap(),
+        !consume_recovery_code(store, "u", 7, 1, 8).await.unwrap(),
         "old set after regeneration"
     );
-    assert!(store.consume_recovery_code("u", 8, 0, 8).await.unwrap());
+    assert!(consume_recovery_code(store, "u", 8, 0, 8).await.unwrap());
 }
 
 /// Attempts are reserved by compare-and-swap on the count; a success resets it.
@@ -342,13 +337,12 @@ pub async fn failures_count_and_reset<S: SecretStore>(store: &S) {
         .unwrap();
     for n in 0..5 {
         assert!(
-            store
-                .reserve_attempt("u", n, 100 + u64::from(n))
+            reserve_attempt(store, "u", n, 100 + u64::from(n))
                 .await
                 .unwrap()
         );
         assert!(
-            !store.reserve_attempt("u", n, 999).await.unwrap(),
+            !reserve_attempt(store, "u", n, 999).await.unwrap(),
             "stale count refused"
         );
     }
@@ -358,18 +352,173 @@ pub async fn failures_count_and_reset<S: SecretStore>(store: &S) {
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!((got.failures, got.last_failure_at), (0, None));
     // A success resets the count in the same operation: an accepted step...
-    assert!(store.reserve_attempt("u", 0, 200).await.unwrap());
-    assert!(store.advance_step("u", 10, 0, 201).await.unwrap());
+    assert!(reserve_attempt(store, "u", 0, 200).await.unwrap());
+    assert!(advance_step(store, "u", 10, 0, 201).await.unwrap());
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!((got.failures, got.last_failure_at), (0, None));
     // ...but a refused step does not...
-    assert!(store.reserve_attempt("u", 0, 202).await.unwrap());
-    assert!(!store.advance_step("u", 10, 0, 203).await.unwrap());
+    assert!(reserve_attempt(store, "u", 0, 202).await.unwrap());
+    assert!(!advance_step(store, "u", 10, 0, 203).await.unwrap());
     assert_eq!(store.get("u").await.unwrap().unwrap().failures, 1);
     // ...and a consumed recovery code does.
-    assert!(store.consume_recovery_code("u", 1, 2, 204).await.unwrap());
+    assert!(consume_recovery_code(store, "u", 1, 2, 204).await.unwrap());
     let got = store.get("u").await.unwrap().unwrap();
     assert_eq!((got.failures, got.last_failure_at), (0, None));
+}
+
+/// Accepts `step` through [`SecretStore::settle_attempt`] on the failure count read just before,
+/// reading again when only the count changed in between: what "advance the step only if
+/// greater" means through the one hot operation. The checks use it; so can a backend's own
+/// tests.
+pub async fn advance_step<S: SecretStore + ?Sized>(
+    store: &S,
+    user_id: &str,
+    step: u64,
+    drift: i64,
+    at: u64,
+) -> Result<bool, StoreError> {
+    settle_on_current_count(store, user_id, Attempt::AcceptStep { step, drift }, at).await
+}
+
+/// Consumes recovery code `index` of set `generation` through [`SecretStore::settle_attempt`],
+/// like [`advance_step`].
+pub async fn consume_recovery_code<S: SecretStore + ?Sized>(
+    store: &S,
+    user_id: &str,
+    generation: u64,
+    index: u32,
+    at: u64,
+) -> Result<bool, StoreError> {
+    let attempt = Attempt::ConsumeRecoveryCode { generation, index };
+    settle_on_current_count(store, user_id, attempt, at).await
+}
+
+/// Counts a failure if the count is still `expected_failures`: [`SecretStore::settle_attempt`]
+/// with [`Attempt::Failed`].
+pub async fn reserve_attempt<S: SecretStore + ?Sized>(
+    store: &S,
+    user_id: &str,
+    expected_failures: u32,
+    at: u64,
+) -> Result<bool, StoreError> {
+    store
+        .settle_attempt(user_id, expected_failures, Attempt::Failed, at)
+        .await
+}
+
+async fn settle_on_current_count<S: SecretStore + ?Sized>(
+    store: &S,
+    user_id: &str,
+    attempt: Attempt,
+    at: u64,
+) -> Result<bool, StoreError> {
+    let mut failures = match store.get(user_id).await? {
+        Some(user) => user.failures,
+        // Let the store report the missing record itself.
+        None => 0,
+    };
+    loop {
+        if store.settle_attempt(user_id, failures, attempt, at).await? {
+            return Ok(true);
+        }
+        let now = store
+            .get(user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .failures;
+        if now == failures {
+            return Ok(false); // the attempt's own condition failed
+        }
+        failures = now;
+    }
+}
+
+/// [`SecretStore::settle_attempt`] writes nothing unless the failure count is the one the
+/// caller read, whatever the verdict; each verdict writes exactly its fields.
+pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &S) {
+    store
+        .insert("s", &cold(StoredStatus::Active, 3))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.settle_attempt("nobody", 0, Attempt::Failed, 1).await,
+        Err(StoreError::NotFound)
+    ));
+    // A failure: the count rises and the time is recorded.
+    assert!(
+        store
+            .settle_attempt("s", 0, Attempt::Failed, 10)
+            .await
+            .unwrap()
+    );
+    let u = store.get("s").await.unwrap().unwrap();
+    assert_eq!((u.failures, u.last_failure_at), (1, Some(10)));
+    // On a stale count, no verdict is written.
+    for attempt in [
+        Attempt::Failed,
+        Attempt::AcceptStep { step: 5, drift: 0 },
+        Attempt::ConsumeRecoveryCode {
+            generation: 3,
+            index: 0,
+        },
+    ] {
+        assert!(
+            !store.settle_attempt("s", 0, attempt, 11).await.unwrap(),
+            "{attempt:?}"
+        );
+    }
+    let same = store.get("s").await.unwrap().unwrap();
+    assert_eq!(same, u, "nothing changed");
+    // Accepting a step resets the count, with the step's drift and time of use.
+    let accept = Attempt::AcceptStep { step: 5, drift: -2 };
+    assert!(store.settle_attempt("s", 1, accept, 12).await.unwrap());
+    let u = store.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            u.last_step,
+            u.drift,
+            u.last_used_at,
+            u.failures,
+            u.last_failure_at
+        ),
+        (Some(5), -2, Some(12), 0, None)
+    );
+    // The same step again: refused even on the right count.
+    assert!(!store.settle_attempt("s", 0, accept, 13).await.unwrap());
+    // Consuming a recovery code likewise resets the count.
+    assert!(
+        store
+            .settle_attempt("s", 0, Attempt::Failed, 14)
+            .await
+            .unwrap()
+    );
+    let consume = Attempt::ConsumeRecoveryCode {
+        generation: 3,
+        index: 2,
+    };
+    assert!(store.settle_attempt("s", 1, consume, 15).await.unwrap());
+    let u = store.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            u.recovery_used,
+            u.last_used_at,
+            u.failures,
+            u.last_failure_at
+        ),
+        (0b100, Some(15), 0, None)
+    );
+    assert!(
+        !store.settle_attempt("s", 0, consume, 16).await.unwrap(),
+        "used once"
+    );
+    // A code of another generation is refused.
+    let other = Attempt::ConsumeRecoveryCode {
+        generation: 2,
+        index: 3,
+    };
+    assert!(!store.settle_attempt("s", 0, other, 16).await.unwrap());
+    // Only this user changed.
+    assert_eq!(u.version, 1, "hot fields never bump the version");
 }
 
 /// Deleting a record removes it whole (hot fields too): the user reads as never enrolled, every
@@ -384,13 +533,13 @@ pub async fn delete_erases_everything<S: SecretStore>(store: &S) {
         .insert("frank", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    assert!(store.advance_step("erin", 7, 1, 100).await.unwrap());
-    assert!(store.reserve_attempt("erin", 0, 101).await.unwrap());
+    assert!(advance_step(store, "erin", 7, 1, 100).await.unwrap());
+    assert!(reserve_attempt(store, "erin", 0, 101).await.unwrap());
     assert!(store.delete("erin").await.unwrap());
     assert_eq!(store.get("erin").await.unwrap(), None);
     assert!(!store.delete("erin").await.unwrap(), "deleted once");
     assert!(matches!(
-        store.advance_step("erin", 8, 0, 102).await,
+        advance_step(store, "erin", 8, 0, 102).await,
         Err(StoreError::NotFound)
     ));
     // Only that user.
@@ -494,8 +643,7 @@ pub async fn race_same_step<S: SecretStore + 'static>(store: Arc<S>) {
         .await
         .unwrap();
     let results = race(&store, |store, i| async move {
-        store
-            .advance_step("race-step", 1_000, i as i64, 1)
+        advance_step(&*store, "race-step", 1_000, i as i64, 1)
             .await
             .unwrap()
     })
@@ -511,8 +659,7 @@ pub async fn race_same_recovery_code<S: SecretStore + 'static>(store: Arc<S>) {
         .await
         .unwrap();
     let results = race(&store, |store, _| async move {
-        store
-            .consume_recovery_code("race-rc", 3, 5, 1)
+        consume_recovery_code(&*store, "race-rc", 3, 5, 1)
             .await
             .unwrap()
     })
@@ -547,6 +694,42 @@ pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
     assert_eq!(store.get("race-cas").await.unwrap().unwrap().version, 2);
 }
 
+/// Many tasks settle verdicts on the same count at once, right codes and wrong ones mixed, none
+/// retrying: the step is accepted at most once, at most one failure is written on that count (a
+/// success leaves a zero count at zero, so one failure may still follow it; never two), and at
+/// least one verdict is written.
+pub async fn race_verdicts<S: SecretStore + 'static>(store: Arc<S>) {
+    store
+        .insert("race-verdict", &cold(StoredStatus::Active, 4))
+        .await
+        .unwrap();
+    let results = race(&store, |s, i| async move {
+        let attempt = if i % 2 == 0 {
+            Attempt::AcceptStep { step: 77, drift: 0 }
+        } else {
+            Attempt::Failed
+        };
+        let won = s
+            .settle_attempt("race-verdict", 0, attempt, 1)
+            .await
+            .unwrap();
+        (attempt, won)
+    })
+    .await;
+    let wins = |failed: bool| {
+        results
+            .iter()
+            .filter(|(a, won)| *won && (*a == Attempt::Failed) == failed)
+            .count()
+    };
+    assert!(wins(false) <= 1, "the step is accepted at most once");
+    assert!(wins(true) <= 1, "at most one failure per count");
+    assert!(wins(false) + wins(true) >= 1, "some verdict is written");
+    let user = store.get("race-verdict").await.unwrap().unwrap();
+    assert_eq!(user.last_step.is_some(), wins(false) == 1);
+    assert_eq!(usize::try_from(user.failures).unwrap(), wins(true));
+}
+
 /// Many tasks reserve attempts at once: every count is handed out exactly once.
 pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
     const EACH: u32 = 5;
@@ -559,8 +742,7 @@ pub async fn race_failure_count<S: SecretStore + 'static>(store: Arc<S>) {
         let mut seen = Vec::new();
         while seen.len() < EACH as usize {
             let current = store.get("race-fail").await.unwrap().unwrap().failures;
-            if store
-                .reserve_attempt("race-fail", current, 1)
+            if reserve_attempt(&*store, "race-fail", current, 1)
                 .await
                 .unwrap()
             {

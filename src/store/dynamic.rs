@@ -27,7 +27,7 @@ use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
 
-use super::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
 
 /// A boxed, `Send` future, as [`DynSecretStore`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,27 +53,12 @@ pub trait DynSecretStore: Send + Sync {
         cold: &'a ColdFields,
         effects: ReplaceEffects,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
-    /// [`SecretStore::advance_step`].
-    fn advance_step<'a>(
-        &'a self,
-        user_id: &'a str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// [`SecretStore::consume_recovery_code`].
-    fn consume_recovery_code<'a>(
-        &'a self,
-        user_id: &'a str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// [`SecretStore::reserve_attempt`].
-    fn reserve_attempt<'a>(
+    /// [`SecretStore::settle_attempt`].
+    fn settle_attempt<'a>(
         &'a self,
         user_id: &'a str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// [`SecretStore::reset_failures`].
@@ -121,38 +106,18 @@ impl<S: SecretStore> DynSecretStore for S {
         ))
     }
 
-    fn advance_step<'a>(
-        &'a self,
-        user_id: &'a str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(SecretStore::advance_step(self, user_id, step, drift, at))
-    }
-
-    fn consume_recovery_code<'a>(
-        &'a self,
-        user_id: &'a str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(SecretStore::consume_recovery_code(
-            self, user_id, generation, index, at,
-        ))
-    }
-
-    fn reserve_attempt<'a>(
+    fn settle_attempt<'a>(
         &'a self,
         user_id: &'a str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(SecretStore::reserve_attempt(
+        Box::pin(SecretStore::settle_attempt(
             self,
             user_id,
             expected_failures,
+            attempt,
             at,
         ))
     }
@@ -219,35 +184,16 @@ impl SecretStore for AnyStore {
             .await
     }
 
-    async fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        self.0.advance_step(user_id, step, drift, at).await
-    }
-
-    async fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        self.0
-            .consume_recovery_code(user_id, generation, index, at)
-            .await
-    }
-
-    async fn reserve_attempt(
+    async fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        self.0.reserve_attempt(user_id, expected_failures, at).await
+        self.0
+            .settle_attempt(user_id, expected_failures, attempt, at)
+            .await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {

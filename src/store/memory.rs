@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+    StoredUser,
 };
 
 /// A [`SecretStore`] in process memory. Every operation runs under one lock, which makes each
@@ -100,62 +101,24 @@ impl SecretStore for MemoryStore {
         })?
     }
 
-    async fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        self.with_user(user_id, |user| {
-            if user.last_step.is_some_and(|last| last >= step) {
-                return false;
-            }
-            user.last_step = Some(step);
-            user.drift = drift;
-            user.last_used_at = Some(at);
-            user.failures = 0;
-            user.last_failure_at = None;
-            true
-        })
-    }
-
-    async fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let Some(bit) = 1u64.checked_shl(index) else {
-            return Ok(false);
-        };
-        self.with_user(user_id, |user| {
-            if user.cold.recovery_generation != generation || user.recovery_used & bit != 0 {
-                return false;
-            }
-            user.recovery_used |= bit;
-            user.last_used_at = Some(at);
-            user.failures = 0;
-            user.last_failure_at = None;
-            true
-        })
-    }
-
-    async fn reserve_attempt(
+    async fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        self.with_user(user_id, |user| {
-            if user.failures != expected_failures {
-                return false;
+        match attempt {
+            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
+            Attempt::AcceptStep { step, drift } => {
+                self.accept_step(user_id, expected_failures, step, drift, at)
+                    .await
             }
-            user.failures = user.failures.saturating_add(1);
-            user.last_failure_at = Some(at);
-            true
-        })
+            Attempt::ConsumeRecoveryCode { generation, index } => {
+                self.consume_code(user_id, expected_failures, generation, index, at)
+                    .await
+            }
+        }
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
@@ -188,5 +151,71 @@ impl SecretStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+impl MemoryStore {
+    async fn accept_step(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        step: u64,
+        drift: i64,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        self.with_user(user_id, |user| {
+            if user.failures != expected_failures || user.last_step.is_some_and(|last| last >= step)
+            {
+                return false;
+            }
+            user.last_step = Some(step);
+            user.drift = drift;
+            user.last_used_at = Some(at);
+            user.failures = 0;
+            user.last_failure_at = None;
+            true
+        })
+    }
+
+    async fn consume_code(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        generation: u64,
+        index: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let Some(bit) = 1u64.checked_shl(index) else {
+            return self.with_user(user_id, |_| false);
+        };
+        self.with_user(user_id, |user| {
+            if user.failures != expected_failures
+                || user.cold.recovery_generation != generation
+                || user.recovery_used & bit != 0
+            {
+                return false;
+            }
+            user.recovery_used |= bit;
+            user.last_used_at = Some(at);
+            user.failures = 0;
+            user.last_failure_at = None;
+            true
+        })
+    }
+
+    async fn fail_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        self.with_user(user_id, |user| {
+            if user.failures != expected_failures {
+                return false;
+            }
+            user.failures = user.failures.saturating_add(1);
+            user.last_failure_at = Some(at);
+            true
+        })
     }
 }

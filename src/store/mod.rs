@@ -4,15 +4,18 @@
 //! A record has *cold* fields, changed only by a compare-and-swap on the record's version
 //! ([`SecretStore::replace`]), and *hot* fields, each changed by its own single atomic operation:
 //!
-//! | hot field | operation | why it must be atomic |
+//! | hot field | written by | why it must be atomic |
 //! |---|---|---|
-//! | last accepted step | [`SecretStore::advance_step`]: only if greater | two logins with one code: one wins (RFC 6238 §5.2) |
-//! | used recovery codes | [`SecretStore::consume_recovery_code`]: only if unused | each code works once |
-//! | consecutive failures | [`SecretStore::reserve_attempt`]: only if unchanged | concurrent guesses pass the throttle one at a time |
+//! | last accepted step | [`SecretStore::settle_attempt`] with [`Attempt::AcceptStep`]: only if greater | two logins with one code: one wins (RFC 6238 §5.2) |
+//! | used recovery codes | [`SecretStore::settle_attempt`] with [`Attempt::ConsumeRecoveryCode`]: only if unused | each code works once |
+//! | consecutive failures | every [`SecretStore::settle_attempt`]: only if unchanged since read | concurrent guesses get their verdicts one at a time |
 //!
-//! An attempt is counted *before* it is checked (a compare-and-swap on the failure count), and
-//! a success resets the count in the same operation that accepts it, so no number of concurrent
-//! requests gets more checked guesses than the throttling policy allows.
+//! A login is one read and one conditional write: the flow reads the record, decides (code
+//! right or wrong), and settles the attempt with a compare-and-swap on the failure count it
+//! read, which in the same statement accepts the step (or consumes the recovery code) and resets
+//! the count, or records the failure. A write that loses the race is re-read and re-decided, and
+//! its verdict is never revealed, so no number of concurrent requests gets more verdicts than
+//! the throttling policy allows.
 //!
 //! `replace` never writes the hot fields (except to raise the last step, never lower it), so a
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.
@@ -40,7 +43,7 @@ pub use memory::MemoryStore;
 pub use mysql::{MYSQL_MIGRATION_0001, MySqlStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{POSTGRES_MIGRATION_0001, PostgresOptions, PostgresStore};
-pub use record::{ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
+pub use record::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -161,37 +164,28 @@ pub trait SecretStore: Send + Sync {
         effects: ReplaceEffects,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Sets the last accepted step to `step` (with `drift` and `last_used_at = at`) only if it
-    /// is greater than the stored one (or none is stored), and in the same step resets the
-    /// failure count (a success). Returns whether it did: `false` means the step, or a later one,
-    /// was already accepted.
-    fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Marks recovery code `index` of set `generation` used (and `last_used_at = at`) only if the
-    /// generation is current and the code unused, and in the same step resets the failure
-    /// count. Returns whether it did.
-    fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Counts an attempt before it is checked: if the failure count is still
-    /// `expected_failures`, raises it by one and sets the last failure time to `at`. Returns
-    /// whether it did; `false` means a concurrent attempt changed the count first (re-read and
-    /// decide again).
-    fn reserve_attempt(
+    /// Settles one checked attempt in a single atomic step, if the failure count is still
+    /// `expected_failures` (the count the caller read before deciding) and the attempt's own
+    /// condition holds:
+    ///
+    /// - [`Attempt::Failed`]: raises the failure count by one and sets the last failure time to
+    ///   `at`;
+    /// - [`Attempt::AcceptStep`]: only if `step` is greater than the last accepted step (or none
+    ///   is stored): stores it with its drift, sets `last_used_at = at`, and resets the failure
+    ///   count;
+    /// - [`Attempt::ConsumeRecoveryCode`]: only if `generation` is current and code `index` is
+    ///   unused: marks it used, sets `last_used_at = at`, and resets the failure count.
+    ///
+    /// Returns whether it did. `false` means a concurrent attempt (or change) came first: the
+    /// caller re-reads, decides again, and never reveals the verdict of an attempt whose write
+    /// lost. So a login is one read and one conditional write, and no burst of concurrent
+    /// guesses gets more verdicts than the throttling policy allows: each verdict is one
+    /// successful write on the count it was decided on.
+    fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -47,7 +47,8 @@ use sqlx::query::Query;
 use sqlx::{Connection, Executor, MySql, MySqlPool, Row};
 
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+    StoredUser,
 };
 
 /// The schema, as shipped in `migrations/mysql/` for applications whose migration tool owns the
@@ -483,84 +484,24 @@ impl SecretStore for MySqlStore {
         }
     }
 
-    async fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE `{}` SET last_step = ?, drift = ?, last_used_at = ?,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND (last_step IS NULL OR last_step < ?)",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
-                sqlx::query(&sql)
-                    .bind(step)
-                    .bind(drift)
-                    .bind(at)
-                    .bind(user_id.as_bytes())
-                    .bind(step)
-            })
-            .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
-    }
-
-    async fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let Some(bit) = 1u64.checked_shl(index) else {
-            return self.changed_or_missing(user_id, 0).await;
-        };
-        let sql = format!(
-            "UPDATE `{}` SET recovery_used = recovery_used | ?, last_used_at = ?,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
-                sqlx::query(&sql)
-                    .bind(bit)
-                    .bind(at)
-                    .bind(user_id.as_bytes())
-                    .bind(generation)
-                    .bind(bit)
-            })
-            .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
-    }
-
-    async fn reserve_attempt(
+    async fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE `{}` SET failures = failures + 1, last_failure_at = ?
-             WHERE user_id = ? AND failures = ?",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
-                sqlx::query(&sql)
-                    .bind(at)
-                    .bind(user_id.as_bytes())
-                    .bind(expected_failures)
-            })
-            .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
+        match attempt {
+            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
+            Attempt::AcceptStep { step, drift } => {
+                self.accept_step(user_id, expected_failures, step, drift, at)
+                    .await
+            }
+            Attempt::ConsumeRecoveryCode { generation, index } => {
+                self.consume_code(user_id, expected_failures, generation, index, at)
+                    .await
+            }
+        }
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
@@ -617,5 +558,92 @@ impl SecretStore for MySqlStore {
             .await
             .map_err(StoreError::backend)?;
         rows.iter().map(read_user).collect()
+    }
+}
+
+impl MySqlStore {
+    async fn accept_step(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        step: u64,
+        drift: i64,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE `{}` SET last_step = ?, drift = ?, last_used_at = ?,
+                failures = 0, last_failure_at = NULL
+             WHERE user_id = ? AND failures = ? AND (last_step IS NULL OR last_step < ?)",
+            self.table
+        );
+        let affected = self
+            .execute(|| {
+                sqlx::query(&sql)
+                    .bind(step)
+                    .bind(drift)
+                    .bind(at)
+                    .bind(user_id.as_bytes())
+                    .bind(expected_failures)
+                    .bind(step)
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        self.changed_or_missing(user_id, affected).await
+    }
+
+    async fn consume_code(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        generation: u64,
+        index: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let Some(bit) = 1u64.checked_shl(index) else {
+            return self.changed_or_missing(user_id, 0).await;
+        };
+        let sql = format!(
+            "UPDATE `{}` SET recovery_used = recovery_used | ?, last_used_at = ?,
+                failures = 0, last_failure_at = NULL
+             WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
+               AND failures = ?",
+            self.table
+        );
+        let affected = self
+            .execute(|| {
+                sqlx::query(&sql)
+                    .bind(bit)
+                    .bind(at)
+                    .bind(user_id.as_bytes())
+                    .bind(generation)
+                    .bind(bit)
+                    .bind(expected_failures)
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        self.changed_or_missing(user_id, affected).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE `{}` SET failures = failures + 1, last_failure_at = ?
+             WHERE user_id = ? AND failures = ?",
+            self.table
+        );
+        let affected = self
+            .execute(|| {
+                sqlx::query(&sql)
+                    .bind(at)
+                    .bind(user_id.as_bytes())
+                    .bind(expected_failures)
+            })
+            .await
+            .map_err(StoreError::backend)?;
+        self.changed_or_missing(user_id, affected).await
     }
 }

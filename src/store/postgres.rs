@@ -6,7 +6,8 @@ use tokio_postgres::{NoTls, Row, Socket};
 
 use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+    StoredUser,
 };
 
 /// The columns of a user row, in the order [`read_user`] expects.
@@ -559,79 +560,24 @@ impl SecretStore for PostgresStore {
         }
     }
 
-    async fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE {} SET last_step = $2, drift = $3, last_used_at = $4,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)",
-            self.table
-        );
-        let n = execute(
-            &client,
-            &sql,
-            &[&user_id, &ordered_to_sql(step), &drift, &ordered_to_sql(at)],
-        )
-        .await?;
-        self.changed_or_missing(&client, user_id, n).await
-    }
-
-    async fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let Some(bit) = 1u64.checked_shl(index) else {
-            return self.changed_or_missing(&client, user_id, 0).await;
-        };
-        let sql = format!(
-            "UPDATE {} SET recovery_used = recovery_used | $3, last_used_at = $4,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = $1 AND recovery_generation = $2 AND (recovery_used & $3) = 0",
-            self.table
-        );
-        let n = execute(
-            &client,
-            &sql,
-            &[
-                &user_id,
-                &(generation as i64),
-                &(bit as i64),
-                &ordered_to_sql(at),
-            ],
-        )
-        .await?;
-        self.changed_or_missing(&client, user_id, n).await
-    }
-
-    async fn reserve_attempt(
+    async fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let sql = format!(
-            "UPDATE {} SET failures = failures + 1, last_failure_at = $3
-             WHERE user_id = $1 AND failures = $2",
-            self.table
-        );
-        let n = execute(
-            &client,
-            &sql,
-            &[&user_id, &i64::from(expected_failures), &ordered_to_sql(at)],
-        )
-        .await?;
-        self.changed_or_missing(&client, user_id, n).await
+        match attempt {
+            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
+            Attempt::AcceptStep { step, drift } => {
+                self.accept_step(user_id, expected_failures, step, drift, at)
+                    .await
+            }
+            Attempt::ConsumeRecoveryCode { generation, index } => {
+                self.consume_code(user_id, expected_failures, generation, index, at)
+                    .await
+            }
+        }
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
@@ -682,5 +628,92 @@ impl SecretStore for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = query(&client, &sql, &[&after, &limit]).await?;
         rows.iter().map(read_user).collect()
+    }
+}
+
+impl PostgresStore {
+    async fn accept_step(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        step: u64,
+        drift: i64,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE {} SET last_step = $2, drift = $3, last_used_at = $4,
+                failures = 0, last_failure_at = NULL
+             WHERE user_id = $1 AND failures = $5 AND (last_step IS NULL OR last_step < $2)",
+            self.table
+        );
+        let n = execute(
+            &client,
+            &sql,
+            &[
+                &user_id,
+                &ordered_to_sql(step),
+                &drift,
+                &ordered_to_sql(at),
+                &i64::from(expected_failures),
+            ],
+        )
+        .await?;
+        self.changed_or_missing(&client, user_id, n).await
+    }
+
+    async fn consume_code(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        generation: u64,
+        index: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let Some(bit) = 1u64.checked_shl(index) else {
+            return self.changed_or_missing(&client, user_id, 0).await;
+        };
+        let sql = format!(
+            "UPDATE {} SET recovery_used = recovery_used | $3, last_used_at = $4,
+                failures = 0, last_failure_at = NULL
+             WHERE user_id = $1 AND recovery_generation = $2 AND (recovery_used & $3) = 0
+               AND failures = $5",
+            self.table
+        );
+        let n = execute(
+            &client,
+            &sql,
+            &[
+                &user_id,
+                &(generation as i64),
+                &(bit as i64),
+                &ordered_to_sql(at),
+                &i64::from(expected_failures),
+            ],
+        )
+        .await?;
+        self.changed_or_missing(&client, user_id, n).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE {} SET failures = failures + 1, last_failure_at = $3
+             WHERE user_id = $1 AND failures = $2",
+            self.table
+        );
+        let n = execute(
+            &client,
+            &sql,
+            &[&user_id, &i64::from(expected_failures), &ordered_to_sql(at)],
+        )
+        .await?;
+        self.changed_or_missing(&client, user_id, n).await
     }
 }

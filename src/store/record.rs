@@ -147,3 +147,26 @@ pub enum ListFilter {
     /// Users without active 2FA (none or pending).
     NotActive,
 }
+
+/// The verdict on one checked attempt, settled by
+/// [`SecretStore::settle_attempt`](super::SecretStore::settle_attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Attempt {
+    /// Wrong, replayed, or otherwise refused: count a failure.
+    Failed,
+    /// A code of time step `step` (observed drift `drift`) is right: accept the step.
+    AcceptStep {
+        /// The matched time step.
+        step: u64,
+        /// The device's drift at that step.
+        drift: i64,
+    },
+    /// Recovery code `index` of set `generation` is right: consume it.
+    ConsumeRecoveryCode {
+        /// The recovery code set the code belongs to.
+        generation: u64,
+        /// The code's index in the set.
+        index: u32,
+    },
+}

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
 use super::{
-    ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser,
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+    StoredUser,
 };
 
 /// Read connections kept open for reuse.
@@ -327,77 +328,24 @@ impl SecretStore for SqliteStore {
         .await
     }
 
-    async fn advance_step(
-        &self,
-        user_id: &str,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
-                        failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1 AND (last_step IS NULL OR last_step < ?2)",
-                    params![user_id, ordered_to_sql(step), drift, ordered_to_sql(at)],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
-        })
-        .await
-    }
-
-    async fn consume_recovery_code(
-        &self,
-        user_id: &str,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let Some(bit) = 1u64.checked_shl(index) else {
-                return if exists(conn, &user_id)? {
-                    Ok(false)
-                } else {
-                    Err(StoreError::NotFound)
-                };
-            };
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users
-                     SET recovery_used = recovery_used | ?3, last_used_at = ?4,
-                         failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1 AND recovery_generation = ?2
-                       AND (recovery_used & ?3) = 0",
-                    params![user_id, generation as i64, bit as i64, ordered_to_sql(at)],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
-        })
-        .await
-    }
-
-    async fn reserve_attempt(
+    async fn settle_attempt(
         &self,
         user_id: &str,
         expected_failures: u32,
+        attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?3
-                     WHERE user_id = ?1 AND failures = ?2",
-                    params![user_id, i64::from(expected_failures), ordered_to_sql(at)],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
-        })
-        .await
+        match attempt {
+            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
+            Attempt::AcceptStep { step, drift } => {
+                self.accept_step(user_id, expected_failures, step, drift, at)
+                    .await
+            }
+            Attempt::ConsumeRecoveryCode { generation, index } => {
+                self.consume_code(user_id, expected_failures, generation, index, at)
+                    .await
+            }
+        }
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
@@ -466,6 +414,95 @@ impl SecretStore for SqliteStore {
                 out.push(row.map_err(StoreError::backend)??);
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn accept_step(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        step: u64,
+        drift: i64,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
+                        failures = 0, last_failure_at = NULL
+                     WHERE user_id = ?1 AND failures = ?5 AND (last_step IS NULL OR last_step < ?2)",
+                    params![
+                        user_id,
+                        ordered_to_sql(step),
+                        drift,
+                        ordered_to_sql(at),
+                        i64::from(expected_failures)
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+            changed_or_missing(conn, &user_id, n)
+        })
+        .await
+    }
+
+    async fn consume_code(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        generation: u64,
+        index: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let Some(bit) = 1u64.checked_shl(index) else {
+                return if exists(conn, &user_id)? {
+                    Ok(false)
+                } else {
+                    Err(StoreError::NotFound)
+                };
+            };
+            let n = conn
+                .execute(
+                    "UPDATE twofactor_users
+                     SET recovery_used = recovery_used | ?3, last_used_at = ?4,
+                         failures = 0, last_failure_at = NULL
+                     WHERE user_id = ?1 AND recovery_generation = ?2
+                       AND (recovery_used & ?3) = 0 AND failures = ?5",
+                    params![
+                        user_id,
+                        generation as i64,
+                        bit as i64,
+                        ordered_to_sql(at),
+                        i64::from(expected_failures)
+                    ],
+                )
+                .map_err(StoreError::backend)?;
+            changed_or_missing(conn, &user_id, n)
+        })
+        .await
+    }
+
+    async fn fail_attempt(
+        &self,
+        user_id: &str,
+        expected_failures: u32,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?3
+                     WHERE user_id = ?1 AND failures = ?2",
+                    params![user_id, i64::from(expected_failures), ordered_to_sql(at)],
+                )
+                .map_err(StoreError::backend)?;
+            changed_or_missing(conn, &user_id, n)
         })
         .await
     }

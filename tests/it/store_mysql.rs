@@ -98,8 +98,12 @@ async fn two_servers_race_correctly() {
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
             (
-                store.advance_step("u", 77, 0, 1).await.unwrap(),
-                store.consume_recovery_code("u", 1, 9, 1).await.unwrap(),
+                conformance::advance_step(&*store, "u", 77, 0, 1)
+                    .await
+                    .unwrap(),
+                conformance::consume_recovery_code(&*store, "u", 1, 9, 1)
+                    .await
+                    .unwrap(),
                 store
                     .replace(
                         "u",
@@ -111,7 +115,10 @@ async fn two_servers_race_correctly() {
                     .is_ok(),
                 loop {
                     let current = store.get("u").await.unwrap().unwrap().failures;
-                    if store.reserve_attempt("u", current, 1).await.unwrap() {
+                    if conformance::reserve_attempt(&*store, "u", current, 1)
+                        .await
+                        .unwrap()
+                    {
                         break current + 1;
                     }
                 },

@@ -41,8 +41,12 @@ async fn two_stores_on_one_file_race_correctly() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         handles.push(tokio::spawn(async move {
             (
-                store.advance_step("u", 77, 0, 1).await.unwrap(),
-                store.consume_recovery_code("u", 1, 9, 1).await.unwrap(),
+                conformance::advance_step(&*store, "u", 77, 0, 1)
+                    .await
+                    .unwrap(),
+                conformance::consume_recovery_code(&*store, "u", 1, 9, 1)
+                    .await
+                    .unwrap(),
                 store
                     .replace(
                         "u",
@@ -74,7 +78,11 @@ async fn data_survives_reopening_and_the_schema_is_not_recreated() {
             .insert("u", &conformance::cold(StoredStatus::Active, 4))
             .await
             .unwrap();
-        assert!(store.advance_step("u", 9, 1, 2).await.unwrap());
+        assert!(
+            conformance::advance_step(&store, "u", 9, 1, 2)
+                .await
+                .unwrap()
+        );
     }
     let store = SqliteStore::open(&path).await.unwrap();
     let got = store.get("u").await.unwrap().unwrap();
