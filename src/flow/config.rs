@@ -66,7 +66,8 @@ pub struct FlowConfig {
 impl FlowConfig {
     /// Defaults: SHA-1/6/30, login window ±1, confirmation window ±10 (five minutes each way),
     /// drift bound 10, skew diagnosis ±20 steps (ten minutes), pending enrolments valid 15
-    /// minutes, 10 recovery codes of 80 bits, OWASP Argon2id, [`ThrottlePolicy::default`].
+    /// minutes, 10 recovery codes of 80 bits hashed with [`KdfParams::default`] (Argon2id, 4 MiB, 1
+    /// pass), [`ThrottlePolicy::default`].
     pub fn new(issuer: &str) -> FlowConfig {
         FlowConfig {
             issuer: issuer.to_owned(),
