@@ -53,5 +53,7 @@ pub use store::MySqlStore;
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+#[cfg(feature = "sqlx-postgres")]
+pub use store::SqlxPostgresStore;
 #[cfg(feature = "std")]
 pub use store::{ListFilter, MemoryStore, SecretStore, StoreError};

@@ -156,7 +156,7 @@ impl FromStr for FactorStamp {
 /// instead of a fresh code while it is younger than
 /// [`FlowConfig::reauth_window`](super::FlowConfig::reauth_window).
 ///
-/// Sealed with the key ring (ChaCha20-Poly1305, the user id as associated data) over the time of
+/// Sealed with the key ring (AES-256-GCM-SIV, the user id as associated data) over the time of
 /// verification and the [`FactorStamp`] at that time: it cannot be forged or edited, opens only
 /// for its user, and dies with any factor change. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone)]

@@ -1,17 +1,29 @@
-//! Secrets at rest: ChaCha20-Poly1305 under a key ring, bound to the user.
+//! Secrets at rest: AES-256-GCM-SIV under a key ring, bound to the user.
 //!
-//! Every secret is encrypted before it reaches a store. The ciphertext carries the id of the key
-//! that sealed it, so older keys can stay in the ring for decryption while new secrets use the
-//! current key, and [`KeyRing::reseal`] moves a record to the current key. The user id is the
-//! associated data: a ciphertext copied into another user's row does not decrypt.
+//! Every secret is encrypted before it reaches a store. The ciphertext carries a format tag and
+//! the id of the key that sealed it, so older keys can stay in the ring for decryption while new
+//! secrets use the current key, and [`KeyRing::reseal`] moves a record to the current key and
+//! format. The user id is the associated data: a ciphertext copied into another user's row does
+//! not decrypt.
+//!
+//! Formats (the tag is the text form's first field):
+//! - `v2` (sealed now): AES-256-GCM-SIV (RFC 8452), nonce-misuse resistant, under a key derived
+//!   from the ring key with HKDF-SHA256-Expand (RFC 5869, info
+//!   `twofactor/seal/v2 AES-256-GCM-SIV`);
+//! - `v1` (opened only): ChaCha20-Poly1305 (RFC 8439) under the ring key itself.
+//!
+//! `docs/secret-handling.md` ("Secrets at rest") has the measurements behind the choice.
 
 use core::fmt;
 use std::collections::BTreeMap;
 
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
+use aes_gcm_siv::Aes256GcmSiv;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use data_encoding::BASE64_NOPAD;
-use zeroize::Zeroizing;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::otp::Secret;
 
@@ -19,8 +31,40 @@ use crate::otp::Secret;
 /// recovery codes, nor the reverse.
 const SECRET_PURPOSE: &str = "secret";
 pub(crate) const RECOVERY_PURPOSE: &str = "recovery-codes";
+/// Both formats' AEADs take a 96-bit nonce and a 128-bit tag.
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+/// HKDF info of the format-v2 key: the ring key is never used with two algorithms.
+const V2_KEY_INFO: &[u8] = b"twofactor/seal/v2 AES-256-GCM-SIV";
+
+/// The format of a sealed record: which AEAD sealed it, named by the text form's tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// ChaCha20-Poly1305 under the ring key. Opened, never sealed any more.
+    V1,
+    /// AES-256-GCM-SIV under a key derived from the ring key.
+    V2,
+}
+
+impl Format {
+    /// The format [`KeyRing`] seals in.
+    const CURRENT: Format = Format::V2;
+
+    fn tag(self) -> &'static str {
+        match self {
+            Format::V1 => "v1",
+            Format::V2 => "v2",
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Format> {
+        match tag {
+            "v1" => Some(Format::V1),
+            "v2" => Some(Format::V2),
+            _ => None,
+        }
+    }
+}
 
 /// Why sealing or opening failed. Never says anything about the plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,11 +90,14 @@ pub enum SealError {
     Rng,
 }
 
-/// A 256-bit ChaCha20-Poly1305 key with an id. Zeroized on drop; `Debug` shows only the id.
+/// A 256-bit key with an id. Zeroized on drop (with the cipher state initialised from it);
+/// `Debug` shows only the id.
 #[derive(Clone)]
 pub struct EncryptionKey {
     id: u32,
     key: Zeroizing<[u8; 32]>,
+    /// The format-v2 cipher, initialised once: its key schedule is not redone per call.
+    v2: Aes256GcmSiv,
 }
 
 impl EncryptionKey {
@@ -61,7 +108,7 @@ impl EncryptionKey {
     pub fn generate(id: u32) -> Result<EncryptionKey, SealError> {
         let mut key = Zeroizing::new([0u8; 32]);
         getrandom::fill(key.as_mut()).map_err(|_| SealError::Rng)?;
-        Ok(EncryptionKey { id, key })
+        EncryptionKey::with_key(id, key)
     }
 
     /// A key from 32 raw bytes.
@@ -70,10 +117,12 @@ impl EncryptionKey {
     /// [`SealError::KeyLength`].
     pub fn from_bytes(id: u32, bytes: &[u8]) -> Result<EncryptionKey, SealError> {
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealError::KeyLength)?;
-        Ok(EncryptionKey {
-            id,
-            key: Zeroizing::new(key),
-        })
+        EncryptionKey::with_key(id, Zeroizing::new(key))
+    }
+
+    fn with_key(id: u32, key: Zeroizing<[u8; 32]>) -> Result<EncryptionKey, SealError> {
+        let v2 = v2_cipher(&key)?;
+        Ok(EncryptionKey { id, key, v2 })
     }
 
     /// A key from its base64 form (as kept in a configuration secret), padding optional.
@@ -102,9 +151,23 @@ impl EncryptionKey {
         self.id
     }
 
-    fn cipher(&self) -> ChaCha20Poly1305 {
+    /// The format-v1 cipher: ChaCha20-Poly1305 keeps only the key, so building it is a copy.
+    fn v1_cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(self.key.as_ref()))
     }
+}
+
+/// AES-256-GCM-SIV under HKDF-SHA256-Expand(`key`, [`V2_KEY_INFO`], 32): one HMAC block (RFC 5869
+/// §2.3; a uniformly random key may serve as the PRK, §3.3).
+fn v2_cipher(key: &[u8; 32]) -> Result<Aes256GcmSiv, SealError> {
+    let mut mac =
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).map_err(|_| SealError::KeyLength)?;
+    mac.update(V2_KEY_INFO);
+    mac.update(&[1]);
+    let mut okm = mac.finalize().into_bytes();
+    let cipher = Aes256GcmSiv::new_from_slice(&okm).map_err(|_| SealError::KeyLength);
+    okm.as_mut_slice().zeroize();
+    cipher
 }
 
 impl fmt::Debug for EncryptionKey {
@@ -116,9 +179,10 @@ impl fmt::Debug for EncryptionKey {
     }
 }
 
-/// A secret encrypted for one user: key id, random nonce, ciphertext with tag.
+/// A secret encrypted for one user: format, key id, random nonce, ciphertext with tag.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret {
+    format: Format,
     key_id: u32,
     nonce: [u8; NONCE_LEN],
     ciphertext: Vec<u8>,
@@ -130,17 +194,20 @@ impl SealedSecret {
         self.key_id
     }
 
-    /// Text form: `v1.KEYID.NONCE.CIPHERTEXT` (base64 without padding).
+    /// Text form: `FORMAT.KEYID.NONCE.CIPHERTEXT`, the format `v2` (or `v1` for a record sealed
+    /// before it), the key id in decimal, nonce and ciphertext in base64 without padding.
     pub fn encode(&self) -> String {
         format!(
-            "v1.{}.{}.{}",
+            "{}.{}.{}.{}",
+            self.format.tag(),
             self.key_id,
             BASE64_NOPAD.encode(&self.nonce),
             BASE64_NOPAD.encode(&self.ciphertext)
         )
     }
 
-    /// Parses [`SealedSecret::encode`]'s form.
+    /// Parses [`SealedSecret::encode`]'s form, of either format. Only that form: every sealed
+    /// secret has exactly one text.
     ///
     /// # Errors
     /// [`SealError::Malformed`].
@@ -149,7 +216,7 @@ impl SealedSecret {
             return Err(SealError::Malformed);
         }
         let mut parts = text.split('.');
-        let (Some("v1"), Some(id), Some(nonce), Some(ct), None) = (
+        let (Some(format), Some(id), Some(nonce), Some(ct), None) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -158,12 +225,9 @@ impl SealedSecret {
         ) else {
             return Err(SealError::Malformed);
         };
-        let key_id = id.parse().map_err(|_| SealError::Malformed)?;
-        let nonce: [u8; NONCE_LEN] = BASE64_NOPAD
-            .decode(nonce.as_bytes())
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or(SealError::Malformed)?;
+        let format = Format::from_tag(format).ok_or(SealError::Malformed)?;
+        let key_id = decode_key_id(id).ok_or(SealError::Malformed)?;
+        let nonce = decode_nonce(nonce).ok_or(SealError::Malformed)?;
         let ciphertext = BASE64_NOPAD
             .decode(ct.as_bytes())
             .map_err(|_| SealError::Malformed)?;
@@ -171,6 +235,7 @@ impl SealedSecret {
             return Err(SealError::Malformed);
         }
         Ok(SealedSecret {
+            format,
             key_id,
             nonce,
             ciphertext,
@@ -178,9 +243,28 @@ impl SealedSecret {
     }
 }
 
+/// A key id as [`SealedSecret::encode`] writes it: decimal digits, no sign, no leading zero.
+fn decode_key_id(text: &str) -> Option<u32> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
+/// The nonce, decoded straight into its array.
+fn decode_nonce(text: &str) -> Option<[u8; NONCE_LEN]> {
+    let mut nonce = [0u8; NONCE_LEN];
+    if BASE64_NOPAD.decode_len(text.len()).ok()? != NONCE_LEN {
+        return None;
+    }
+    BASE64_NOPAD.decode_mut(text.as_bytes(), &mut nonce).ok()?;
+    Some(nonce)
+}
+
 impl fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SealedSecret")
+            .field("format", &self.format.tag())
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }
@@ -220,7 +304,8 @@ impl KeyRing {
         self.current
     }
 
-    /// `twofactor/PURPOSE/v1 NUL USER_ID`.
+    /// `twofactor/PURPOSE/v1 NUL USER_ID`, in both formats (`v1` here numbers this layout, not
+    /// the record format).
     fn aad(purpose: &str, user_id: &str) -> Vec<u8> {
         let mut aad = Vec::with_capacity(16 + purpose.len() + user_id.len());
         aad.extend_from_slice(b"twofactor/");
@@ -230,37 +315,47 @@ impl KeyRing {
         aad
     }
 
-    /// Seals `data` for `user_id` under `purpose`.
+    /// Seals `data` for `user_id` under `purpose`, in the current format under the current key.
     pub(crate) fn seal_data(
         &self,
         purpose: &str,
         user_id: &str,
         data: &[u8],
     ) -> Result<SealedSecret, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| SealError::Rng)?;
+        self.seal_with_nonce(purpose, user_id, data, nonce)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        purpose: &str,
+        user_id: &str,
+        data: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<SealedSecret, SealError> {
         let key = self
             .keys
             .get(&self.current)
             .ok_or(SealError::UnknownKey(self.current))?;
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|_| SealError::Rng)?;
+        let payload = Payload {
+            msg: data,
+            aad: &KeyRing::aad(purpose, user_id),
+        };
         let ciphertext = key
-            .cipher()
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: data,
-                    aad: &KeyRing::aad(purpose, user_id),
-                },
-            )
+            .v2
+            .encrypt(Nonce::from_slice(&nonce), payload)
             .map_err(|_| SealError::Authentication)?;
         Ok(SealedSecret {
+            format: Format::CURRENT,
             key_id: key.id,
             nonce,
             ciphertext,
         })
     }
 
-    /// Opens data sealed by [`KeyRing::seal_data`] with the same purpose and user.
+    /// Opens data sealed by [`KeyRing::seal_data`] with the same purpose and user, in either
+    /// format.
     pub(crate) fn open_data(
         &self,
         purpose: &str,
@@ -271,16 +366,17 @@ impl KeyRing {
             .keys
             .get(&sealed.key_id)
             .ok_or(SealError::UnknownKey(sealed.key_id))?;
-        key.cipher()
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: &KeyRing::aad(purpose, user_id),
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::Authentication)
+        let nonce = Nonce::from_slice(&sealed.nonce);
+        let payload = Payload {
+            msg: &sealed.ciphertext,
+            aad: &KeyRing::aad(purpose, user_id),
+        };
+        match sealed.format {
+            Format::V2 => key.v2.decrypt(nonce, payload),
+            Format::V1 => key.v1_cipher().decrypt(nonce, payload),
+        }
+        .map(Zeroizing::new)
+        .map_err(|_| SealError::Authentication)
     }
 
     /// Encrypts `secret` for `user_id` under the current key with a fresh random nonce.
@@ -302,12 +398,13 @@ impl KeyRing {
         Secret::danger_from_bytes_allow_80_bit(&plain).map_err(|_| SealError::Malformed)
     }
 
-    /// Whether a record was sealed under an older key.
+    /// Whether a record was sealed under an older key, or in an older format.
     pub fn needs_reseal(&self, sealed: &SealedSecret) -> bool {
-        sealed.key_id != self.current
+        sealed.key_id != self.current || sealed.format != Format::CURRENT
     }
 
-    /// Opens a record and seals it again under the current key (key rotation).
+    /// Opens a record and seals it again under the current key, in the current format (key
+    /// rotation, format upgrade).
     ///
     /// # Errors
     /// As [`KeyRing::open`] and [`KeyRing::seal`].
@@ -377,6 +474,111 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Known answers from another implementation (Python `cryptography` on OpenSSL): key
+    /// `0x42` × 32 with id 7, nonce `00 01 .. 0b`, user `alice`, the secret below; v2 under
+    /// HMAC-SHA256(key, `twofactor/seal/v2 AES-256-GCM-SIV` 01).
+    const KAT_SECRET: &[u8] = b"12345678901234567890";
+    const KAT_V1: &str = "v1.7.AAECAwQFBgcICQoL.1XJncq8PRGRQYez88g4OhBGgqWw6hL+Bj+55VS2cEpifU4BY";
+    const KAT_V2: &str = "v2.7.AAECAwQFBgcICQoL.kWOX/g0aalhy/jHtL+7v/pMaXKAZe+7AIdX2Ge6N7Il8vuci";
+
+    fn kat_ring() -> KeyRing {
+        KeyRing::new(EncryptionKey::from_bytes(7, &[0x42; 32]).unwrap())
+    }
+
+    fn kat_secret() -> Secret {
+        Secret::danger_from_bytes_allow_80_bit(KAT_SECRET).unwrap()
+    }
+
+    #[test]
+    fn both_formats_match_another_implementation() {
+        let ring = kat_ring();
+        for text in [KAT_V1, KAT_V2] {
+            let sealed = SealedSecret::decode(text).unwrap();
+            assert_eq!(sealed.encode(), text);
+            assert_eq!(ring.open("alice", &sealed).unwrap(), kat_secret());
+            assert_eq!(ring.open("bob", &sealed), Err(SealError::Authentication));
+        }
+        let nonce = core::array::from_fn(|i| u8::try_from(i).unwrap());
+        let sealed = ring
+            .seal_with_nonce(SECRET_PURPOSE, "alice", KAT_SECRET, nonce)
+            .unwrap();
+        assert_eq!(sealed.encode(), KAT_V2);
+        assert!(
+            ring.seal("alice", &kat_secret())
+                .unwrap()
+                .encode()
+                .starts_with("v2.7.")
+        );
+    }
+
+    #[test]
+    fn v1_records_are_resealed_as_v2() {
+        let v1 = SealedSecret::decode(KAT_V1).unwrap();
+        // Under the same key: the format alone calls for resealing.
+        let ring = kat_ring();
+        assert!(ring.needs_reseal(&v1));
+        let v2 = ring.reseal("alice", &v1).unwrap();
+        assert_eq!((v2.format, v2.key_id()), (Format::V2, 7));
+        assert!(!ring.needs_reseal(&v2));
+        assert_eq!(ring.open("alice", &v2).unwrap(), kat_secret());
+        assert_eq!(ring.reseal("bob", &v1), Err(SealError::Authentication));
+        // After a rotation: new key and new format at once.
+        let rotated = KeyRing::new(EncryptionKey::generate(8).unwrap())
+            .with_old_key(EncryptionKey::from_bytes(7, &[0x42; 32]).unwrap())
+            .unwrap();
+        let v2 = rotated.reseal("alice", &v1).unwrap();
+        assert_eq!((v2.format, v2.key_id()), (Format::V2, 8));
+        assert!(!rotated.needs_reseal(&v2));
+        assert_eq!(rotated.open("alice", &v2).unwrap(), kat_secret());
+        // Other purposes too.
+        let codes = ring.seal_data(RECOVERY_PURPOSE, "alice", b"codes").unwrap();
+        let moved = rotated
+            .reseal_data(RECOVERY_PURPOSE, "alice", &codes)
+            .unwrap();
+        assert_eq!(moved.key_id(), 8);
+        assert_eq!(
+            *rotated
+                .open_data(RECOVERY_PURPOSE, "alice", &moved)
+                .unwrap(),
+            b"codes"
+        );
+    }
+
+    #[test]
+    fn a_changed_format_tag_does_not_open() {
+        let ring = kat_ring();
+        let mut sealed = SealedSecret::decode(KAT_V2).unwrap();
+        sealed.format = Format::V1;
+        assert_eq!(ring.open("alice", &sealed), Err(SealError::Authentication));
+        let mut sealed = SealedSecret::decode(KAT_V1).unwrap();
+        sealed.format = Format::V2;
+        assert_eq!(ring.open("alice", &sealed), Err(SealError::Authentication));
+    }
+
+    #[test]
+    fn one_text_per_record() {
+        let nonce = "AAECAwQFBgcICQoL";
+        let ct = KAT_V2.rsplit('.').next().unwrap();
+        for id in ["07", "+7", "-7", " 7", "7 ", "", "4294967296", "0x7"] {
+            let text = format!("v2.{id}.{nonce}.{ct}");
+            assert_eq!(
+                SealedSecret::decode(&text),
+                Err(SealError::Malformed),
+                "{text}"
+            );
+        }
+        for format in ["V2", "v3", "v0", "v", "v02", ""] {
+            let text = format!("{format}.7.{nonce}.{ct}");
+            assert_eq!(
+                SealedSecret::decode(&text),
+                Err(SealError::Malformed),
+                "{text}"
+            );
+        }
+        let zero = format!("v2.0.{nonce}.{ct}");
+        assert_eq!(SealedSecret::decode(&zero).unwrap().key_id(), 0);
     }
 
     #[test]

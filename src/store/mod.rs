@@ -31,21 +31,29 @@ mod memory;
 mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
+mod postgres_sql;
 mod record;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "sqlx-postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlx-postgres")]
+mod sqlx_postgres;
 
 pub use dynamic::{AnyStore, BoxFuture, DynSecretStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
 pub use mysql::{MYSQL_MIGRATION_0001, MySqlStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{POSTGRES_MIGRATION_0001, PostgresOptions, PostgresStore};
+pub use postgres::{PostgresOptions, PostgresStore};
+#[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
+pub use postgres_sql::POSTGRES_MIGRATION_0001;
 pub use record::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "sqlx-postgres")]
+pub use sqlx_postgres::SqlxPostgresStore;
 
 use core::future::Future;
 

@@ -19,6 +19,7 @@ mod store_memory;
 mod store_mysql;
 mod store_postgres;
 mod store_sqlite;
+mod store_sqlx_postgres;
 
 // The flow.
 mod flow;
@@ -30,3 +31,4 @@ mod sessions;
 mod cli;
 mod layout;
 mod qr;
+mod seal;
