@@ -104,6 +104,16 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// A recovery-code login left exactly [`FlowConfig::recovery_codes_low`] unused codes
+    /// (fires once, when the threshold is crossed): tell the user to regenerate.
+    ///
+    /// [`FlowConfig::recovery_codes_low`]: super::FlowConfig::recovery_codes_low
+    RecoveryCodesLow {
+        /// The user.
+        user_id: String,
+        /// Unused recovery codes left.
+        remaining: usize,
+    },
     /// Everything stored about the user's second factor was deleted (`admin_delete`).
     Erased {
         /// The user.
@@ -130,7 +140,8 @@ impl AuditEvent {
             | AuditEvent::TicketRefused { user_id }
             | AuditEvent::StepUpUsed { user_id }
             | AuditEvent::FactorStampChanged { user_id }
-            | AuditEvent::Erased { user_id } => user_id,
+            | AuditEvent::Erased { user_id }
+            | AuditEvent::RecoveryCodesLow { user_id, .. } => user_id,
         }
     }
 
@@ -153,6 +164,7 @@ impl AuditEvent {
             AuditEvent::StepUpUsed { .. } => "step_up_used",
             AuditEvent::FactorStampChanged { .. } => "factor_stamp_changed",
             AuditEvent::Erased { .. } => "erased",
+            AuditEvent::RecoveryCodesLow { .. } => "recovery_codes_low",
         }
     }
 }

@@ -49,6 +49,14 @@ pub struct FlowConfig {
     pub throttle: ThrottlePolicy,
     /// Whether recovery codes can be shown again (off by default; see [`RecoveryStorage`]).
     pub recovery_storage: RecoveryStorage,
+    /// How many unused recovery codes count as running low (default 3): [`Status`] and every
+    /// successful login say so, and [`AuditEvent::RecoveryCodesLow`] fires once when a
+    /// recovery-code login leaves exactly this many. An application that wants to require
+    /// regeneration sends the user there when it is reported.
+    ///
+    /// [`Status`]: super::Status
+    /// [`AuditEvent::RecoveryCodesLow`]: super::AuditEvent::RecoveryCodesLow
+    pub recovery_codes_low: usize,
     /// Seconds after a login during which its
     /// [`RecentVerification`](super::RecentVerification) authorises a sensitive change without
     /// a fresh code. `0` requires a fresh code every time.
@@ -81,6 +89,7 @@ impl FlowConfig {
             kdf: KdfParams::default(),
             throttle: ThrottlePolicy::default(),
             recovery_storage: RecoveryStorage::HashedOnly,
+            recovery_codes_low: 3,
             reauth_window: 5 * 60,
             kdf_floor: KdfParams::FLOOR,
             kdf_ceiling: KdfParams::CEILING,

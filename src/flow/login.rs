@@ -78,7 +78,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         self.emit(AuditEvent::LoginWithCode {
             user_id: record.user_id.clone(),
         });
-        self.verified(&record.user_id, LoginFactor::Code, now, stamp)
+        // What is left of the recovery codes, as read (a code login consumes none), counted
+        // without decoding the set: this is the hot path.
+        let left = record
+            .cold
+            .recovery
+            .as_deref()
+            .map(|text| unused_entries(text, record.recovery_used));
+        self.verified(&record.user_id, LoginFactor::Code, now, stamp, left)
     }
 
     async fn login_with_recovery_code(
@@ -94,11 +101,19 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             user_id: record.user_id.clone(),
             remaining,
         });
+        // Each login consumes one code, so the threshold is crossed exactly once per set.
+        if remaining == self.config.recovery_codes_low {
+            self.emit(AuditEvent::RecoveryCodesLow {
+                user_id: record.user_id.clone(),
+                remaining,
+            });
+        }
         self.verified(
             &record.user_id,
             LoginFactor::RecoveryCode { remaining },
             now,
             stamp,
+            Some(remaining),
         )
     }
 
@@ -108,11 +123,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         factor: LoginFactor,
         at: u64,
         stamp: FactorStamp,
+        recovery_codes_left: Option<usize>,
     ) -> Result<Verified, FlowError> {
         Ok(Verified {
             factor,
             proof: RecentVerification::issue(&self.keys, user_id, at, &stamp)?,
             stamp,
+            recovery_codes_low: recovery_codes_left
+                .is_some_and(|left| left <= self.config.recovery_codes_low),
         })
     }
 
@@ -241,6 +259,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     }
 }
 
+/// Unused entries of a stored recovery record (`$...$salt$hash.hash.-...`, `-` for a used
+/// entry) given the used-code mask, without decoding it.
+fn unused_entries(text: &str, used: u64) -> usize {
+    let entries = text.rsplit('$').next().unwrap_or_default();
+    entries
+        .split('.')
+        .enumerate()
+        .filter(|(i, entry)| *entry != "-" && !(*i < 64 && used & (1u64 << i) != 0))
+        .count()
+}
+
 /// Whether `input` is shaped like an authenticator code: only digits (after white space and
 /// hyphens), exactly `digits` of them. Recovery codes are always longer.
 pub(super) fn looks_like_code(input: &str, digits: u8) -> bool {
@@ -258,6 +287,14 @@ pub(super) fn looks_like_code(input: &str, digits: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::looks_like_code;
+
+    #[test]
+    fn unused_entries_are_counted_from_the_record_text() {
+        let text = "$twofactor-recovery$v=1$argon2id$v=19$m=64,t=1,p=1$len=10$AAAA$aa.bb.-.cc";
+        assert_eq!(super::unused_entries(text, 0), 3);
+        assert_eq!(super::unused_entries(text, 0b1), 2);
+        assert_eq!(super::unused_entries(text, 0b1111), 0);
+    }
 
     #[test]
     fn codes_and_recovery_codes_are_told_apart_by_shape() {

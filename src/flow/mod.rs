@@ -190,6 +190,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 failures: 0,
                 locked_until: None,
                 factor_stamp: FactorStamp::default(),
+                recovery_codes_low: false,
             }),
         }
     }
@@ -228,6 +229,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             enrollment,
             required: record.cold.required,
             last_used_at: record.last_used_at,
+            recovery_codes_low: recovery_codes_left
+                .is_some_and(|left| left <= self.config.recovery_codes_low),
             recovery_codes_left,
             failures: record.failures,
             locked_until: self

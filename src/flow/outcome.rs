@@ -175,6 +175,9 @@ pub struct Status {
     pub locked_until: Option<u64>,
     /// Changes whenever the user's factors change; sessions holding another value are stale.
     pub factor_stamp: FactorStamp,
+    /// 2FA is active and at most [`FlowConfig::recovery_codes_low`](super::FlowConfig) unused
+    /// recovery codes remain: show a banner, or require regeneration.
+    pub recovery_codes_low: bool,
 }
 
 impl Status {

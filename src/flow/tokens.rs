@@ -225,6 +225,9 @@ pub struct Verified {
     pub proof: RecentVerification,
     /// The user's factor stamp; keep it in the session and compare on later requests.
     pub stamp: FactorStamp,
+    /// At most [`FlowConfig::recovery_codes_low`](super::FlowConfig) unused recovery codes
+    /// remain: tell the user (or send them to regenerate).
+    pub recovery_codes_low: bool,
 }
 
 /// How a sensitive change (disable, regenerate, begin a new device, reveal) is authorised: a

@@ -713,3 +713,39 @@ async fn review_fixes_hold() {
         Err(FlowError::Locked { .. } | FlowError::Throttled { .. })
     ));
 }
+
+#[tokio::test]
+async fn running_low_on_recovery_codes_is_reported_once() {
+    let (flow, clock) = setup();
+    let (flow, events) = with_events(flow);
+    let (app, codes) = enrolled(&flow, &clock, "pat").await;
+    assert!(!flow.status("pat").await.unwrap().recovery_codes_low);
+    // Ten codes, threshold 3: the seventh use leaves three.
+    for (i, c) in codes.codes().iter().take(7).enumerate() {
+        let login = flow.verify("pat", &c.expose()).await.unwrap();
+        assert_eq!(login.recovery_codes_low, i == 6, "use {i}");
+    }
+    assert!(flow.status("pat").await.unwrap().recovery_codes_low);
+    let count = |events: &Events| {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| **e == "recovery_codes_low")
+            .count()
+    };
+    assert_eq!(count(&events), 1, "fired when crossed");
+    // Still low on later logins (by code too), without firing again.
+    let _ = flow
+        .verify("pat", &codes.codes()[7].expose())
+        .await
+        .unwrap();
+    let login = flow.verify("pat", &code(&app, &clock, 0)).await.unwrap();
+    assert!(login.recovery_codes_low);
+    assert_eq!(count(&events), 1);
+    // Regenerating clears it.
+    flow.regenerate_recovery_codes("pat", Reauth::recent(&login.proof))
+        .await
+        .unwrap();
+    assert!(!flow.status("pat").await.unwrap().recovery_codes_low);
+}
