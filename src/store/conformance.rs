@@ -694,6 +694,77 @@ pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
     assert_eq!(store.get("race-cas").await.unwrap().unwrap().version, 2);
 }
 
+/// The races again, across two stores on the same data: two servers' pools, or two drivers on
+/// one database. Half the tasks use `a`, half `b`; each task accepts the same step, consumes the
+/// same recovery code, compare-and-swaps the same version, and counts one failure. Exactly one
+/// of each wins, and every failure count is handed out once. `a` and `b` must be empty stores on
+/// the same tables.
+pub async fn race_across<A, B>(a: Arc<A>, b: Arc<B>)
+where
+    A: SecretStore + 'static,
+    B: SecretStore + 'static,
+{
+    a.insert("across", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut handles = Vec::new();
+    for i in 0..RACERS {
+        let barrier = barrier.clone();
+        handles.push(if i % 2 == 0 {
+            tokio::spawn(race_across_task(a.clone(), barrier))
+        } else {
+            tokio::spawn(race_across_task(b.clone(), barrier))
+        });
+    }
+    let mut wins = (0, 0, 0);
+    let mut counts = Vec::new();
+    for handle in handles {
+        let (step, code, swap, count) = handle.await.unwrap();
+        wins.0 += usize::from(step);
+        wins.1 += usize::from(code);
+        wins.2 += usize::from(swap);
+        counts.push(count);
+    }
+    assert_eq!(wins, (1, 1, 1), "one winner per race across both stores");
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=u32::try_from(RACERS).unwrap()).collect::<Vec<_>>(),
+        "every failure count handed out once across both stores"
+    );
+}
+
+async fn race_across_task<S: SecretStore>(
+    store: Arc<S>,
+    barrier: Arc<tokio::sync::Barrier>,
+) -> (bool, bool, bool, u32) {
+    barrier.wait().await;
+    let step = advance_step(&*store, "across", 77, 0, 1).await.unwrap();
+    let code = consume_recovery_code(&*store, "across", 1, 9, 1)
+        .await
+        .unwrap();
+    let swap = store
+        .replace(
+            "across",
+            1,
+            &cold(StoredStatus::Active, 1),
+            ReplaceEffects::default(),
+        )
+        .await
+        .is_ok();
+    let count = loop {
+        let current = store.get("across").await.unwrap().unwrap().failures;
+        if reserve_attempt(&*store, "across", current, 1)
+            .await
+            .unwrap()
+        {
+            break current + 1;
+        }
+    };
+    (step, code, swap, count)
+}
+
 /// Many tasks settle verdicts on the same count at once, right codes and wrong ones mixed, none
 /// retrying: the step is accepted at most once, at most one failure is written on that count (a
 /// success leaves a zero count at zero, so one failure may still follow it; never two), and at

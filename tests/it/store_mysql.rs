@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use twofactor::MySqlStore;
-use twofactor::store::{ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
+use twofactor::store::{ListFilter, SecretStore, StoreError, StoredStatus};
 use twofactor::store::{MYSQL_MIGRATION_0001, conformance};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -87,59 +87,7 @@ async fn two_servers_race_correctly() {
     let (pool_a, pool_b) = (application_pool(&url).await, application_pool(&url).await);
     let a = Arc::new(store_on(&pool_a, &table).await);
     let b = Arc::new(store_on(&pool_b, &table).await);
-    a.insert("u", &conformance::cold(StoredStatus::Active, 1))
-        .await
-        .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(conformance::RACERS));
-    let mut handles = Vec::new();
-    for i in 0..conformance::RACERS {
-        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let barrier = barrier.clone();
-        handles.push(tokio::spawn(async move {
-            barrier.wait().await;
-            (
-                conformance::advance_step(&*store, "u", 77, 0, 1)
-                    .await
-                    .unwrap(),
-                conformance::consume_recovery_code(&*store, "u", 1, 9, 1)
-                    .await
-                    .unwrap(),
-                store
-                    .replace(
-                        "u",
-                        1,
-                        &conformance::cold(StoredStatus::Active, 1),
-                        ReplaceEffects::default(),
-                    )
-                    .await
-                    .is_ok(),
-                loop {
-                    let current = store.get("u").await.unwrap().unwrap().failures;
-                    if conformance::reserve_attempt(&*store, "u", current, 1)
-                        .await
-                        .unwrap()
-                    {
-                        break current + 1;
-                    }
-                },
-            )
-        }));
-    }
-    let mut wins = (0, 0, 0);
-    let mut counts = Vec::new();
-    for h in handles {
-        let (s, r, c, f) = h.await.unwrap();
-        wins.0 += usize::from(s);
-        wins.1 += usize::from(r);
-        wins.2 += usize::from(c);
-        counts.push(f);
-    }
-    assert_eq!(wins, (1, 1, 1), "one winner per race across both pools");
-    counts.sort_unstable();
-    assert_eq!(
-        counts,
-        (1..=u32::try_from(conformance::RACERS).unwrap()).collect::<Vec<_>>()
-    );
+    conformance::race_across(a, b).await;
     drop_tables(&pool_a, &table).await;
 }
 

@@ -108,79 +108,6 @@ async fn with_its_own_table_name_the_store_conforms() {
     }
 }
 
-/// One racer: each of its requests races every other racer's on user `u` (version 1, recovery
-/// generation 1). Returns whether it won the step, the recovery code and the compare-and-swap,
-/// and the failure count its counted failure produced.
-async fn racer<S: SecretStore + 'static>(
-    store: Arc<S>,
-    barrier: Arc<tokio::sync::Barrier>,
-) -> (bool, bool, bool, u32) {
-    barrier.wait().await;
-    (
-        conformance::advance_step(&*store, "u", 77, 0, 1)
-            .await
-            .unwrap(),
-        conformance::consume_recovery_code(&*store, "u", 1, 9, 1)
-            .await
-            .unwrap(),
-        store
-            .replace(
-                "u",
-                1,
-                &conformance::cold(StoredStatus::Active, 1),
-                ReplaceEffects::default(),
-            )
-            .await
-            .is_ok(),
-        loop {
-            let current = store.get("u").await.unwrap().unwrap().failures;
-            if conformance::reserve_attempt(&*store, "u", current, 1)
-                .await
-                .unwrap()
-            {
-                break current + 1;
-            }
-        },
-    )
-}
-
-/// Racers alternately on `a` and `b`: exactly one wins each race, and the failure count rises
-/// once per racer.
-async fn race_across<A, B>(a: Arc<A>, b: Arc<B>)
-where
-    A: SecretStore + 'static,
-    B: SecretStore + 'static,
-{
-    a.insert("u", &conformance::cold(StoredStatus::Active, 1))
-        .await
-        .unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(conformance::RACERS));
-    let mut handles = Vec::new();
-    for i in 0..conformance::RACERS {
-        let barrier = barrier.clone();
-        handles.push(if i % 2 == 0 {
-            tokio::spawn(racer(a.clone(), barrier))
-        } else {
-            tokio::spawn(racer(b.clone(), barrier))
-        });
-    }
-    let mut wins = (0, 0, 0);
-    let mut counts = Vec::new();
-    for h in handles {
-        let (s, r, c, f) = h.await.unwrap();
-        wins.0 += usize::from(s);
-        wins.1 += usize::from(r);
-        wins.2 += usize::from(c);
-        counts.push(f);
-    }
-    assert_eq!(wins, (1, 1, 1), "one winner per race across both pools");
-    counts.sort_unstable();
-    assert_eq!(
-        counts,
-        (1..=u32::try_from(conformance::RACERS).unwrap()).collect::<Vec<_>>()
-    );
-}
-
 /// Two stores with separate pools on the same tables, as two application servers would be.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_race_correctly() {
@@ -189,7 +116,7 @@ async fn two_servers_race_correctly() {
     let (pool_a, pool_b) = (application_pool(&url).await, application_pool(&url).await);
     let a = Arc::new(store_on(&pool_a, &schema).await);
     let b = Arc::new(store_on(&pool_b, &schema).await);
-    race_across(a, b).await;
+    conformance::race_across(a, b).await;
     drop_schema(&pool_a, &schema).await;
 }
 
@@ -209,7 +136,7 @@ async fn the_two_drivers_race_correctly_on_one_database() {
     );
     let sqlx_side = Arc::new(store_on(&pool, &schema).await);
     sqlx_side.check_schema().await.unwrap();
-    race_across(tokio_postgres_side, sqlx_side).await;
+    conformance::race_across(tokio_postgres_side, sqlx_side).await;
     drop_schema(&pool, &schema).await;
 }
 
