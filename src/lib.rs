@@ -55,5 +55,7 @@ pub use store::PostgresStore;
 pub use store::SqliteStore;
 #[cfg(feature = "sqlx-postgres")]
 pub use store::SqlxPostgresStore;
+#[cfg(feature = "sqlx-sqlite")]
+pub use store::SqlxSqliteStore;
 #[cfg(feature = "std")]
 pub use store::{ListFilter, MemoryStore, SecretStore, StoreError};

@@ -34,12 +34,21 @@ mod postgres;
 #[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
 mod postgres_sql;
 mod record;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "sqlx-postgres"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "sqlx-sqlite",
+    feature = "postgres",
+    feature = "sqlx-postgres"
+))]
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]
+mod sqlite_sql;
 #[cfg(feature = "sqlx-postgres")]
 mod sqlx_postgres;
+#[cfg(feature = "sqlx-sqlite")]
+mod sqlx_sqlite;
 
 pub use dynamic::{AnyStore, BoxFuture, DynSecretStore};
 pub use memory::MemoryStore;
@@ -52,8 +61,12 @@ pub use postgres_sql::POSTGRES_MIGRATION_0001;
 pub use record::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]
+pub use sqlite_sql::SQLITE_MIGRATION_0001;
 #[cfg(feature = "sqlx-postgres")]
 pub use sqlx_postgres::SqlxPostgresStore;
+#[cfg(feature = "sqlx-sqlite")]
+pub use sqlx_sqlite::SqlxSqliteStore;
 
 use core::future::Future;
 

@@ -1,32 +1,32 @@
 //! An embedded SQLite store: one file, no server, bundled SQLite.
+//!
+//! Its SQL, and why each statement is atomic, are in [`super::sqlite_sql`], shared with the sqlx
+//! driver: the two stores use the same tables and can open one database file together.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, Row, TransactionBehavior};
 
-use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
-use super::{
-    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
-    StoredUser,
-};
+use super::sqlite_sql::{self, Columns, Param, SqliteTables, Statement, column_error, read_user};
+use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
 
 /// Read connections kept open for reuse.
 const POOL_SIZE: usize = 4;
-
-/// The columns of a user row, in the order [`read_user`] expects.
-const COLUMNS: &str = "user_id, version, status, state, required, recovery_generation, recovery, \
-     last_step, drift, last_used_at, recovery_used, failures, last_failure_at";
 
 /// A [`SecretStore`] in a SQLite file.
 ///
 /// - SQLite is compiled in (`rusqlite`'s `bundled`), so nothing needs installing.
 /// - The schema is created and migrated on open; the file uses WAL journaling, so readers do not
-///   block the writer, and several processes can share it.
+///   block the writer, and several processes can share it. The table name is an option
+///   ([`SqliteStore::open_with_table_name`]).
 /// - Every atomic operation is a single SQL statement (`UPDATE … WHERE` on the condition, with
 ///   `RETURNING` where a value comes back), so it is atomic across connections and processes;
 ///   a crash never leaves a half-written record.
+/// - The same tables, statements and semantics as `SqlxSqliteStore` (feature `sqlx-sqlite`), so
+///   an application on sqlx can open the same file through its own `SqlitePool`.
 /// - Writes in one process go through one connection, one at a time: SQLite admits one writer
 ///   anyway, and queueing in-process avoids its busy-wait sleeps. Reads use a small pool (WAL
 ///   lets them run beside the writer). Other processes on the same file are arbitrated by SQLite's
@@ -47,28 +47,60 @@ const COLUMNS: &str = "user_id, version, status, state, required, recovery_gener
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    /// The tables, and every statement on them.
+    tables: SqliteTables,
     writer: Mutex<Option<Connection>>,
     idle: Mutex<Vec<Connection>>,
 }
 
+impl core::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("table", &self.inner.tables.table())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    /// Opens (creating if needed) the database at `path` and migrates its schema, with the
+    /// default tables (`twofactor_users` and `twofactor_schema`).
     ///
     /// # Errors
     /// [`StoreError::Backend`] if the file cannot be opened or migrated;
-    /// [`StoreError::Corrupt`] if its schema is newer than this crate knows.
+    /// [`StoreError::Schema`] if its schema is newer than this crate knows.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_tables(path.as_ref(), SqliteTables::default()).await
+    }
+
+    /// Like [`SqliteStore::open`], with the users table named `table` (the version table is
+    /// then `<table>_schema`), for example to keep the 2FA records apart from a table of the
+    /// same name in the application's database.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], and [`StoreError::Corrupt`] for a name that is not 1 to 56 of
+    /// `a-z`, `0-9`, `_` starting with a letter (the PostgreSQL stores' rule), or that starts
+    /// with SQLite's reserved `sqlite_`.
+    pub async fn open_with_table_name(
+        path: impl AsRef<Path>,
+        table: &str,
+    ) -> Result<SqliteStore, StoreError> {
+        let tables = SqliteTables::with_table_name(table)?;
+        SqliteStore::open_tables(path.as_ref(), tables).await
+    }
+
+    async fn open_tables(path: &Path, tables: SqliteTables) -> Result<SqliteStore, StoreError> {
         let store = SqliteStore {
             inner: Arc::new(Inner {
-                path: path.as_ref().to_owned(),
+                path: path.to_owned(),
+                tables,
                 writer: Mutex::new(None),
                 idle: Mutex::new(Vec::new()),
             }),
@@ -91,7 +123,7 @@ impl SqliteStore {
     /// Runs `f` on the process's single writer connection, on the blocking thread pool.
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Connection, &SqliteTables) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -100,7 +132,7 @@ impl SqliteStore {
                 *writer = Some(SqliteStore::connect(&inner.path)?);
             }
             match writer.as_mut() {
-                Some(conn) => f(conn),
+                Some(conn) => f(conn, &inner.tables),
                 None => Err(StoreError::Corrupt("no writer connection")),
             }
         })
@@ -111,7 +143,7 @@ impl SqliteStore {
     /// Runs `f` with a pooled read connection on the blocking thread pool.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Connection, &SqliteTables) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
@@ -120,7 +152,7 @@ impl SqliteStore {
                 Some(c) => c,
                 None => SqliteStore::connect(&inner.path)?,
             };
-            let result = f(&mut conn);
+            let result = f(&mut conn, &inner.tables);
             let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < POOL_SIZE {
                 idle.push(conn);
@@ -132,143 +164,114 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Creates or migrates the tables in one immediate transaction (it takes the write lock before
+/// reading the recorded version, so stores opening the file together migrate once).
+fn migrate(conn: &mut Connection, tables: &SqliteTables) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::backend)?;
-    tx.execute_batch("CREATE TABLE IF NOT EXISTS twofactor_schema (version INTEGER NOT NULL)")
+    tx.execute_batch(tables.create_version_table())
         .map_err(StoreError::backend)?;
     let version: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM twofactor_schema", [], |r| {
-            r.get(0)
-        })
+        .query_row(tables.version(), [], |r| r.get(0))
         .map_err(StoreError::backend)?;
-    let version = version.unwrap_or(0);
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Corrupt(
-            "database schema is newer than this library",
-        ));
-    }
-    if version < 1 {
-        tx.execute_batch(
-            "CREATE TABLE twofactor_users (
-                user_id TEXT PRIMARY KEY NOT NULL,
-                version INTEGER NOT NULL,
-                status TEXT NOT NULL,
-                state TEXT NOT NULL,
-                required INTEGER NOT NULL,
-                recovery_generation INTEGER NOT NULL,
-                recovery TEXT,
-                last_step INTEGER,
-                drift INTEGER NOT NULL,
-                last_used_at INTEGER,
-                recovery_used INTEGER NOT NULL,
-                failures INTEGER NOT NULL,
-                last_failure_at INTEGER
-            );
-            CREATE INDEX twofactor_users_status ON twofactor_users (status, user_id);
-            INSERT INTO twofactor_schema (version) VALUES (1);",
-        )
-        .map_err(StoreError::backend)?;
+    if sqlite_sql::migration_needed(version)? {
+        tx.execute_batch(tables.migration())
+            .map_err(StoreError::backend)?;
     }
     tx.commit().map_err(StoreError::backend)
 }
 
-fn read_user(row: &Row<'_>) -> rusqlite::Result<Result<StoredUser, StoreError>> {
-    let status: String = row.get(2)?;
-    let status = match StoredStatus::parse(&status) {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
-    };
-    let version: i64 = row.get(1)?;
-    let failures: i64 = row.get(11)?;
-    Ok(Ok(StoredUser {
-        user_id: row.get(0)?,
-        version: version as u64,
-        cold: ColdFields {
-            status,
-            state: row.get(3)?,
-            required: row.get(4)?,
-            recovery_generation: row.get::<_, i64>(5)? as u64,
-            recovery: row.get(6)?,
-        },
-        last_step: row.get::<_, Option<i64>>(7)?.map(ordered_from_sql),
-        drift: row.get(8)?,
-        last_used_at: row.get::<_, Option<i64>>(9)?.map(ordered_from_sql),
-        recovery_used: row.get::<_, i64>(10)? as u64,
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        last_failure_at: row.get::<_, Option<i64>>(12)?.map(ordered_from_sql),
-    }))
+/// The statement's parameters as rusqlite binds them.
+fn params<'p>(statement: &'p Statement<'_>) -> Vec<&'p dyn ToSql> {
+    statement
+        .params
+        .iter()
+        .map(|param| -> &'p dyn ToSql {
+            match param {
+                Param::Text(v) => v,
+                Param::OptText(v) => v,
+                Param::Int(v) => v,
+                Param::OptInt(v) => v,
+                Param::Bool(v) => v,
+            }
+        })
+        .collect()
 }
 
-fn exists(conn: &Connection, user_id: &str) -> Result<bool, StoreError> {
-    conn.query_row(
-        "SELECT 1 FROM twofactor_users WHERE user_id = ?1",
-        [user_id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
-    .map_err(StoreError::backend)
+/// Runs a statement through the connection's prepared-statement cache; returns the rows it
+/// wrote.
+fn execute(conn: &Connection, statement: &Statement<'_>) -> Result<u64, StoreError> {
+    let mut prepared = conn
+        .prepare_cached(statement.sql)
+        .map_err(StoreError::backend)?;
+    let rows = prepared
+        .execute(&*params(statement))
+        .map_err(StoreError::backend)?;
+    Ok(u64::try_from(rows).unwrap_or(u64::MAX))
 }
 
-/// `Ok(true)` if the statement changed a row, `Ok(false)` if the user exists but the condition
-/// failed, [`StoreError::NotFound`] if there is no such user.
-fn changed_or_missing(
+/// Like [`execute`], reading every row the statement returns with `read` (to its end, so that a
+/// `RETURNING` statement completes).
+fn query<T>(
     conn: &Connection,
-    user_id: &str,
-    changed: usize,
-) -> Result<bool, StoreError> {
-    if changed > 0 {
-        Ok(true)
-    } else if exists(conn, user_id)? {
-        Ok(false)
-    } else {
-        Err(StoreError::NotFound)
+    statement: &Statement<'_>,
+    mut read: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut prepared = conn
+        .prepare_cached(statement.sql)
+        .map_err(StoreError::backend)?;
+    let mut rows = prepared
+        .query(&*params(statement))
+        .map_err(StoreError::backend)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(StoreError::backend)? {
+        out.push(read(row)?);
+    }
+    Ok(out)
+}
+
+/// Whether the user has a record.
+fn exists(conn: &Connection, tables: &SqliteTables, user_id: &str) -> Result<bool, StoreError> {
+    Ok(!query(conn, &tables.exists(user_id), |_| Ok(()))?.is_empty())
+}
+
+impl Columns for Row<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map_err(column_error)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(column_error)
+    }
+
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map_err(column_error)
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(column_error)
+    }
+
+    fn boolean(&self, i: usize) -> Result<bool, StoreError> {
+        self.get(i).map_err(column_error)
     }
 }
 
 impl SecretStore for SqliteStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
         let user_id = user_id.to_owned();
-        self.read(move |conn| {
-            conn.query_row(
-                &format!("SELECT {COLUMNS} FROM twofactor_users WHERE user_id = ?1"),
-                [&user_id],
-                read_user,
-            )
-            .optional()
-            .map_err(StoreError::backend)?
-            .transpose()
+        self.read(move |conn, tables| {
+            let users = query(conn, &tables.get(&user_id), |row| read_user(row))?;
+            Ok(users.into_iter().next())
         })
         .await
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
         let (user_id, cold) = (user_id.to_owned(), cold.clone());
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "INSERT INTO twofactor_users (user_id, version, status, state, required,
-                        recovery_generation, recovery, last_step, drift, last_used_at,
-                        recovery_used, failures, last_failure_at)
-                     VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, NULL, 0, NULL, 0, 0, NULL)
-                     ON CONFLICT (user_id) DO NOTHING",
-                    params![
-                        user_id,
-                        cold.status.as_str(),
-                        cold.state,
-                        cold.required,
-                        cold.recovery_generation as i64,
-                        cold.recovery
-                    ],
-                )
-                .map_err(StoreError::backend)?;
-            if n == 1 {
-                Ok(1)
-            } else {
-                Err(StoreError::Conflict)
-            }
+        self.write(move |conn, tables| {
+            sqlite_sql::inserted(execute(conn, &tables.insert(&user_id, &cold))?)
         })
         .await
     }
@@ -281,49 +284,11 @@ impl SecretStore for SqliteStore {
         effects: ReplaceEffects,
     ) -> Result<u64, StoreError> {
         let (user_id, cold) = (user_id.to_owned(), cold.clone());
-        self.write(move |conn| {
-            let (accept, drift) = match effects.accept_step {
-                Some((step, drift)) => (Some(ordered_to_sql(step)), drift),
-                None => (None, 0),
-            };
-            // SET expressions all see the old row, so the mask test uses the old generation.
-            let version: Option<i64> = conn
-                .query_row(
-                    "UPDATE twofactor_users SET
-                        version = version + 1,
-                        status = ?3, state = ?4, required = ?5,
-                        recovery_used = CASE WHEN recovery_generation = ?6
-                                             THEN recovery_used ELSE 0 END,
-                        recovery_generation = ?6, recovery = ?7,
-                        last_step = CASE WHEN ?8 IS NULL THEN last_step
-                                         WHEN last_step IS NULL OR last_step < ?8 THEN ?8
-                                         ELSE last_step END,
-                        drift = CASE WHEN ?8 IS NULL THEN drift ELSE ?9 END,
-                        failures = CASE WHEN ?10 THEN 0 ELSE failures END,
-                        last_failure_at = CASE WHEN ?10 THEN NULL ELSE last_failure_at END
-                     WHERE user_id = ?1 AND version = ?2
-                     RETURNING version",
-                    params![
-                        user_id,
-                        expected_version as i64,
-                        cold.status.as_str(),
-                        cold.state,
-                        cold.required,
-                        cold.recovery_generation as i64,
-                        cold.recovery,
-                        accept,
-                        drift,
-                        effects.reset_failures
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(StoreError::backend)?;
-            match version {
-                Some(v) => Ok(v as u64),
-                None if exists(conn, &user_id)? => Err(StoreError::Conflict),
-                None => Err(StoreError::NotFound),
-            }
+        self.write(move |conn, tables| {
+            let statement = tables.replace(&user_id, expected_version, &cold, effects);
+            let versions = query(conn, &statement, |row| row.int(0))?;
+            sqlite_sql::replaced(versions.first().copied())
+                .resolve(|| exists(conn, tables, &user_id))
         })
         .await
     }
@@ -335,44 +300,32 @@ impl SecretStore for SqliteStore {
         attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        match attempt {
-            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
-            Attempt::AcceptStep { step, drift } => {
-                self.accept_step(user_id, expected_failures, step, drift, at)
-                    .await
-            }
-            Attempt::ConsumeRecoveryCode { generation, index } => {
-                self.consume_code(user_id, expected_failures, generation, index, at)
-                    .await
-            }
-        }
+        let user_id = user_id.to_owned();
+        self.write(move |conn, tables| {
+            let rows = match tables.settle_attempt(&user_id, expected_failures, attempt, at) {
+                Some(statement) => execute(conn, &statement)?,
+                None => 0,
+            };
+            sqlite_sql::settled(rows).resolve(|| exists(conn, tables, &user_id))
+        })
+        .await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
         let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users SET failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1",
-                    [&user_id],
-                )
-                .map_err(StoreError::backend)?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::NotFound)
-            }
+        self.write(move |conn, tables| {
+            sqlite_sql::reset(execute(conn, &tables.reset_failures(&user_id))?)
         })
         .await
     }
 
     async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            conn.execute("DELETE FROM twofactor_users WHERE user_id = ?1", [&user_id])
-                .map(|n| n == 1)
-                .map_err(StoreError::backend)
+        self.write(move |conn, tables| {
+            Ok(sqlite_sql::deleted(execute(
+                conn,
+                &tables.delete(&user_id),
+            )?))
         })
         .await
     }
@@ -384,125 +337,10 @@ impl SecretStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredUser>, StoreError> {
         let after = after.map(str::to_owned);
-        self.read(move |conn| {
-            let condition = match filter {
-                ListFilter::All => "",
-                ListFilter::Active => "AND status = 'active'",
-                ListFilter::NotActive => "AND status <> 'active'",
-            };
-            // Two statements rather than `(?1 IS NULL OR user_id > ?1)`, which the planner
-            // cannot turn into a range on the primary key: a page costs the same wherever it
-            // starts.
-            let keyset = if after.is_some() {
-                "user_id > ?1"
-            } else {
-                "?1 IS NULL"
-            };
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM twofactor_users
-                     WHERE {keyset} {condition}
-                     ORDER BY user_id LIMIT ?2"
-                ))
-                .map_err(StoreError::backend)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = stmt
-                .query_map(params![after, limit], read_user)
-                .map_err(StoreError::backend)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.map_err(StoreError::backend)??);
-            }
-            Ok(out)
-        })
-        .await
-    }
-}
-
-impl SqliteStore {
-    async fn accept_step(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
-                        failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1 AND failures = ?5 AND (last_step IS NULL OR last_step < ?2)",
-                    params![
-                        user_id,
-                        ordered_to_sql(step),
-                        drift,
-                        ordered_to_sql(at),
-                        i64::from(expected_failures)
-                    ],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
-        })
-        .await
-    }
-
-    async fn consume_code(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let Some(bit) = 1u64.checked_shl(index) else {
-                return if exists(conn, &user_id)? {
-                    Ok(false)
-                } else {
-                    Err(StoreError::NotFound)
-                };
-            };
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users
-                     SET recovery_used = recovery_used | ?3, last_used_at = ?4,
-                         failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1 AND recovery_generation = ?2
-                       AND (recovery_used & ?3) = 0 AND failures = ?5",
-                    params![
-                        user_id,
-                        generation as i64,
-                        bit as i64,
-                        ordered_to_sql(at),
-                        i64::from(expected_failures)
-                    ],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
-        })
-        .await
-    }
-
-    async fn fail_attempt(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE twofactor_users SET failures = failures + 1, last_failure_at = ?3
-                     WHERE user_id = ?1 AND failures = ?2",
-                    params![user_id, i64::from(expected_failures), ordered_to_sql(at)],
-                )
-                .map_err(StoreError::backend)?;
-            changed_or_missing(conn, &user_id, n)
+        self.read(move |conn, tables| {
+            query(conn, &tables.list(filter, after.as_deref(), limit), |row| {
+                read_user(row)
+            })
         })
         .await
     }

@@ -20,6 +20,7 @@ mod store_mysql;
 mod store_postgres;
 mod store_sqlite;
 mod store_sqlx_postgres;
+mod store_sqlx_sqlite;
 
 // The flow.
 mod flow;
