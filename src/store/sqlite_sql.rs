@@ -66,36 +66,14 @@ use super::{
     Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError, StoredStatus, StoredUser,
 };
 
-/// The SQLite schema, version 1, with the default table names: what both SQLite stores'
-/// `migrate` runs (with the configured names). An application whose own migration tool owns the
+/// The SQLite schema, version 1, with the default table names, as shipped in
+/// `migrations/sqlite/`: what both SQLite stores' `migrate` runs (with the configured names). An application whose own migration tool owns the
 /// schema applies this text and builds `SqlxSqliteStore` with `check_schema()` instead of
 /// `migrate()`.
 ///
 /// `user_id` sorts bytewise (SQLite's default `BINARY` collation): `list` pages by it with a
 /// keyset predicate on the primary key. The `(status, user_id)` index serves the status filters.
-pub const SQLITE_MIGRATION_0001: &str = "\
-CREATE TABLE IF NOT EXISTS twofactor_schema (version INTEGER NOT NULL);
-
-CREATE TABLE twofactor_users (
-    user_id TEXT PRIMARY KEY NOT NULL,
-    version INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    state TEXT NOT NULL,
-    required INTEGER NOT NULL,
-    recovery_generation INTEGER NOT NULL,
-    recovery TEXT,
-    last_step INTEGER,
-    drift INTEGER NOT NULL,
-    last_used_at INTEGER,
-    recovery_used INTEGER NOT NULL,
-    failures INTEGER NOT NULL,
-    last_failure_at INTEGER
-);
-
-CREATE INDEX twofactor_users_status ON twofactor_users (status, user_id);
-
-INSERT INTO twofactor_schema (version) VALUES (1);
-";
+pub const SQLITE_MIGRATION_0001: &str = include_str!("../../migrations/sqlite/0001_twofactor.sql");
 
 /// The users table's default name, and its name in [`SQLITE_MIGRATION_0001`].
 const DEFAULT_TABLE: &str = "twofactor_users";
