@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Prints the median of every criterion benchmark of the last run, and the ratios the verify
-bench is judged by (run `cargo bench -p twofactor-benches --bench verify` first)."""
+"""Prints the median of every criterion benchmark of the last runs, the ratios each bench is
+judged by, and the tables the benches write beside criterion's results (the login audit, the
+latency table). Run the benches first (see benches/lib.rs), then
+`python3 benches/summarize.py [target/criterion]`."""
 import json
 import pathlib
 import sys
@@ -11,20 +13,36 @@ for est in sorted(root.glob("**/new/estimates.json")):
     bench = json.loads((est.parent / "benchmark.json").read_text())
     medians[bench["full_id"]] = json.loads(est.read_text())["median"]["point_estimate"]
 
+
+def fmt(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:9.3f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:9.2f} us"
+    return f"{ns:9.1f} ns"
+
+
 width = max(map(len, medians), default=0)
 for name, ns in medians.items():
-    print(f"{name:<{width}}  {ns:10.1f} ns")
+    print(f"{name:<{width}}  {fmt(ns)}")
 
-def ratio(label, a, b):
+
+def ratio(label, a, b, goal=None):
+    """Prints medians[a] / medians[b], with the goal's verdict when given (ratio <= goal)."""
     if a in medians and b in medians:
-        print(f"{label:<60} {medians[a] / medians[b]:6.2f}x")
+        r = medians[a] / medians[b]
+        verdict = ""
+        if goal is not None:
+            verdict = f"  goal <= {goal}: " + ("met" if r <= goal else f"NOT met (+{(r / goal - 1) * 100:.0f}% over)")
+        print(f"{label:<64} {fmt(medians[a])} / {fmt(medians[b])} = {r:6.2f}x{verdict}")
+
 
 print()
 s = "verify_pm1/SHA1/"
 floor = s + "floor/six_sha1_compressions"
 for case in ("far_edge", "wrong"):
-    ratio(f"SHA1 {case}: prepared / floor (goal <= 1.6)", s + f"twofactor_prepared/{case}", floor)
-    ratio(f"SHA1 {case}: raw secret / floor (goal <= 2.2)", s + f"twofactor_raw_secret/{case}", floor)
+    ratio(f"SHA1 {case}: prepared / floor", s + f"twofactor_prepared/{case}", floor, 1.6)
+    ratio(f"SHA1 {case}: raw secret / floor", s + f"twofactor_raw_secret/{case}", floor, 2.2)
 for alg in ("SHA1", "SHA256", "SHA512"):
     for case in ("far_edge", "wrong"):
         p = f"verify_pm1/{alg}/"
@@ -34,3 +52,37 @@ ratio("probe: six independent / six chained (< 1 means overlap)", "sha1_compress
 ratio("probe: six chained / one", "sha1_compress_probe/six_chained", "sha1_compress_probe/one")
 for alg in ("SHA1", "SHA256", "SHA512"):
     ratio(f"generate {alg}: totp-rs / twofactor", f"generate/{alg}/totp-rs", f"generate/{alg}/twofactor")
+
+print()
+print("Logins: store / raw-driver baseline (same run)")
+for group, goal in (
+    ("login_postgres", 1.15),
+    ("login_sqlx_postgres", 1.15),
+    ("login_sqlx_postgres_noping", 1.15),
+    ("login_mysql", 1.15),
+    ("login_mysql_noping", 1.15),
+    ("login_sqlite", 1.3),
+):
+    for case in ("single", "concurrent_8"):
+        ratio(f"{group} {case}: store / raw", f"{group}/store/{case}", f"{group}/raw/{case}", goal)
+for group in ("login_sqlx_postgres", "login_sqlx_postgres_noping", "login_mysql", "login_mysql_noping"):
+    for case in ("single", "concurrent_8"):
+        ratio(f"{group} {case}: store / raw_per_statement (diagnostic)", f"{group}/store/{case}", f"{group}/raw_per_statement/{case}")
+for variant in ("raw_gap", "raw_uncached", "raw_one_hop", "raw_no_hop"):
+    ratio(f"login_sqlite single: store / {variant} (diagnostic)", "login_sqlite/store/single", f"login_sqlite/{variant}/single")
+ratio("login_sqlite single: raw / raw_no_hop (what two hops cost)", "login_sqlite/raw/single", "login_sqlite/raw_no_hop/single")
+ratio("login_memory single: store / Totp::new + verify", "login_memory/store/single", "login_memory/core/totp_new_and_verify", 2.0)
+if "login_memory/store/concurrent_8" in medians and "login_memory/core/totp_new_and_verify" in medians:
+    r = medians["login_memory/store/concurrent_8"] / 8 / medians["login_memory/core/totp_new_and_verify"]
+    print(f"{'login_memory concurrent_8: (round / 8) / Totp::new + verify':<64} {r:6.2f}x")
+
+print()
+print("Paging: page after the 900,000th of 1,000,000 users / first page")
+for backend in ("sqlite", "postgres"):
+    for op in ("list", "admin_list"):
+        ratio(f"paging_{backend} {op}: at_90pct / first", f"paging_{backend}/{op}/at_90pct", f"paging_{backend}/{op}/first", 2.0)
+
+for table in sorted((root / "twofactor").glob("*.txt")):
+    print()
+    print(f"== {table.name}")
+    print(table.read_text().rstrip())
