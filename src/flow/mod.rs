@@ -45,20 +45,60 @@ use crate::otp::{OtpAuthUri, Secret};
 use crate::seal::KeyRing;
 use crate::store::{SecretStore, StoredUser};
 
-/// Runs CPU-heavy work (Argon2id) off the async executor: on tokio's blocking pool when the
-/// caller runs inside a tokio runtime (feature `tokio`, which every bundled SQL store enables),
-/// inline otherwise.
+/// Runs CPU-heavy work (Argon2id) off the async executor: inside a tokio runtime (feature
+/// `tokio`, which every bundled SQL store enables) on one long-lived worker thread of its own,
+/// inline otherwise. One thread, so that recovery-code attempts queue behind each other instead
+/// of taking every core from the logins the runtime is serving.
 async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, FlowError> {
     #[cfg(feature = "tokio")]
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        return runtime
-            .spawn_blocking(work)
-            .await
-            .map_err(|_| FlowError::Internal("blocking task"));
+    if tokio::runtime::Handle::try_current().is_ok()
+        && let Some(worker) = kdf_worker::sender()
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: kdf_worker::Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        return match worker.send(job) {
+            Ok(()) => result
+                .await
+                .map_err(|_| FlowError::Internal("key derivation worker")),
+            // The worker is gone (a job panicked): no result, rather than block the executor.
+            Err(_) => Err(FlowError::Internal("key derivation worker")),
+        };
     }
     Ok(work())
+}
+
+/// The key-derivation worker thread, started on first use.
+#[cfg(feature = "tokio")]
+mod kdf_worker {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Sender, channel};
+
+    /// A unit of work for the thread.
+    pub(super) type Job = Box<dyn FnOnce() + Send>;
+
+    static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+
+    /// The worker's queue, or `None` if the thread could not be started.
+    pub(super) fn sender() -> Option<&'static Sender<Job>> {
+        WORKER
+            .get_or_init(|| {
+                let (jobs, queue) = channel::<Job>();
+                std::thread::Builder::new()
+                    .name("twofactor-kdf".to_owned())
+                    .spawn(move || {
+                        while let Ok(job) = queue.recv() {
+                            job();
+                        }
+                    })
+                    .ok()
+                    .map(|_| jobs)
+            })
+            .as_ref()
+    }
 }
 
 /// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
