@@ -41,6 +41,13 @@ mod record;
     feature = "sqlx-postgres"
 ))]
 mod sql;
+#[cfg(any(
+    feature = "sqlite",
+    feature = "sqlx-sqlite",
+    feature = "postgres",
+    feature = "sqlx-postgres"
+))]
+mod sql_statement;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]

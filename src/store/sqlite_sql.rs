@@ -61,10 +61,10 @@
 
 use std::sync::Arc;
 
-use super::sql::{SCHEMA_VERSION, ordered_from_sql, ordered_to_sql};
-use super::{
-    Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError, StoredStatus, StoredUser,
-};
+use super::sql::{SCHEMA_VERSION, ordered_to_sql};
+pub(crate) use super::sql_statement::{Columns, Param, Statement, column_error, read_user};
+use super::sql_statement::{bits, from_bits};
+use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError};
 
 /// The SQLite schema, version 1, with the default table names, as shipped in
 /// `migrations/sqlite/`: what both SQLite stores' `migrate` runs (with the configured names). An application whose own migration tool owns the
@@ -105,29 +105,6 @@ pub(crate) fn retryable(code: i32) -> bool {
 #[cfg(feature = "sqlx-sqlite")]
 pub(crate) fn backoff(tries: u32) -> std::time::Duration {
     std::time::Duration::from_millis(2u64 << tries.saturating_sub(1).min(8))
-}
-
-/// One parameter value, as both drivers bind it.
-#[derive(Clone, Copy)]
-pub(crate) enum Param<'a> {
-    /// `TEXT`.
-    Text(&'a str),
-    /// `TEXT`, possibly `NULL`.
-    OptText(Option<&'a str>),
-    /// `INTEGER`.
-    Int(i64),
-    /// `INTEGER`, possibly `NULL`.
-    OptInt(Option<i64>),
-    /// A boolean (`INTEGER` 0 or 1).
-    Bool(bool),
-}
-
-/// A statement's text and its parameters (`?1`, `?2`, … in order).
-pub(crate) struct Statement<'a> {
-    /// The text, the same for every call on one store (drivers cache it prepared).
-    pub(crate) sql: &'a str,
-    /// The values of `?1`, `?2`, ….
-    pub(crate) params: Vec<Param<'a>>,
 }
 
 /// The tables a store uses, and the text of every statement on them.
@@ -457,57 +434,6 @@ impl SqliteTables {
     }
 }
 
-/// A `u64` stored as the `INTEGER` with the same bits (versions, generations, the used-code
-/// mask: compared for equality or bitwise only).
-fn bits(x: u64) -> i64 {
-    i64::from_ne_bytes(x.to_ne_bytes())
-}
-
-/// The inverse of [`bits`].
-fn from_bits(x: i64) -> u64 {
-    u64::from_ne_bytes(x.to_ne_bytes())
-}
-
-/// A row's columns, as a driver reads them; an error is [`StoreError::Corrupt`].
-pub(crate) trait Columns {
-    /// A `TEXT` column.
-    fn text(&self, i: usize) -> Result<String, StoreError>;
-    /// A nullable `TEXT` column.
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
-    /// An `INTEGER` column.
-    fn int(&self, i: usize) -> Result<i64, StoreError>;
-    /// A nullable `INTEGER` column.
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
-    /// A boolean (`INTEGER`) column.
-    fn boolean(&self, i: usize) -> Result<bool, StoreError>;
-}
-
-/// The error for a column a driver cannot read as the type the schema gives it.
-pub(crate) fn column_error<E>(_: E) -> StoreError {
-    StoreError::Corrupt("unexpected column type")
-}
-
-/// A user row of [`SqliteTables::get`] or [`SqliteTables::list`].
-pub(crate) fn read_user(row: &impl Columns) -> Result<StoredUser, StoreError> {
-    Ok(StoredUser {
-        user_id: row.text(0)?,
-        version: from_bits(row.int(1)?),
-        cold: ColdFields {
-            status: StoredStatus::parse(&row.text(2)?)?,
-            state: row.text(3)?,
-            required: row.boolean(4)?,
-            recovery_generation: from_bits(row.int(5)?),
-            recovery: row.opt_text(6)?,
-        },
-        last_step: row.opt_int(7)?.map(ordered_from_sql),
-        drift: row.int(8)?,
-        last_used_at: row.opt_int(9)?.map(ordered_from_sql),
-        recovery_used: from_bits(row.int(10)?),
-        failures: u32::try_from(row.int(11)?).unwrap_or(u32::MAX),
-        last_failure_at: row.opt_int(12)?.map(ordered_from_sql),
-    })
-}
-
 /// An operation's outcome as far as its statement's result decides it: when the statement wrote
 /// nothing, whether the user has a record tells a lost condition from a missing user.
 #[must_use]
@@ -630,6 +556,7 @@ fn schema_error(found: Option<i64>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoredStatus;
 
     #[test]
     fn configured_names_reach_every_statement() {

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use twofactor::SqlxPostgresStore;
-use twofactor::store::{
-    Attempt, ReplaceEffects, SecretStore, StoreError, StoredStatus, conformance,
-};
+use twofactor::store::{Attempt, SecretStore, StoreError, StoredStatus, conformance};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -206,7 +204,7 @@ async fn the_two_drivers_read_each_others_records_exactly() {
     // A compare-and-swap through one driver, read through the other.
     let mut active = conformance::cold(StoredStatus::Active, 3);
     active.recovery = Some("new set".to_owned());
-    let mut effects = ReplaceEffects::default();
+    let mut effects = twofactor::store::ReplaceEffects::default();
     effects.reset_failures = true;
     assert_eq!(b.replace("é-user", 1, &active, effects).await.unwrap(), 2);
     assert!(matches!(

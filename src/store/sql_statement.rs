@@ -1,0 +1,79 @@
+//! What both SQL dialects' drivers share: a statement with its converted parameters, and reading
+//! a user row, so that each driver only binds values and reads columns.
+
+use super::sql::ordered_from_sql;
+use super::{ColdFields, StoreError, StoredStatus, StoredUser};
+
+/// One parameter value, as both drivers bind it.
+#[derive(Clone, Copy)]
+pub(crate) enum Param<'a> {
+    /// `TEXT`.
+    Text(&'a str),
+    /// `TEXT`, possibly `NULL`.
+    OptText(Option<&'a str>),
+    /// An integer (`BIGINT`, `INTEGER`).
+    Int(i64),
+    /// An integer (`BIGINT`, `INTEGER`), possibly `NULL`.
+    OptInt(Option<i64>),
+    /// A boolean (`BOOLEAN`; `INTEGER` 0 or 1 on SQLite).
+    Bool(bool),
+}
+
+/// A statement's text and its parameters (`$1`, `$2`, … on PostgreSQL, `?1`, `?2`, … on SQLite, in order).
+pub(crate) struct Statement<'a> {
+    /// The text, the same for every call on one store (drivers cache it prepared).
+    pub(crate) sql: &'a str,
+    /// The values of the placeholders, in order.
+    pub(crate) params: Vec<Param<'a>>,
+}
+
+/// A `u64` stored as the 64-bit integer with the same bits (versions, generations, the used-code
+/// mask: compared for equality or bitwise only).
+pub(crate) fn bits(x: u64) -> i64 {
+    i64::from_ne_bytes(x.to_ne_bytes())
+}
+
+/// The inverse of [`bits`].
+pub(crate) fn from_bits(x: i64) -> u64 {
+    u64::from_ne_bytes(x.to_ne_bytes())
+}
+
+/// A row's columns, as a driver reads them; an error is [`StoreError::Corrupt`].
+pub(crate) trait Columns {
+    /// A `TEXT` column.
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// A nullable `TEXT` column.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// A boolean column (`BOOLEAN`, or `INTEGER` on SQLite).
+    fn boolean(&self, i: usize) -> Result<bool, StoreError>;
+}
+
+/// The error for a column a driver cannot read as the type the schema gives it.
+pub(crate) fn column_error<E>(_: E) -> StoreError {
+    StoreError::Corrupt("unexpected column type")
+}
+
+/// A user row of a dialect's `get` or `list` statement.
+pub(crate) fn read_user(row: &impl Columns) -> Result<StoredUser, StoreError> {
+    Ok(StoredUser {
+        user_id: row.text(0)?,
+        version: from_bits(row.int(1)?),
+        cold: ColdFields {
+            status: StoredStatus::parse(&row.text(2)?)?,
+            state: row.text(3)?,
+            required: row.boolean(4)?,
+            recovery_generation: from_bits(row.int(5)?),
+            recovery: row.opt_text(6)?,
+        },
+        last_step: row.opt_int(7)?.map(ordered_from_sql),
+        drift: row.int(8)?,
+        last_used_at: row.opt_int(9)?.map(ordered_from_sql),
+        recovery_used: from_bits(row.int(10)?),
+        failures: u32::try_from(row.int(11)?).unwrap_or(u32::MAX),
+        last_failure_at: row.opt_int(12)?.map(ordered_from_sql),
+    })
+}
