@@ -12,10 +12,13 @@ extern crate alloc;
 //   store persistence: the record, the trait and its contract, backends (uses otp)
 //   flow  the deciding layer: enrolment, login, throttling, audit        (uses otp, seal, store)
 //   qr    QR codes of otpauth URIs                                       (uses otp)
+//   axum  flow errors as axum responses (feature `axum`)                 (uses flow, store)
 //
 // `tests/it/layout.rs` checks these directions on every test run.
 
 pub mod otp;
+#[cfg(feature = "axum")]
+pub mod axum;
 
 #[cfg(feature = "std")]
 pub mod flow;

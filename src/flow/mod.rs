@@ -21,6 +21,7 @@ mod error;
 mod login;
 mod outcome;
 mod record;
+mod respond;
 mod sensitive;
 mod state;
 mod throttle;

@@ -20,6 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["otp"]),
     ("flow", &["otp", "seal", "store"]),
     ("qr", &["otp"]),
+    ("axum", &["flow", "store"]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
