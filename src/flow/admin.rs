@@ -1,10 +1,11 @@
-//! Administration: listing, reset, the "required" flag, and resealing under a new key.
+//! Administration: listing, reset, the requirement to enrol (with a deadline), and resealing
+//! under a new key.
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
-use super::state::EnrollmentState;
+use super::state::{EnrollmentState, Meta};
 use super::tokens::FactorStamp;
-use super::{CAS_RETRIES, EnrollmentFlow, FlowError, Status};
+use super::{CAS_RETRIES, EnrollmentFlow, FlowError, Requirement, Status};
 use crate::seal::RECOVERY_PURPOSE;
 use crate::store::{ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus};
 
@@ -31,8 +32,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
 
     /// Removes a user's second factor and recovery codes, as when an administrator has verified
     /// the user's identity another way, and (deliberately, as part of that decision) clears the
-    /// failure count and any lock, so the user can enrol again at once. Returns the new factor
-    /// stamp: every session of the user is now stale.
+    /// failure count and any lock, so the user can enrol again at once. Revokes every trusted
+    /// browser; keeps the requirement to enrol. Returns the new factor stamp: every session of
+    /// the user is now stale.
     ///
     /// # Errors
     /// Store errors; [`FlowError::Conflict`] only if changes keep racing.
@@ -40,12 +42,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let stamp = FactorStamp::generate()?;
         self.update_cold(
             user_id,
-            |cold| ColdFields {
-                status: StoredStatus::NotEnrolled,
-                state: EnrollmentState::NotEnrolled.encode(&stamp),
-                required: cold.required,
-                recovery_generation: cold.recovery_generation.wrapping_add(1),
-                recovery: None,
+            |cold| {
+                let (meta, _) = EnrollmentState::decode_meta(&cold.state)?;
+                Ok(ColdFields {
+                    status: StoredStatus::NotEnrolled,
+                    state: EnrollmentState::NotEnrolled
+                        .encode_with(&meta.after_factor_change(stamp)),
+                    required: cold.required,
+                    recovery_generation: cold.recovery_generation.wrapping_add(1),
+                    recovery: None,
+                })
             },
             true,
         )
@@ -84,22 +90,88 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         Ok(deleted)
     }
 
-    /// Marks a user as required to enrol (the application's "2FA is mandatory" policy), or not.
-    /// Read it back with [`EnrollmentFlow::status`]. Touches nothing else: not the failure count
-    /// or a lock, not the factor stamp.
+    /// Marks a user as required to enrol now (the application's "2FA is mandatory" policy), or
+    /// not: [`EnrollmentFlow::admin_require`] with [`Requirement::Now`] or [`Requirement::Off`]
+    /// (either clears a deadline). Read it back with [`EnrollmentFlow::status`]. Touches nothing
+    /// else: not the failure count or a lock, not the factor stamp.
     ///
     /// # Errors
     /// Store errors.
     pub async fn admin_set_required(&self, user_id: &str, required: bool) -> Result<(), FlowError> {
+        let requirement = if required {
+            Requirement::Now
+        } else {
+            Requirement::Off
+        };
+        self.admin_require(user_id, requirement).await
+    }
+
+    /// Stores whether a user must enrol: [`Requirement::Now`], [`Requirement::By`] a deadline
+    /// (until then [`EnrollmentFlow::next_step`] offers enrolment, after it requires it), or
+    /// [`Requirement::Off`]. Replaces the stored requirement (it is not combined with it; an
+    /// application's own policy is combined at [`EnrollmentFlow::next_step`]). Touches nothing
+    /// else: not the failure count or a lock, not the factor stamp, not trusted browsers.
+    ///
+    /// ```
+    /// use twofactor::flow::{NextStep, Requirement};
+    /// use twofactor::{Clock, EncryptionKey, EnrollmentFlow, FlowConfig, KeyRing, ManualClock, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let clock = ManualClock::new(1_800_000_000);
+    /// let flow = EnrollmentFlow::new(
+    ///     MemoryStore::new(),
+    ///     KeyRing::new(EncryptionKey::generate(1)?),
+    ///     FlowConfig::new("Example Co"),
+    /// )?
+    /// .with_clock(clock.clone());
+    /// let deadline = clock.now() + 14 * 24 * 3600;
+    /// flow.admin_require("u1", Requirement::By(deadline)).await?;
+    /// assert!(matches!(
+    ///     flow.next_step("u1", None, None).await?,
+    ///     NextStep::OfferEnrollment { deadline: d } if d == deadline
+    /// ));
+    /// clock.set(deadline);
+    /// assert!(matches!(flow.next_step("u1", None, None).await?, NextStep::RequireEnrollment));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Store errors; [`FlowError::Conflict`] only if changes keep racing.
+    pub async fn admin_require(
+        &self,
+        user_id: &str,
+        requirement: Requirement,
+    ) -> Result<(), FlowError> {
+        let (required, deadline) = match requirement {
+            Requirement::Off => (false, None),
+            Requirement::Now => (true, None),
+            Requirement::By(deadline) => (true, Some(deadline)),
+        };
         self.update_cold(
             user_id,
-            |cold| ColdFields {
-                required,
-                ..cold.clone()
+            |cold| {
+                let (meta, state) = EnrollmentState::decode_meta(&cold.state)?;
+                let meta = Meta {
+                    required_by: deadline,
+                    ..meta
+                };
+                Ok(ColdFields {
+                    required,
+                    state: state.encode_with(&meta),
+                    ..cold.clone()
+                })
             },
             false,
         )
-        .await
+        .await?;
+        self.emit(AuditEvent::RequirementChanged {
+            user_id: user_id.to_owned(),
+            required,
+            deadline,
+        });
+        Ok(())
     }
 
     /// Re-encrypts the user's stored secrets under the key ring's current key. Returns whether
@@ -112,7 +184,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             let Some(record) = self.store.get(user_id).await? else {
                 return Ok(false);
             };
-            let (stamp, mut state) = EnrollmentState::decode_stamped(&record.cold.state)?;
+            let (meta, mut state) = EnrollmentState::decode_meta(&record.cold.state)?;
             let mut changed = false;
             for sealed in state.sealed_mut() {
                 if self.keys.needs_reseal(sealed) {
@@ -129,9 +201,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             if !changed {
                 return Ok(false);
             }
-            // Key rotation is not a factor change: the stamp stays.
+            // Key rotation is not a factor change: the stamp (and all metadata) stays.
             let cold = ColdFields {
-                state: state.encode(&stamp),
+                state: state.encode_with(&meta),
                 ..record.cold.clone()
             };
             match self
@@ -175,7 +247,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     pub(super) async fn update_cold(
         &self,
         user_id: &str,
-        change: impl Fn(&ColdFields) -> ColdFields,
+        change: impl Fn(&ColdFields) -> Result<ColdFields, FlowError>,
         reset_failures: bool,
     ) -> Result<(), FlowError> {
         for _ in 0..CAS_RETRIES {
@@ -188,7 +260,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                         recovery_generation: 0,
                         recovery: None,
                     };
-                    self.store.insert(user_id, &change(&blank)).await
+                    self.store.insert(user_id, &change(&blank)?).await
                 }
                 Some(record) => {
                     let effects = ReplaceEffects {
@@ -196,7 +268,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                         reset_failures,
                     };
                     self.store
-                        .replace(user_id, record.version, &change(&record.cold), effects)
+                        .replace(user_id, record.version, &change(&record.cold)?, effects)
                         .await
                 }
             };

@@ -119,6 +119,41 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// The stored requirement to enrol changed (`admin_require`, `admin_set_required`).
+    RequirementChanged {
+        /// The user.
+        user_id: String,
+        /// Whether enrolment is now required.
+        required: bool,
+        /// Its deadline, if any.
+        deadline: Option<u64>,
+    },
+    /// A browser was trusted after a second factor (its token is never in an event).
+    BrowserTrusted {
+        /// The user.
+        user_id: String,
+        /// The trusted browser's id (not its token).
+        id: String,
+    },
+    /// A trusted browser skipped a login's second step.
+    TrustedBrowserUsed {
+        /// The user.
+        user_id: String,
+        /// The trusted browser's id (not its token).
+        id: String,
+    },
+    /// A trust token was refused: unknown, revoked, expired or issued before a factor change.
+    TrustedBrowserRefused {
+        /// The user.
+        user_id: String,
+    },
+    /// Trusted browsers were revoked (one, or all) by the user.
+    TrustedBrowsersRevoked {
+        /// The user.
+        user_id: String,
+        /// How many.
+        count: usize,
+    },
 }
 
 impl AuditEvent {
@@ -141,6 +176,11 @@ impl AuditEvent {
             | AuditEvent::StepUpUsed { user_id }
             | AuditEvent::FactorStampChanged { user_id }
             | AuditEvent::Erased { user_id }
+            | AuditEvent::RequirementChanged { user_id, .. }
+            | AuditEvent::BrowserTrusted { user_id, .. }
+            | AuditEvent::TrustedBrowserUsed { user_id, .. }
+            | AuditEvent::TrustedBrowserRefused { user_id }
+            | AuditEvent::TrustedBrowsersRevoked { user_id, .. }
             | AuditEvent::RecoveryCodesLow { user_id, .. } => user_id,
         }
     }
@@ -164,6 +204,11 @@ impl AuditEvent {
             AuditEvent::StepUpUsed { .. } => "step_up_used",
             AuditEvent::FactorStampChanged { .. } => "factor_stamp_changed",
             AuditEvent::Erased { .. } => "erased",
+            AuditEvent::RequirementChanged { .. } => "requirement_changed",
+            AuditEvent::BrowserTrusted { .. } => "browser_trusted",
+            AuditEvent::TrustedBrowserUsed { .. } => "trusted_browser_used",
+            AuditEvent::TrustedBrowserRefused { .. } => "trusted_browser_refused",
+            AuditEvent::TrustedBrowsersRevoked { .. } => "trusted_browsers_revoked",
             AuditEvent::RecoveryCodesLow { .. } => "recovery_codes_low",
         }
     }
@@ -175,11 +220,25 @@ impl fmt::Display for AuditEvent {
         match self {
             AuditEvent::EnrollmentStarted { replacing, .. } => write!(f, " replacing={replacing}"),
             AuditEvent::EnrollmentConfirmed { replaced, .. } => write!(f, " replaced={replaced}"),
+                replaced,
+                recovery_codes,
+                ..
+            } => write!(f, " replaced={replaced} recovery_codes={recovery_codes}"),
             AuditEvent::LoginWithRecoveryCode { remaining, .. } => {
                 write!(f, " remaining={remaining}")
             }
             AuditEvent::FailedAttempt { failures, .. } => write!(f, " failures={failures}"),
             AuditEvent::ClockSkewDetected { steps, .. } => write!(f, " steps={steps}"),
+            AuditEvent::RequirementChanged {
+                required, deadline, ..
+            } => match deadline {
+                Some(deadline) => write!(f, " required={required} deadline={deadline}"),
+                None => write!(f, " required={required}"),
+            },
+            AuditEvent::BrowserTrusted { id, .. } | AuditEvent::TrustedBrowserUsed { id, .. } => {
+                write!(f, " id={id}")
+            }
+            AuditEvent::TrustedBrowsersRevoked { count, .. } => write!(f, " count={count}"),
             AuditEvent::Throttled { until, .. } | AuditEvent::Locked { until, .. } => {
                 write!(f, " until={until}")
             }
@@ -217,7 +276,8 @@ impl AuditSink for TracingAudit {
             | AuditEvent::ReplayRefused { .. }
             | AuditEvent::ClockSkewDetected { .. }
             | AuditEvent::Throttled { .. }
-            | AuditEvent::Locked { .. } => tracing::warn!(
+            | AuditEvent::Locked { .. }
+            | AuditEvent::TrustedBrowserRefused { .. } => tracing::warn!(
                 target: "twofactor::audit",
                 event = event.name(),
                 user_id = event.user_id(),

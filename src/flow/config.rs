@@ -69,13 +69,23 @@ pub struct FlowConfig {
     /// would cost the server too much). Records hashed with [`FlowConfig::kdf`] are always
     /// accepted.
     pub kdf_ceiling: KdfParams,
+    /// Seconds a trusted browser stays trusted when
+    /// [`trust_browser`](super::EnrollmentFlow::trust_browser) is given no lifetime (default 30
+    /// days).
+    pub trusted_browser_lifetime: u64,
+    /// The longest lifetime a trusted browser may be given (default 90 days); longer requests
+    /// are shortened to it.
+    pub trusted_browser_max_lifetime: u64,
+    /// How many trusted browsers a user may hold (default 10, at most 50); trusting one more
+    /// drops the oldest. `0` turns trusted browsers off.
+    pub trusted_browsers_max: usize,
 }
 
 impl FlowConfig {
     /// Defaults: SHA-1/6/30, login window ±1, confirmation window ±10 (five minutes each way),
     /// drift bound 10, skew diagnosis ±20 steps (ten minutes), pending enrolments valid 15
     /// minutes, 10 recovery codes of 80 bits hashed with [`KdfParams::default`] (Argon2id, 4 MiB, 1
-    /// pass), [`ThrottlePolicy::default`].
+    /// pass), [`ThrottlePolicy::default`], trusted browsers for 30 days (at most 90), 10 per user.
     pub fn new(issuer: &str) -> FlowConfig {
         FlowConfig {
             issuer: issuer.to_owned(),
@@ -93,6 +103,9 @@ impl FlowConfig {
             reauth_window: 5 * 60,
             kdf_floor: KdfParams::FLOOR,
             kdf_ceiling: KdfParams::CEILING,
+            trusted_browser_lifetime: 30 * 24 * 3600,
+            trusted_browser_max_lifetime: 90 * 24 * 3600,
+            trusted_browsers_max: 10,
         }
     }
 }

@@ -92,16 +92,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     self.store.insert(user_id, &cold).await.map(|_| false)
                 }
                 Some(record) => {
-                    let (stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
+                    let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
                     let replacing = state.active().is_some();
                     if replacing && !allow_replacement {
                         return Err(FlowError::AlreadyEnrolled);
                     }
-                    // Beginning is not a factor change: the stamp stays.
+                    // Beginning is not a factor change: the stamp (and all metadata) stays.
                     let state = state.begin(pending.clone());
                     let cold = ColdFields {
                         status: state.status(),
-                        state: state.encode(&stamp),
+                        state: state.encode_with(&meta),
                         ..record.cold.clone()
                     };
                     self.store
@@ -180,8 +180,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Confirms the pending secret with the first code from the user's app and the `ticket`
     /// that [`begin`](EnrollmentFlow::begin) returned to this session: activates it, burns that
     /// code's step (it cannot be replayed as a login), stores the observed clock drift, changes
-    /// the factor stamp, and on a first enrolment issues recovery codes (returned once, stored
-    /// hashed).
+    /// the factor stamp (which revokes every trusted browser), and on a first enrolment issues
+    /// recovery codes (returned once, stored hashed).
     ///
     /// # Errors
     /// [`FlowError::NoPendingEnrollment`] (also when the ticket is not this enrolment's: a
@@ -200,7 +200,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .get(user_id)
             .await?
             .ok_or(FlowError::NoPendingEnrollment)?;
-        let state = EnrollmentState::decode(&record.cold.state)?;
+        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         let pending = state
             .pending()
             .ok_or(FlowError::NoPendingEnrollment)?
@@ -265,9 +265,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             )
         };
         let stamp = FactorStamp::generate()?;
+        // A factor change: trusted browsers are revoked, the requirement to enrol is kept.
         let cold = ColdFields {
             status: state.status(),
-            state: state.encode(&stamp),
+            state: state.encode_with(&meta.after_factor_change(stamp)),
             required: record.cold.required,
             recovery_generation: generation,
             recovery,

@@ -6,9 +6,10 @@ use super::clock::Clock;
 use zeroize::Zeroizing;
 
 use super::off_executor;
-use super::state::Active;
+use super::state::{Active, EnrollmentState};
 use super::tokens::{FactorStamp, RecentVerification, Verified};
-use super::{EnrollmentFlow, FlowError, LoginFactor};
+use super::trust::TrustToken;
+use super::{EnrollmentFlow, FlowError, LoginFactor, NextStep, Requirement};
 use crate::otp::code::parse_code;
 use crate::otp::{RecoveryError, Totp, TotpState, VerifyError};
 use crate::store::{Attempt, SecretStore, StoredUser};
@@ -256,6 +257,79 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             }
             _ => Err(self.failed(&user_id, failures, now)),
         }
+    }
+}
+
+impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
+    /// What to do after the password step, in one call: [`NextStep::Continue`] (no second
+    /// factor, none required), [`NextStep::SecondFactor`] (2FA is active: ask for a code),
+    /// [`NextStep::Trusted`] (2FA is active and `browser` holds a valid trust token: the second
+    /// step is skipped, see [`EnrollmentFlow::verify_trusted`]), [`NextStep::OfferEnrollment`]
+    /// (not enrolled, required by a deadline still ahead: offer "set up now or later") or
+    /// [`NextStep::RequireEnrollment`] (not enrolled, and required now or the deadline passed).
+    ///
+    /// The requirement is the stricter of the user's stored one
+    /// ([`EnrollmentFlow::admin_require`]) and `policy`, the one the application computes from
+    /// groups or roles, if any (see [`Requirement`]). A pending enrolment is not an enrolment:
+    /// it leads where no enrolment would.
+    ///
+    /// ```
+    /// use twofactor::flow::{NextStep, Requirement};
+    /// use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, KeyRing, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let flow = EnrollmentFlow::new(
+    ///     MemoryStore::new(),
+    ///     KeyRing::new(EncryptionKey::generate(1)?),
+    ///     FlowConfig::new("Example Co"),
+    /// )?;
+    /// // No record, no policy: the password was enough.
+    /// assert!(matches!(flow.next_step("u1", None, None).await?, NextStep::Continue));
+    /// // The application requires 2FA of administrators.
+    /// let step = flow.next_step("u1", Some(Requirement::Now), None).await?;
+    /// assert!(matches!(step, NextStep::RequireEnrollment));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Store errors (also a corrupt record); as [`EnrollmentFlow::verify_trusted`] with a token.
+    pub async fn next_step(
+        &self,
+        user_id: &str,
+        policy: Option<Requirement>,
+        browser: Option<&TrustToken>,
+    ) -> Result<NextStep, FlowError> {
+        let record = self.store.get(user_id).await?;
+        let (stored, active) = match &record {
+            None => (Requirement::Off, false),
+            Some(record) => {
+                let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+                let stored = match (record.cold.required, meta.required_by) {
+                    (false, _) => Requirement::Off,
+                    (true, None) => Requirement::Now,
+                    (true, Some(deadline)) => Requirement::By(deadline),
+                };
+                (stored, state.active().is_some())
+            }
+        };
+        if active {
+            if let (Some(token), Some(record)) = (browser, record)
+                && let Some(login) = self.verify_trusted_in(record, token).await?
+            {
+                return Ok(NextStep::Trusted(login));
+            }
+            return Ok(NextStep::SecondFactor);
+        }
+        let requirement = policy.map_or(stored, |p| p.stricter(stored));
+        let now = self.clock.now();
+        Ok(match requirement {
+            Requirement::Off => NextStep::Continue,
+            r if r.is_due(now) => NextStep::RequireEnrollment,
+            Requirement::By(deadline) => NextStep::OfferEnrollment { deadline },
+            _ => NextStep::RequireEnrollment,
+        })
     }
 }
 

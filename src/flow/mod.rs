@@ -26,6 +26,7 @@ mod sensitive;
 mod state;
 mod throttle;
 mod tokens;
+mod trust;
 
 #[cfg(feature = "tracing")]
 pub use audit::TracingAudit;
@@ -34,12 +35,15 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlowConfig, RecoveryStorage};
 pub use error::FlowError;
 pub use outcome::{
-    Confirmation, Enrollment, EnrollmentStatus, LoginFactor, Regenerated, RevealedRecoveryCode,
-    Status,
+    Confirmation, Enrollment, EnrollmentStatus, LoginFactor, NextStep, Regenerated, Requirement,
+    RevealedRecoveryCode, Status,
 };
 pub use record::check_record;
 pub use throttle::{ThrottleError, ThrottlePolicy};
 pub use tokens::{EnrollmentTicket, FactorStamp, Reauth, RecentVerification, Verified};
+pub use trust::{
+    BrowserTrusted, MAX_LABEL_BYTES, TRUST_AFTER_LOGIN, TrustToken, TrustedBrowser, TrustedLogin,
+};
 
 use self::state::{Active, EnrollmentState};
 use crate::otp::{OtpAuthUri, Secret};
@@ -164,6 +168,16 @@ impl<S: SecretStore> EnrollmentFlow<S> {
         if config.pending_ttl == 0 {
             return Err(FlowError::Config("pending_ttl must be positive"));
         }
+        if config.trusted_browsers_max > 50 {
+            return Err(FlowError::Config("at most 50 trusted browsers per user"));
+        }
+        if config.trusted_browser_lifetime == 0
+            || config.trusted_browser_lifetime > config.trusted_browser_max_lifetime
+        {
+            return Err(FlowError::Config(
+                "trusted_browser_lifetime must be positive and at most trusted_browser_max_lifetime",
+            ));
+        }
         // Validate the issuer once, with any account name.
         let probe = Secret::from_bytes(&[0; 16]).map_err(|_| FlowError::Internal("probe"))?;
         OtpAuthUri::totp(probe, "probe")?.with_issuer(&config.issuer)?;
@@ -226,6 +240,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 user_id: user_id.to_owned(),
                 enrollment: EnrollmentStatus::NotEnrolled,
                 required: false,
+                required_by: None,
                 last_used_at: None,
                 recovery_codes_left: None,
                 failures: 0,
@@ -237,7 +252,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     }
 
     fn status_of(&self, record: &StoredUser, now: u64) -> Result<Status, FlowError> {
-        let (factor_stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
+        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+        let factor_stamp = meta.stamp;
         let enrollment = match &state {
             EnrollmentState::NotEnrolled => EnrollmentStatus::NotEnrolled,
             EnrollmentState::Pending(p) => EnrollmentStatus::Pending {
@@ -269,6 +285,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             user_id: record.user_id.clone(),
             enrollment,
             required: record.cold.required,
+            required_by: meta.required_by.filter(|_| record.cold.required),
             last_used_at: record.last_used_at,
             recovery_codes_low: recovery_codes_left
                 .is_some_and(|left| left <= self.config.recovery_codes_low),

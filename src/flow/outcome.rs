@@ -1,6 +1,7 @@
 //! What flow operations return: begun enrolments, confirmations, login factors, status.
 
 use super::tokens::{EnrollmentTicket, FactorStamp};
+use super::trust::TrustedLogin;
 use zeroize::Zeroizing;
 
 use crate::otp::{OtpAuthUri, RecoveryCodeSet};
@@ -162,8 +163,11 @@ pub struct Status {
     pub user_id: String,
     /// Life-cycle state.
     pub enrollment: EnrollmentStatus,
-    /// The application requires this user to enrol.
+    /// The application (or an administrator) requires this user to enrol: now, or by
+    /// [`Status::required_by`].
     pub required: bool,
+    /// The deadline of a required enrolment, if it has one (see [`Requirement::By`]).
+    pub required_by: Option<u64>,
     /// Last successful use of the second factor.
     pub last_used_at: Option<u64>,
     /// Unused recovery codes (when active; `None` also when the stored set is refused, see
@@ -185,4 +189,91 @@ impl Status {
     pub fn is_active(&self) -> bool {
         matches!(self.enrollment, EnrollmentStatus::Active { .. })
     }
+
+    /// The stored per-user requirement ([`Status::required`] with [`Status::required_by`]).
+    pub fn requirement(&self) -> Requirement {
+        match (self.required, self.required_by) {
+            (false, _) => Requirement::Off,
+            (true, None) => Requirement::Now,
+            (true, Some(deadline)) => Requirement::By(deadline),
+        }
+    }
+}
+
+/// Whether a user must enrol: stored per user by
+/// [`admin_require`](super::EnrollmentFlow::admin_require), or computed by the application (a
+/// group or role policy) and passed to [`next_step`](super::EnrollmentFlow::next_step).
+///
+/// When both exist **the stricter wins**: `Now` over any deadline, an earlier deadline over a
+/// later one, any deadline over `Off` ([`Requirement::stricter`]). An application policy can so
+/// tighten a user's requirement but never relax one an administrator set; to relax it, clear the
+/// stored one.
+///
+/// ```
+/// use twofactor::flow::Requirement;
+///
+/// assert_eq!(Requirement::Off.stricter(Requirement::By(100)), Requirement::By(100));
+/// assert_eq!(Requirement::By(200).stricter(Requirement::By(100)), Requirement::By(100));
+/// assert_eq!(Requirement::By(100).stricter(Requirement::Now), Requirement::Now);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Requirement {
+    /// Not required: enrolment is the user's choice.
+    #[default]
+    Off,
+    /// Required from this Unix time on; until then the user may set it up later (a grace
+    /// period: show a banner).
+    By(u64),
+    /// Required now: the password step leads only to enrolment.
+    Now,
+}
+
+impl Requirement {
+    /// The stricter of two requirements (see [`Requirement`]).
+    #[must_use]
+    pub fn stricter(self, other: Requirement) -> Requirement {
+        match (self, other) {
+            (Requirement::Now, _) | (_, Requirement::Now) => Requirement::Now,
+            (Requirement::By(a), Requirement::By(b)) => Requirement::By(a.min(b)),
+            (Requirement::By(a), Requirement::Off) | (Requirement::Off, Requirement::By(a)) => {
+                Requirement::By(a)
+            }
+            (Requirement::Off, Requirement::Off) => Requirement::Off,
+        }
+    }
+
+    /// Whether enrolment is required at `now` (`Now`, or a deadline reached).
+    pub fn is_due(self, now: u64) -> bool {
+        match self {
+            Requirement::Off => false,
+            Requirement::By(deadline) => now >= deadline,
+            Requirement::Now => true,
+        }
+    }
+}
+
+/// What the application does after the password step, from
+/// [`next_step`](super::EnrollmentFlow::next_step).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum NextStep {
+    /// No second factor and none required: the login is complete.
+    Continue,
+    /// 2FA is active: ask for a code or a recovery code ([`verify`](super::EnrollmentFlow::verify)).
+    SecondFactor,
+    /// 2FA is active and the browser's trust token is valid: the login is complete without a
+    /// second step (and without a [`RecentVerification`](super::RecentVerification): sensitive
+    /// changes still ask for a code).
+    Trusted(TrustedLogin),
+    /// Not enrolled, and required by `deadline`: the login is complete, and the application
+    /// offers enrolment ("set up now" or "later", with the deadline shown).
+    OfferEnrollment {
+        /// Unix time from which enrolment is required.
+        deadline: u64,
+    },
+    /// Not enrolled, and required now (or the deadline passed): the session may only enrol
+    /// ([`begin`](super::EnrollmentFlow::begin), then [`confirm`](super::EnrollmentFlow::confirm))
+    /// before the login completes.
+    RequireEnrollment,
 }

@@ -77,7 +77,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
 /// # Errors
 /// [`StoreError::Corrupt`] naming the first problem.
 pub fn check_record(cold: &ColdFields) -> Result<ColdFields, StoreError> {
-    let (stamp, state) = EnrollmentState::decode_stamped(&cold.state)?;
+    let (meta, state) = EnrollmentState::decode_meta(&cold.state)?;
     if state.status() != cold.status {
         return Err(StoreError::Corrupt(
             "status disagrees with the enrolment state",
@@ -93,7 +93,7 @@ pub fn check_record(cold: &ColdFields) -> Result<ColdFields, StoreError> {
     };
     Ok(ColdFields {
         status: cold.status,
-        state: state.encode(&stamp),
+        state: state.encode_with(&meta),
         required: cold.required,
         recovery_generation: cold.recovery_generation,
         recovery,

@@ -7,7 +7,7 @@ use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::login::looks_like_code;
 use super::off_executor;
-use super::state::{Active, EnrollmentState};
+use super::state::{Active, EnrollmentState, Meta};
 use super::tokens::{FactorStamp, Reauth};
 use super::{EnrollmentFlow, FlowError, RecoveryStorage, Regenerated, RevealedRecoveryCode};
 use crate::otp::code::parse_code;
@@ -17,8 +17,9 @@ use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredSt
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Turns 2FA off. Requires a valid code or recovery code now (which is consumed) or a
-    /// recent-verification proof ([`Reauth`]), not just a session. Returns the user's new factor
-    /// stamp: every other session of the user is now stale.
+    /// recent-verification proof ([`Reauth`]), not just a session. Revokes every trusted
+    /// browser; keeps the requirement to enrol. Returns the user's new factor stamp: every other
+    /// session of the user is now stale.
     ///
     /// # Errors
     /// [`FlowError::ReauthRequired`] (no factor and no fresh proof), [`FlowError::CodeAlreadyUsed`]
@@ -31,9 +32,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<FactorStamp, FlowError> {
         let record = self.prove(user_id, reauth.into()).await?;
         let stamp = FactorStamp::generate()?;
+        let (meta, _) = EnrollmentState::decode_meta(&record.cold.state)?;
         let cold = ColdFields {
             status: StoredStatus::NotEnrolled,
-            state: EnrollmentState::NotEnrolled.encode(&stamp),
+            state: EnrollmentState::NotEnrolled.encode_with(&meta.after_factor_change(stamp)),
             required: record.cold.required,
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: None,
@@ -68,11 +70,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         })
         .await?;
         let hashed = hashed.map_err(|_| FlowError::Internal("recovery code hashing"))?;
-        let state = EnrollmentState::decode(&record.cold.state)?
-            .with_revealable(self.seal_codes(user_id, &set)?);
+        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+        let state = state.with_revealable(self.seal_codes(user_id, &set)?);
         let stamp = FactorStamp::generate()?;
+        // Trusted browsers were bound to the old stamp: they stop working now, and are removed
+        // as they are next presented or listed.
+        let meta = Meta { stamp, ..meta };
         let cold = ColdFields {
-            state: state.encode(&stamp),
+            state: state.encode_with(&meta),
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: Some(hashed.encode()),
             ..record.cold.clone()

@@ -2,6 +2,7 @@
 //! its stored text form (sealed secrets only).
 
 use super::tokens::{FactorStamp, TicketHash};
+use super::trust::TrustEntry;
 use crate::otp::{Algorithm, Digits, Period, TotpParams};
 use crate::seal::SealedSecret;
 use crate::store::{StoreError, StoredStatus};
@@ -28,6 +29,44 @@ pub(crate) struct Active {
     /// showing them again (`RecoveryStorage::HashedAndEncrypted`).
     pub(crate) revealable: Option<SealedSecret>,
 }
+
+/// What the state text carries beside the enrolment state: the factor stamp, the deadline of a
+/// required enrolment, and the trusted browsers. Stored in the same text as the state, so one
+/// compare-and-swap changes them together in every store, without a schema change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Meta {
+    /// The user's factor stamp.
+    pub(crate) stamp: FactorStamp,
+    /// The deadline of a required enrolment (with the cold field `required` set); `None`: none
+    /// (required now, if `required` is set).
+    pub(crate) required_by: Option<u64>,
+    /// Trusted browsers, oldest first.
+    pub(crate) trusted: Vec<TrustEntry>,
+}
+
+impl Meta {
+    /// Metadata with `stamp` only.
+    pub(crate) fn new(stamp: FactorStamp) -> Meta {
+        Meta {
+            stamp,
+            required_by: None,
+            trusted: Vec::new(),
+        }
+    }
+
+    /// The same metadata under a new stamp, without trusted browsers: what every factor change
+    /// that revokes them (disable, reset, a new device) writes.
+    pub(crate) fn after_factor_change(&self, stamp: FactorStamp) -> Meta {
+        Meta {
+            stamp,
+            required_by: self.required_by,
+            trusted: Vec::new(),
+        }
+    }
+}
+
+/// At most this many trusted browsers in one stored state (the configurable cap is lower).
+pub(crate) const MAX_STORED_TRUSTED: usize = 64;
 
 /// Where a user is in the life cycle.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -139,15 +178,27 @@ impl EnrollmentState {
         }
     }
 
-    /// Text form, with the user's factor stamp `S` (URL-safe base64):
-    /// `v2|S|none`, `v2|S|pending|P`, `v2|S|active|A|P or -|R or -`, where `R` is the sealed
-    /// recovery codes, and
-    /// `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED,TICKET or -` (the ticket's hash) and
-    /// `A = ALG,DIGITS,PERIOD,EPOCH,SINCE,SEALED`.
-    ///
-    /// [`EnrollmentState::decode_stamped`] also reads the `v1` form written before stamps and
-    /// tickets (`v1|none`, ... with `P` lacking the ticket): its stamp is all zero.
+    /// Text form, with the user's factor stamp `S` (URL-safe base64) and nothing else in the
+    /// metadata: `v2|S|BODY`. See [`EnrollmentState::encode_with`].
     pub(crate) fn encode(&self, stamp: &FactorStamp) -> String {
+        self.encode_with(&Meta::new(*stamp))
+    }
+
+    /// Text form with its metadata.
+    ///
+    /// `v2|S|BODY` when the metadata is the stamp `S` alone (URL-safe base64), so that a record
+    /// without a deadline or trusted browsers stays readable by releases before `v3`; otherwise
+    /// `v3|S|M|BODY`, where `M` is a `;`-separated list of `by=DEADLINE` (at most once) and
+    /// `tb=ID,HASH,STAMP,LABEL,CREATED,LAST or -,EXPIRES` (one per trusted browser, oldest
+    /// first; see `trust.rs`).
+    ///
+    /// `BODY` is `none`, `pending|P`, or `active|A|P or -|R or -`, where `R` is the sealed
+    /// recovery codes, `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED,TICKET or -` (the
+    /// ticket's hash) and `A = ALG,DIGITS,PERIOD,EPOCH,SINCE,SEALED`.
+    ///
+    /// [`EnrollmentState::decode_meta`] also reads the `v1` form written before stamps and
+    /// tickets (`v1|none`, ... with `P` lacking the ticket): its stamp is all zero.
+    pub(crate) fn encode_with(&self, meta: &Meta) -> String {
         let body = match self {
             EnrollmentState::NotEnrolled => "none".to_owned(),
             EnrollmentState::Pending(p) => format!("pending|{}", encode_pending(p)),
@@ -168,7 +219,16 @@ impl EnrollmentState {
                     .map_or_else(|| "-".to_owned(), SealedSecret::encode)
             ),
         };
-        format!("v2|{stamp}|{body}")
+        let stamp = meta.stamp;
+        if meta.required_by.is_none() && meta.trusted.is_empty() {
+            return format!("v2|{stamp}|{body}");
+        }
+        let mut items: Vec<String> = Vec::with_capacity(1 + meta.trusted.len());
+        if let Some(by) = meta.required_by {
+            items.push(format!("by={by}"));
+        }
+        items.extend(meta.trusted.iter().map(|t| format!("tb={}", t.encode())));
+        format!("v3|{stamp}|{}|{body}", items.join(";"))
     }
 
     /// Parses [`EnrollmentState::encode`]'s form, validating every field.
@@ -178,20 +238,26 @@ impl EnrollmentState {
 
     /// Parses [`EnrollmentState::encode`]'s form (or the older `v1` one), with the stamp.
     pub(crate) fn decode_stamped(text: &str) -> Result<(FactorStamp, EnrollmentState), StoreError> {
+        let (meta, state) = EnrollmentState::decode_meta(text)?;
+        Ok((meta.stamp, state))
+    }
+
+    /// Parses [`EnrollmentState::encode_with`]'s forms (`v3`, `v2`) or the older `v1` one, with
+    /// the metadata (`v2` and `v1` carry only a stamp).
+    pub(crate) fn decode_meta(text: &str) -> Result<(Meta, EnrollmentState), StoreError> {
         let corrupt = StoreError::Corrupt("enrolment state");
-        if text.len() > 16 * 1024 {
+        if text.len() > 32 * 1024 {
             return Err(corrupt);
         }
+        let stamp_of = |s: &str| {
+            s.parse::<FactorStamp>()
+                .map_err(|_| StoreError::Corrupt("enrolment state"))
+        };
         let parts: Vec<&str> = text.split('|').collect();
-        let (stamp, version, body) = match parts.as_slice() {
-            ["v1", body @ ..] => (FactorStamp::default(), 1, body),
-            ["v2", stamp, body @ ..] => (
-                stamp
-                    .parse::<FactorStamp>()
-                    .map_err(|_| StoreError::Corrupt("enrolment state"))?,
-                2,
-                body,
-            ),
+        let (meta, version, body) = match parts.as_slice() {
+            ["v1", body @ ..] => (Meta::default(), 1, body),
+            ["v2", stamp, body @ ..] => (Meta::new(stamp_of(stamp)?), 2, body),
+            ["v3", stamp, meta, body @ ..] => (decode_meta_items(stamp_of(stamp)?, meta)?, 2, body),
             _ => return Err(corrupt),
         };
         let state = match body {
@@ -226,8 +292,34 @@ impl EnrollmentState {
             }
             _ => return Err(corrupt),
         };
-        Ok((stamp, state))
+        Ok((meta, state))
     }
+}
+
+/// The `v3` metadata list: `by=DEADLINE` at most once, then trusted browsers with distinct ids.
+fn decode_meta_items(stamp: FactorStamp, text: &str) -> Result<Meta, StoreError> {
+    let corrupt = || StoreError::Corrupt("enrolment state metadata");
+    let mut meta = Meta::new(stamp);
+    for item in text.split(';') {
+        match item.split_once('=') {
+            Some(("by", value)) if meta.required_by.is_none() && meta.trusted.is_empty() => {
+                meta.required_by = Some(value.parse().map_err(|_| corrupt())?);
+            }
+            Some(("tb", value)) if meta.trusted.len() < MAX_STORED_TRUSTED => {
+                let entry = TrustEntry::decode(value).ok_or_else(corrupt)?;
+                if meta.trusted.iter().any(|t| t.same_id(&entry)) {
+                    return Err(corrupt());
+                }
+                meta.trusted.push(entry);
+            }
+            _ => return Err(corrupt()),
+        }
+    }
+    // `v3` is written only with metadata beyond the stamp: an empty list is not canonical.
+    if meta.required_by.is_none() && meta.trusted.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(meta)
 }
 
 fn encode_params(p: &TotpParams) -> String {
@@ -370,6 +462,112 @@ mod tests {
         let v1 = "v1|pending|SHA1,6,30,0,1,2,v1.1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA";
         let (_, state) = EnrollmentState::decode_stamped(v1).unwrap();
         assert!(state.pending().unwrap().ticket.is_none());
+    }
+
+    #[test]
+    fn v3_carries_the_deadline_and_trusted_browsers_and_v2_is_kept_without_them() {
+        let ring = KeyRing::new(EncryptionKey::generate(1).unwrap());
+        let stamp = FactorStamp::generate().unwrap();
+        let state = EnrollmentState::NotEnrolled
+            .begin(pending(&ring, 10))
+            .confirm(20)
+            .unwrap();
+        // Nothing beyond the stamp: the v2 form, readable by releases before v3.
+        let text = state.encode_with(&Meta::new(stamp));
+        assert!(text.starts_with("v2|"), "{text}");
+        assert_eq!(text, state.encode(&stamp));
+
+        let entry = crate::flow::trust::TrustEntry::decode(&format!(
+            "{},{},{stamp},{},5,-,99",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "A".repeat(43),
+            "RmlyZWZveA"
+        ))
+        .unwrap();
+        for meta in [
+            Meta {
+                required_by: Some(1_900_000_000),
+                ..Meta::new(stamp)
+            },
+            Meta {
+                trusted: vec![entry.clone()],
+                ..Meta::new(stamp)
+            },
+            Meta {
+                required_by: Some(0),
+                trusted: vec![entry.clone()],
+                stamp,
+            },
+        ] {
+            let text = state.encode_with(&meta);
+            assert!(text.starts_with(&format!("v3|{stamp}|")), "{text}");
+            assert_eq!(
+                EnrollmentState::decode_meta(&text).unwrap(),
+                (meta.clone(), state.clone())
+            );
+            // The stamp and state read as from any other version.
+            assert_eq!(
+                EnrollmentState::decode_stamped(&text).unwrap(),
+                (stamp, state.clone())
+            );
+        }
+        let text = EnrollmentState::NotEnrolled.encode_with(&Meta {
+            required_by: Some(7),
+            ..Meta::new(stamp)
+        });
+        assert_eq!(text, format!("v3|{stamp}|by=7|none"));
+        // v1 and v2 read with empty metadata.
+        let (meta, _) = EnrollmentState::decode_meta("v1|none").unwrap();
+        assert_eq!(meta, Meta::default());
+        let (meta, _) = EnrollmentState::decode_meta(&format!("v2|{stamp}|none")).unwrap();
+        assert_eq!(meta, Meta::new(stamp));
+    }
+
+    #[test]
+    fn malformed_v3_metadata_is_a_typed_error() {
+        let s = "AAAAAAAAAAAAAAAAAAAAAA";
+        let tb = format!("tb={s},{},{s},,5,-,99", "A".repeat(43));
+        for bad in [
+            format!("v3|{s}|none"),
+            format!("v3|{s}||none"),
+            format!("v3|{s}|-|none"),
+            "v3|short|by=1|none".to_owned(),
+            format!("v3|{s}|by=|none"),
+            format!("v3|{s}|by=x|none"),
+            format!("v3|{s}|by=-1|none"),
+            format!("v3|{s}|by=1;by=2|none"),
+            format!("v3|{s}|{tb};by=1|none"),
+            format!("v3|{s}|by=1;|none"),
+            format!("v3|{s}|what=1|none"),
+            format!("v3|{s}|by=1|bogus"),
+            format!("v3|{s}|{tb};{tb}|none"),
+            format!("v3|{s}|tb=1,2,3|none"),
+            format!("v3|{s}|{}|none", tb.replace(",-,", ",x,")),
+            format!("v3|{s}|{}|none", tb.replace("tb=AAAA", "tb=!AAA")),
+            format!("v3|{s}|by=1|none|x"),
+            format!("v3|{s}|by=1"),
+        ] {
+            assert!(
+                matches!(EnrollmentState::decode(&bad), Err(StoreError::Corrupt(_))),
+                "{bad}"
+            );
+        }
+        assert!(EnrollmentState::decode(&format!("v3|{s}|{tb}|none")).is_ok());
+        assert!(EnrollmentState::decode(&format!("v3|{s}|by=1;{tb}|none")).is_ok());
+        // Too many entries.
+        let many: Vec<String> = (0..=MAX_STORED_TRUSTED)
+            .map(|i| {
+                let id = data_encoding::BASE64URL_NOPAD.encode(&(i as u128).to_be_bytes());
+                format!("tb={id},{},{s},,5,-,99", "A".repeat(43))
+            })
+            .collect();
+        let text = format!("v3|{s}|{}|none", many.join(";"));
+        assert!(matches!(
+            EnrollmentState::decode(&text),
+            Err(StoreError::Corrupt(_))
+        ));
+        let text = format!("v3|{s}|{}|none", many[1..].join(";"));
+        assert!(EnrollmentState::decode(&text).is_ok());
     }
 
     #[test]

@@ -26,7 +26,9 @@ mod store_sqlx_sqlite;
 mod flow;
 mod flow_model;
 mod flow_servers;
+mod required;
 mod sessions;
+mod trust;
 
 // Around it.
 mod cli;

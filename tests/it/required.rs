@@ -1,0 +1,299 @@
+//! Required enrolment with a grace period: the stored per-user requirement (now, by a deadline,
+//! off), the application's own policy combined with it (the stricter wins), the one call after
+//! the password step, and the stored forms (v1, v2, v3) it is read from.
+
+use std::sync::{Arc, Mutex};
+
+use twofactor::flow::{NextStep, Requirement};
+use twofactor::store::{ColdFields, SecretStore, StoredStatus};
+use twofactor::{
+    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, KdfParams, KeyRing, ManualClock,
+    MemoryStore, Totp,
+};
+
+const T0: u64 = 1_800_000_000;
+const DAY: u64 = 24 * 3600;
+
+type Events = Arc<Mutex<Vec<AuditEvent>>>;
+type Flow = EnrollmentFlow<MemoryStore, ManualClock, Box<dyn Fn(&AuditEvent) + Send + Sync>>;
+
+fn setup() -> (Flow, ManualClock, Events) {
+    let clock = ManualClock::new(T0);
+    let mut config = FlowConfig::new("Example Co");
+    config.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    let audit: Box<dyn Fn(&AuditEvent) + Send + Sync> =
+        Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let flow = EnrollmentFlow::new(
+        MemoryStore::new(),
+        KeyRing::new(EncryptionKey::generate(1).unwrap()),
+        config,
+    )
+    .unwrap()
+    .with_clock(clock.clone())
+    .with_audit(audit);
+    (flow, clock, events)
+}
+
+async fn enrol(flow: &Flow, clock: &ManualClock, user: &str) -> Totp {
+    let e = flow.begin(user, "someone").await.unwrap();
+    let app = e.uri().to_totp().unwrap();
+    let code = app.generate_step(app.step_at(clock.now()).unwrap());
+    flow.confirm(user, e.ticket(), code.as_str()).await.unwrap();
+    clock.advance(30);
+    app
+}
+
+async fn step(flow: &Flow, user: &str, policy: Option<Requirement>) -> NextStep {
+    flow.next_step(user, policy, None).await.unwrap()
+}
+
+fn is_continue(s: &NextStep) -> bool {
+    matches!(s, NextStep::Continue)
+}
+
+fn is_required(s: &NextStep) -> bool {
+    matches!(s, NextStep::RequireEnrollment)
+}
+
+fn offered(s: &NextStep) -> Option<u64> {
+    match s {
+        NextStep::OfferEnrollment { deadline } => Some(*deadline),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_offers_enrolment_until_it_passes_then_requires_it() {
+    let (flow, clock, events) = setup();
+    assert!(is_continue(&step(&flow, "u", None).await));
+
+    let deadline = T0 + 14 * DAY;
+    flow.admin_require("u", Requirement::By(deadline))
+        .await
+        .unwrap();
+    let status = flow.status("u").await.unwrap();
+    assert!(status.required);
+    assert_eq!(status.required_by, Some(deadline));
+    assert_eq!(status.requirement(), Requirement::By(deadline));
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .contains(&AuditEvent::RequirementChanged {
+                user_id: "u".into(),
+                required: true,
+                deadline: Some(deadline),
+            })
+    );
+
+    // "Set up later", until the deadline.
+    assert_eq!(offered(&step(&flow, "u", None).await), Some(deadline));
+    clock.set(deadline - 1);
+    assert_eq!(offered(&step(&flow, "u", None).await), Some(deadline));
+    // From the deadline on, the password step leads only to enrolment.
+    clock.set(deadline);
+    assert!(is_required(&step(&flow, "u", None).await));
+    clock.advance(DAY);
+    assert!(is_required(&step(&flow, "u", None).await));
+
+    // A pending enrolment is not an enrolment.
+    let e = flow.begin("u", "someone").await.unwrap();
+    assert!(is_required(&step(&flow, "u", None).await));
+
+    // Once enrolled, the second factor is asked for.
+    let app = e.uri().to_totp().unwrap();
+    let code = app.generate_step(app.step_at(clock.now()).unwrap());
+    flow.confirm("u", e.ticket(), code.as_str()).await.unwrap();
+    assert!(matches!(
+        step(&flow, "u", None).await,
+        NextStep::SecondFactor
+    ));
+    assert_eq!(
+        flow.status("u").await.unwrap().required_by,
+        Some(deadline),
+        "enrolling keeps the requirement"
+    );
+}
+
+#[tokio::test]
+async fn the_applications_policy_and_the_stored_requirement_combine_the_stricter_wins() {
+    let (flow, clock, _) = setup();
+    let (early, late) = (T0 + DAY, T0 + 10 * DAY);
+
+    // Policy alone (no record at all).
+    assert!(is_required(&step(&flow, "a", Some(Requirement::Now)).await));
+    assert_eq!(
+        offered(&step(&flow, "a", Some(Requirement::By(late))).await),
+        Some(late)
+    );
+    assert!(is_continue(&step(&flow, "a", Some(Requirement::Off)).await));
+    assert!(
+        flow.store().get("a").await.unwrap().is_none(),
+        "next_step writes nothing"
+    );
+
+    // Stored deadline, policy earlier or later: the earlier wins.
+    flow.admin_require("b", Requirement::By(late))
+        .await
+        .unwrap();
+    assert_eq!(
+        offered(&step(&flow, "b", Some(Requirement::By(early))).await),
+        Some(early)
+    );
+    flow.admin_require("c", Requirement::By(early))
+        .await
+        .unwrap();
+    assert_eq!(
+        offered(&step(&flow, "c", Some(Requirement::By(late))).await),
+        Some(early)
+    );
+    // The policy cannot relax what an administrator stored.
+    flow.admin_require("d", Requirement::Now).await.unwrap();
+    assert!(is_required(&step(&flow, "d", Some(Requirement::Off)).await));
+    assert!(is_required(
+        &step(&flow, "d", Some(Requirement::By(late))).await
+    ));
+    // But it can tighten it.
+    assert!(is_required(&step(&flow, "b", Some(Requirement::Now)).await));
+
+    clock.set(early);
+    assert!(is_required(&step(&flow, "c", None).await));
+    assert_eq!(offered(&step(&flow, "b", None).await), Some(late));
+    assert!(is_required(
+        &step(&flow, "b", Some(Requirement::By(early))).await
+    ));
+
+    // `stricter` is symmetric.
+    let all = [
+        Requirement::Off,
+        Requirement::By(early),
+        Requirement::By(late),
+        Requirement::Now,
+    ];
+    for a in all {
+        for b in all {
+            assert_eq!(a.stricter(b), b.stricter(a));
+        }
+    }
+}
+
+#[tokio::test]
+async fn admin_set_required_keeps_working_and_clears_a_deadline() {
+    let (flow, _, events) = setup();
+    flow.admin_require("u", Requirement::By(T0 + DAY))
+        .await
+        .unwrap();
+    flow.admin_set_required("u", true).await.unwrap();
+    let status = flow.status("u").await.unwrap();
+    assert_eq!((status.required, status.required_by), (true, None));
+    assert!(is_required(&step(&flow, "u", None).await));
+
+    flow.admin_set_required("u", false).await.unwrap();
+    let status = flow.status("u").await.unwrap();
+    assert_eq!((status.required, status.required_by), (false, None));
+    assert_eq!(status.requirement(), Requirement::Off);
+    assert!(is_continue(&step(&flow, "u", None).await));
+
+    flow.admin_require("u", Requirement::By(T0 + DAY))
+        .await
+        .unwrap();
+    flow.admin_require("u", Requirement::Off).await.unwrap();
+    assert!(is_continue(&step(&flow, "u", None).await));
+    let n = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name() == "requirement_changed")
+        .count();
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn the_requirement_survives_disable_reset_and_new_devices_and_is_not_a_factor_change() {
+    let (flow, clock, _) = setup();
+    let app = enrol(&flow, &clock, "u").await;
+    let stamp = flow.status("u").await.unwrap().factor_stamp;
+    flow.admin_require("u", Requirement::By(T0 + DAY))
+        .await
+        .unwrap();
+    let status = flow.status("u").await.unwrap();
+    assert!(status.factor_stamp.matches(&stamp), "not a factor change");
+    assert!(matches!(
+        step(&flow, "u", None).await,
+        NextStep::SecondFactor
+    ));
+
+    let code = app.generate_step(app.step_at(clock.now()).unwrap());
+    flow.disable("u", code.as_str()).await.unwrap();
+    assert_eq!(offered(&step(&flow, "u", None).await), Some(T0 + DAY));
+    clock.set(T0 + DAY);
+    assert!(is_required(&step(&flow, "u", None).await));
+
+    enrol(&flow, &clock, "u").await;
+    flow.admin_reset("u").await.unwrap();
+    assert!(is_required(&step(&flow, "u", None).await));
+    assert_eq!(flow.status("u").await.unwrap().required_by, Some(T0 + DAY));
+
+    let check = twofactor::flow::check_record(&flow.store().get("u").await.unwrap().unwrap().cold);
+    assert!(check.unwrap().state.starts_with("v3|"));
+}
+
+#[tokio::test]
+async fn records_of_every_stored_version_are_read() {
+    let (flow, _, _) = setup();
+    // v1 (before stamps), required: required now.
+    let mut cold = ColdFields::new(StoredStatus::NotEnrolled, "v1|none".into());
+    cold.required = true;
+    flow.store().insert("v1", &cold).await.unwrap();
+    assert!(is_required(&step(&flow, "v1", None).await));
+    assert_eq!(flow.status("v1").await.unwrap().required_by, None);
+
+    // v2, not required.
+    let cold = ColdFields::new(
+        StoredStatus::NotEnrolled,
+        "v2|AAAAAAAAAAAAAAAAAAAAAA|none".into(),
+    );
+    flow.store().insert("v2", &cold).await.unwrap();
+    assert!(is_continue(&step(&flow, "v2", None).await));
+    // A deadline upgrades it to v3, keeping the stamp.
+    flow.admin_require("v2", Requirement::By(T0 + 5))
+        .await
+        .unwrap();
+    let record = flow.store().get("v2").await.unwrap().unwrap();
+    assert_eq!(
+        record.cold.state,
+        format!("v3|AAAAAAAAAAAAAAAAAAAAAA|by={}|none", T0 + 5)
+    );
+    // Clearing it writes v2 again (readable by earlier releases).
+    flow.admin_require("v2", Requirement::Off).await.unwrap();
+    let record = flow.store().get("v2").await.unwrap().unwrap();
+    assert_eq!(record.cold.state, "v2|AAAAAAAAAAAAAAAAAAAAAA|none");
+
+    // v3 written by hand.
+    let mut cold = ColdFields::new(
+        StoredStatus::NotEnrolled,
+        format!("v3|AAAAAAAAAAAAAAAAAAAAAA|by={}|none", T0 + 100),
+    );
+    cold.required = true;
+    flow.store().insert("v3", &cold).await.unwrap();
+    assert_eq!(offered(&step(&flow, "v3", None).await), Some(T0 + 100));
+
+    // Malformed v3: a typed corruption error, never a guess.
+    let cold = ColdFields::new(
+        StoredStatus::NotEnrolled,
+        "v3|AAAAAAAAAAAAAAAAAAAAAA|by=soon|none".into(),
+    );
+    flow.store().insert("bad", &cold).await.unwrap();
+    let r = flow.next_step("bad", None, None).await;
+    assert!(
+        matches!(
+            r,
+            Err(twofactor::FlowError::Store(twofactor::StoreError::Corrupt(
+                _
+            )))
+        ),
+        "{r:?}"
+    );
+}

@@ -1,0 +1,532 @@
+//! Trusted browsers: issue behind a login's proof, use, list, revoke, expiry, stale stamps, the
+//! cap, the factor changes that revoke them all, redaction, and concurrent revoke/use on every
+//! store available here (memory, SQLite; PostgreSQL when `TWOFACTOR_TEST_POSTGRES_URL` is set).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use twofactor::flow::{NextStep, TrustToken, TrustedBrowser};
+use twofactor::store::SecretStore;
+use twofactor::{
+    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing,
+    ManualClock, MemoryStore, RecentVerification, RecoveryCodeSet, Totp,
+};
+
+const T0: u64 = 1_800_000_000;
+const DAY: u64 = 24 * 3600;
+
+type Events = Arc<Mutex<Vec<AuditEvent>>>;
+type Flow<S> = EnrollmentFlow<S, ManualClock, Box<dyn Fn(&AuditEvent) + Send + Sync>>;
+
+fn config() -> FlowConfig {
+    let mut c = FlowConfig::new("Example Co");
+    c.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
+    c
+}
+
+fn flow_on<S: SecretStore>(store: S, config: FlowConfig) -> (Flow<S>, ManualClock, Events) {
+    let clock = ManualClock::new(T0);
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    let audit: Box<dyn Fn(&AuditEvent) + Send + Sync> =
+        Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let flow = EnrollmentFlow::new(
+        store,
+        KeyRing::new(EncryptionKey::generate(1).unwrap()),
+        config,
+    )
+    .unwrap()
+    .with_clock(clock.clone())
+    .with_audit(audit);
+    (flow, clock, events)
+}
+
+fn setup() -> (Flow<MemoryStore>, ManualClock, Events) {
+    flow_on(MemoryStore::new(), config())
+}
+
+fn code(app: &Totp, clock: &ManualClock) -> String {
+    app.generate_step(app.step_at(clock.now()).unwrap())
+        .to_string()
+}
+
+async fn enrol<S: SecretStore>(
+    flow: &Flow<S>,
+    clock: &ManualClock,
+    user: &str,
+) -> (Totp, RecoveryCodeSet) {
+    let e = flow.begin(user, "someone").await.unwrap();
+    let app = e.uri().to_totp().unwrap();
+    let codes = flow
+        .confirm(user, e.ticket(), &code(&app, clock))
+        .await
+        .unwrap()
+        .into_recovery_codes()
+        .unwrap();
+    clock.advance(30);
+    (app, codes)
+}
+
+/// A fresh login's proof.
+async fn login<S: SecretStore>(
+    flow: &Flow<S>,
+    clock: &ManualClock,
+    user: &str,
+    app: &Totp,
+) -> RecentVerification {
+    let proof = flow.verify(user, &code(app, clock)).await.unwrap().proof;
+    clock.advance(30);
+    proof
+}
+
+async fn trusted<S: SecretStore>(flow: &Flow<S>, user: &str, token: &TrustToken) -> bool {
+    flow.verify_trusted(user, token).await.unwrap().is_some()
+}
+
+fn labels(list: &[TrustedBrowser]) -> Vec<&str> {
+    list.iter().map(|b| b.label.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_trusted_browser_skips_the_second_step_and_records_its_last_use() {
+    let (flow, clock, events) = setup();
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let issued_at = clock.now();
+    let t = flow
+        .trust_browser("u", &proof, "  Firefox on Linux\n", None)
+        .await
+        .unwrap();
+    assert_eq!(t.browser.label, "Firefox on Linux");
+    assert_eq!(t.browser.created_at, issued_at);
+    assert_eq!(t.browser.expires_at, issued_at + 30 * DAY);
+    assert_eq!(t.browser.last_used_at, None);
+    assert!(t.token.expose().len() >= 43, "at least 256 bits");
+
+    clock.advance(DAY);
+    let cookie = TrustToken::from_cookie(t.token.expose());
+    match flow.next_step("u", None, Some(&cookie)).await.unwrap() {
+        NextStep::Trusted(login) => {
+            assert_eq!(login.browser.id, t.browser.id);
+            assert!(
+                login
+                    .stamp
+                    .matches(&flow.status("u").await.unwrap().factor_stamp)
+            );
+        }
+        other => panic!("expected a trusted login, got {other:?}"),
+    }
+    let list = flow.trusted_browsers("u").await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].last_used_at, Some(clock.now()));
+    assert_eq!(list[0].id, t.browser.id);
+
+    // Without the cookie, or with another one, the second factor is asked for.
+    assert!(matches!(
+        flow.next_step("u", None, None).await.unwrap(),
+        NextStep::SecondFactor
+    ));
+    let other = TrustToken::from_cookie("not-a-token");
+    assert!(matches!(
+        flow.next_step("u", None, Some(&other)).await.unwrap(),
+        NextStep::SecondFactor
+    ));
+    // Bound to the user: the same token says nothing for another user.
+    enrol(&flow, &clock, "v").await;
+    assert!(!trusted(&flow, "v", &cookie).await);
+
+    let names: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(AuditEvent::name)
+        .collect();
+    for name in [
+        "browser_trusted",
+        "trusted_browser_used",
+        "trusted_browser_refused",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn issuing_requires_a_recent_login_proof_of_this_user_and_stamp() {
+    let (flow, clock, _) = setup();
+    let (app, codes) = enrol(&flow, &clock, "u").await;
+    let (app_v, _) = enrol(&flow, &clock, "v").await;
+
+    // Not a proof at all, or another user's.
+    let forged = RecentVerification::from_session("forged");
+    let r = flow.trust_browser("u", &forged, "x", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+    let theirs = login(&flow, &clock, "v", &app_v).await;
+    let r = flow.trust_browser("u", &theirs, "x", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+
+    // Too old.
+    let proof = login(&flow, &clock, "u", &app).await;
+    clock.advance(twofactor::flow::TRUST_AFTER_LOGIN);
+    let r = flow.trust_browser("u", &proof, "x", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+
+    // Made under an older stamp.
+    let proof = login(&flow, &clock, "u", &app).await;
+    flow.regenerate_recovery_codes("u", codes.codes()[0].expose().as_str())
+        .await
+        .unwrap();
+    let r = flow.trust_browser("u", &proof, "x", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+
+    // Not enrolled.
+    let r = flow.trust_browser("nobody", &proof, "x", None).await;
+    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+
+    // A trusted login yields no proof: nothing to ask for another token, or to disable with.
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    let NextStep::Trusted(_) = flow.next_step("u", None, Some(&t.token)).await.unwrap() else {
+        panic!("trusted");
+    };
+    let r = flow.disable("u", twofactor::Reauth::recent(&forged)).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+}
+
+#[tokio::test]
+async fn lifetimes_default_clamp_and_expire() {
+    let mut c = config();
+    c.trusted_browser_lifetime = 7 * DAY;
+    c.trusted_browser_max_lifetime = 60 * DAY;
+    let (flow, clock, _) = flow_on(MemoryStore::new(), c);
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let now = clock.now();
+    let short = flow
+        .trust_browser("u", &proof, "short", Some(100))
+        .await
+        .unwrap();
+    let default = flow
+        .trust_browser("u", &proof, "default", None)
+        .await
+        .unwrap();
+    let long = flow
+        .trust_browser("u", &proof, "long", Some(365 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(short.browser.expires_at, now + 100);
+    assert_eq!(default.browser.expires_at, now + 7 * DAY);
+    assert_eq!(
+        long.browser.expires_at,
+        now + 60 * DAY,
+        "clamped to the maximum"
+    );
+    let r = flow.trust_browser("u", &proof, "zero", Some(0)).await;
+    assert!(matches!(r, Err(FlowError::Config(_))), "{r:?}");
+
+    clock.set(now + 99);
+    assert!(trusted(&flow, "u", &short.token).await);
+    clock.set(now + 100);
+    assert!(!trusted(&flow, "u", &short.token).await, "expired");
+    // Refused and removed from the stored record.
+    let state = flow.store().get("u").await.unwrap().unwrap().cold.state;
+    assert_eq!(state.matches("tb=").count(), 2, "{state}");
+    assert_eq!(
+        labels(&flow.trusted_browsers("u").await.unwrap()),
+        ["default", "long"]
+    );
+    clock.set(now + 7 * DAY);
+    assert_eq!(labels(&flow.trusted_browsers("u").await.unwrap()), ["long"]);
+
+    // Configuration bounds.
+    let mut c = config();
+    c.trusted_browsers_max = 51;
+    assert!(
+        EnrollmentFlow::new(
+            MemoryStore::new(),
+            KeyRing::new(EncryptionKey::generate(1).unwrap()),
+            c
+        )
+        .is_err()
+    );
+    let mut c = config();
+    c.trusted_browser_lifetime = 100 * DAY;
+    assert!(
+        EnrollmentFlow::new(
+            MemoryStore::new(),
+            KeyRing::new(EncryptionKey::generate(1).unwrap()),
+            c
+        )
+        .is_err()
+    );
+    let mut c = config();
+    c.trusted_browsers_max = 0;
+    let (flow, clock, _) = flow_on(MemoryStore::new(), c);
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let r = flow.trust_browser("u", &proof, "off", None).await;
+    assert!(matches!(r, Err(FlowError::Config(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn revoke_one_or_all() {
+    let (flow, clock, events) = setup();
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let a = flow.trust_browser("u", &proof, "a", None).await.unwrap();
+    let b = flow.trust_browser("u", &proof, "b", None).await.unwrap();
+    let c = flow.trust_browser("u", &proof, "c", None).await.unwrap();
+
+    assert!(
+        flow.revoke_trusted_browser("u", &b.browser.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !flow
+            .revoke_trusted_browser("u", &b.browser.id)
+            .await
+            .unwrap()
+    );
+    assert!(!flow.revoke_trusted_browser("u", "nonsense").await.unwrap());
+    assert!(
+        !flow
+            .revoke_trusted_browser("nobody", &a.browser.id)
+            .await
+            .unwrap()
+    );
+    assert!(!trusted(&flow, "u", &b.token).await);
+    assert!(trusted(&flow, "u", &a.token).await);
+    assert_eq!(
+        labels(&flow.trusted_browsers("u").await.unwrap()),
+        ["a", "c"]
+    );
+
+    assert_eq!(flow.revoke_trusted_browsers("u").await.unwrap(), 2);
+    assert_eq!(flow.revoke_trusted_browsers("u").await.unwrap(), 0);
+    assert!(!trusted(&flow, "u", &a.token).await);
+    assert!(!trusted(&flow, "u", &c.token).await);
+    assert!(flow.trusted_browsers("u").await.unwrap().is_empty());
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .contains(&AuditEvent::TrustedBrowsersRevoked {
+                user_id: "u".into(),
+                count: 2
+            })
+    );
+}
+
+#[tokio::test]
+async fn a_factor_change_ends_every_trusted_browser() {
+    let (flow, clock, _) = setup();
+    let (app, codes) = enrol(&flow, &clock, "u").await;
+
+    // Regenerated recovery codes: a new stamp, so the tokens are stale; refused and removed.
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    flow.regenerate_recovery_codes("u", codes.codes()[0].expose().as_str())
+        .await
+        .unwrap();
+    assert!(flow.trusted_browsers("u").await.unwrap().is_empty());
+    assert!(!trusted(&flow, "u", &t.token).await);
+    let state = flow.store().get("u").await.unwrap().unwrap().cold.state;
+    assert!(!state.contains("tb="), "{state}");
+
+    // A new device confirmed.
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    let e = flow
+        .begin_new_device("u", "someone", &code(&app, &clock))
+        .await
+        .unwrap();
+    clock.advance(30);
+    assert!(trusted(&flow, "u", &t.token).await, "until it is confirmed");
+    let new_app = e.uri().to_totp().unwrap();
+    flow.confirm("u", e.ticket(), &code(&new_app, &clock))
+        .await
+        .unwrap();
+    clock.advance(30);
+    assert!(!trusted(&flow, "u", &t.token).await);
+    let state = flow.store().get("u").await.unwrap().unwrap().cold.state;
+    assert!(!state.contains("tb="), "{state}");
+
+    // Disable.
+    let proof = login(&flow, &clock, "u", &new_app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    flow.disable("u", &code(&new_app, &clock)).await.unwrap();
+    assert!(!trusted(&flow, "u", &t.token).await);
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    assert!(
+        !trusted(&flow, "u", &t.token).await,
+        "not revived by enrolling again"
+    );
+
+    // An administrator's reset.
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    flow.admin_reset("u").await.unwrap();
+    assert!(!trusted(&flow, "u", &t.token).await);
+    let state = flow.store().get("u").await.unwrap().unwrap().cold.state;
+    assert!(!state.contains("tb="), "{state}");
+
+    // Not a factor change: the requirement to enrol, or key rotation.
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    flow.admin_require("u", twofactor::flow::Requirement::Now)
+        .await
+        .unwrap();
+    flow.reseal("u").await.unwrap();
+    assert!(trusted(&flow, "u", &t.token).await);
+}
+
+#[tokio::test]
+async fn the_cap_drops_the_oldest() {
+    let mut c = config();
+    c.trusted_browsers_max = 3;
+    let (flow, clock, _) = flow_on(MemoryStore::new(), c);
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let mut tokens = Vec::new();
+    for label in ["1", "2", "3", "4", "5"] {
+        tokens.push(flow.trust_browser("u", &proof, label, None).await.unwrap());
+        clock.advance(1);
+    }
+    assert_eq!(
+        labels(&flow.trusted_browsers("u").await.unwrap()),
+        ["3", "4", "5"]
+    );
+    assert!(!trusted(&flow, "u", &tokens[0].token).await);
+    assert!(!trusted(&flow, "u", &tokens[1].token).await);
+    for t in &tokens[2..] {
+        assert!(trusted(&flow, "u", &t.token).await);
+    }
+}
+
+#[tokio::test]
+async fn no_token_in_debug_audit_or_the_stored_record() {
+    let (flow, clock, events) = setup();
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow
+        .trust_browser("u", &proof, "label", None)
+        .await
+        .unwrap();
+    flow.verify_trusted("u", &t.token).await.unwrap().unwrap();
+    let secret = t.token.expose().to_owned();
+    let record = flow.store().get("u").await.unwrap().unwrap();
+    let dumps = [
+        format!("{t:?}"),
+        format!("{:?}", t.token),
+        format!("{record:?}"),
+        format!("{:?}", flow.trusted_browsers("u").await.unwrap()),
+        format!("{:?}", flow.status("u").await.unwrap()),
+        format!("{:?}", events.lock().unwrap()),
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ];
+    for dump in dumps {
+        assert!(!dump.contains(&secret), "{dump}");
+    }
+    assert_eq!(format!("{:?}", t.token), "TrustToken([redacted])");
+}
+
+/// Revoke races uses: no use that starts after the revoke returned is accepted, and exactly
+/// the revoke's outcome is seen by everyone afterwards.
+async fn revoke_races_use<S: SecretStore + 'static>(store: S) {
+    let (flow, clock, _) = flow_on(store, config());
+    let flow = Arc::new(flow);
+    let (app, _) = enrol(&flow, &clock, "race").await;
+    for round in 0..8 {
+        let proof = login(&flow, &clock, "race", &app).await;
+        let t = flow
+            .trust_browser("race", &proof, &format!("round {round}"), None)
+            .await
+            .unwrap();
+        let revoked = Arc::new(AtomicBool::new(false));
+        let accepted_after = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (flow, token, revoked, accepted_after) = (
+                flow.clone(),
+                t.token.clone(),
+                revoked.clone(),
+                accepted_after.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let was_revoked = revoked.load(Ordering::SeqCst);
+                    match flow.verify_trusted("race", &token).await {
+                        Ok(Some(_)) if was_revoked => {
+                            accepted_after.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(Some(_)) | Err(FlowError::Conflict) => {}
+                        Ok(None) => return,
+                        Err(e) => panic!("{e}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        tokio::task::yield_now().await;
+        let id = t.browser.id.clone();
+        let was_there = loop {
+            match flow.revoke_trusted_browser("race", &id).await {
+                Ok(found) => break found,
+                Err(FlowError::Conflict) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        revoked.store(true, Ordering::SeqCst);
+        assert!(was_there, "round {round}: the revoke found the browser");
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            accepted_after.load(Ordering::SeqCst),
+            0,
+            "round {round}: a token was accepted after its revoke returned"
+        );
+        assert!(!trusted(&flow, "race", &t.token).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoke_races_use_in_memory() {
+    revoke_races_use(MemoryStore::new()).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoke_races_use_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("twofactor-trust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trust-race.sqlite3");
+    let _ = std::fs::remove_file(&path);
+    revoke_races_use(twofactor::SqliteStore::open(&path).await.unwrap()).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoke_races_use_on_postgres() {
+    let Some(url) = crate::support::postgres_url() else {
+        return;
+    };
+    let schema = format!("twofactor_trust_{}", std::process::id());
+    let store = twofactor::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap();
+    revoke_races_use(store).await;
+    if let Ok((client, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        tokio::spawn(conn);
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+    }
+}
