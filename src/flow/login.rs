@@ -11,7 +11,7 @@ use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::trust::TrustToken;
 use super::{EnrollmentFlow, FlowError, LoginFactor, NextStep, Requirement};
 use crate::otp::code::parse_code;
-use crate::otp::{RecoveryError, Totp, TotpState, VerifyError};
+use crate::otp::{HashedRecoveryCodes, RecoveryError, Secret, Totp, TotpState, VerifyError};
 use crate::store::{Attempt, SecretStore, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
@@ -33,8 +33,16 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`FlowError::NotEnrolled`], [`FlowError::Malformed`], [`FlowError::InvalidCode`],
     /// [`FlowError::ClockSkew`], [`FlowError::Throttled`], [`FlowError::Locked`],
     /// [`FlowError::RecoveryCostOutOfBounds`], store and seal errors.
+    ///
+    /// For a user id with no active enrolment (unknown, or not enrolled) the input is checked
+    /// anyway, against a key of the configured parameters (a code) or by one key derivation at
+    /// the configured cost (a recovery code), before [`FlowError::NotEnrolled`] is returned: the
+    /// answer then costs what a wrong code of an enrolled user costs, bar the store's write.
     pub async fn verify(&self, user_id: &str, input: &str) -> Result<Verified, FlowError> {
-        let (record, active, stamp) = self.active_record(user_id).await?;
+        let (record, active, stamp) = match self.active_record(user_id).await {
+            Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(input, None).await),
+            found => found?,
+        };
         if looks_like_code(input, active.params.digits.get()) {
             self.login_with_code(record, &active, stamp, input).await
         } else {
@@ -47,7 +55,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// # Errors
     /// As [`EnrollmentFlow::verify`].
     pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<Verified, FlowError> {
-        let (record, active, stamp) = self.active_record(user_id).await?;
+        let (record, active, stamp) = match self.active_record(user_id).await {
+            Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(code, Some(true)).await),
+            found => found?,
+        };
         self.login_with_code(record, &active, stamp, code).await
     }
 
@@ -60,8 +71,57 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         user_id: &str,
         code: &str,
     ) -> Result<Verified, FlowError> {
-        let (record, _, stamp) = self.active_record(user_id).await?;
+        let (record, _, stamp) = match self.active_record(user_id).await {
+            Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(code, Some(false)).await),
+            found => found?,
+        };
         self.login_with_recovery_code(record, stamp, code).await
+    }
+
+    /// [`FlowError::NotEnrolled`], after the work a wrong attempt of an enrolled user costs
+    /// (so that the time of the answer does not tell an enrolled user id from another): the
+    /// window scanned for a code-shaped `input` (or `as_code == Some(true)`), under a key of
+    /// the configured parameters; one key derivation at the configured cost for input shaped
+    /// like a recovery code of the configured length. Unsealing the secret and the store's
+    /// conditional write are not mirrored.
+    async fn not_enrolled(&self, input: &str, as_code: Option<bool>) -> FlowError {
+        let params = self.config.params;
+        if as_code.unwrap_or_else(|| looks_like_code(input, params.digits.get())) {
+            if parse_code(input, params.digits).is_ok()
+                && let Ok(secret) =
+                    Secret::from_bytes(&[0u8; 64][..params.algorithm.default_secret_len()])
+            {
+                let totp = Totp::new(&secret, params)
+                    .with_window(self.config.window)
+                    .with_max_drift(self.config.max_drift)
+                    .with_skew_diagnosis(self.config.skew_diagnosis);
+                let _ = core::hint::black_box(totp.verify(
+                    input,
+                    self.clock.now(),
+                    &TotpState::default(),
+                ));
+            }
+            return FlowError::NotEnrolled;
+        }
+        // A one-entry set at the configured cost, salt and hash all zero: its check costs what
+        // an enrolled user's does (one derivation, whatever the size of the set).
+        let kdf = self.config.kdf;
+        let decoy = format!(
+            "$twofactor-recovery$v=1$argon2id$v=19$m={},t={},p={}$len={}${}${}",
+            kdf.memory_kib(),
+            kdf.iterations(),
+            kdf.parallelism(),
+            self.config.recovery.length(),
+            "A".repeat(22),
+            "A".repeat(43),
+        );
+        if let Ok(set) = decoy.parse::<HashedRecoveryCodes>()
+            && set.accepts_shape(input)
+        {
+            let typed = Zeroizing::new(input.to_owned());
+            let _ = off_executor(move || core::hint::black_box(set.check(&typed)).is_ok()).await;
+        }
+        FlowError::NotEnrolled
     }
 
     async fn login_with_code(
