@@ -37,6 +37,8 @@ pub use otp::{
     TimeError, Totp, TotpMatch, TotpParams, TotpState, UriError, UriWarning, VerifyError, Window,
 };
 
+pub use otp::{MigrationBatch, MigrationEntryError, MigrationError, MigrationPayload};
+
 #[cfg(feature = "tracing")]
 pub use flow::TracingAudit;
 #[cfg(feature = "std")]
@@ -46,6 +48,8 @@ pub use flow::{
     Reauth, RecentVerification, RecoveryStorage, Regenerated, RevealedRecoveryCode, Status,
     SystemClock, ThrottleError, ThrottlePolicy, Verified,
 };
+#[cfg(feature = "std")]
+pub use flow::{EnrollmentImport, ImportError, Imported};
 #[cfg(feature = "qr")]
 pub use qr::{QUIET_ZONE, QrCode, QrError};
 #[cfg(feature = "std")]

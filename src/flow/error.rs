@@ -1,5 +1,6 @@
 //! Why a flow operation did not succeed.
 
+use super::import::ImportError;
 use crate::otp::UriError;
 use crate::seal::SealError;
 use crate::store::StoreError;
@@ -89,6 +90,9 @@ pub enum FlowError {
     /// A stored secret could not be opened (missing key, or tampered record).
     #[error("stored secret unusable: {0}")]
     Seal(#[from] SealError),
+    /// An import was refused before anything was written.
+    #[error("import refused: {0}")]
+    Import(#[from] ImportError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -31,7 +31,7 @@ impl FlowError {
             | FlowError::NoPendingEnrollment
             | FlowError::CodeAlreadyUsed
             | FlowError::Conflict => 409,
-            FlowError::Malformed => 422,
+            FlowError::Malformed | FlowError::Import(_) => 422,
             FlowError::Throttled { .. } | FlowError::Locked { .. } => 429,
             FlowError::RecoveryCostOutOfBounds { .. }
             | FlowError::Config(_)
@@ -45,8 +45,8 @@ impl FlowError {
     /// A stable key for the message, for the application's translations: `invalid_code`,
     /// `clock_skew`, `throttled`, `locked`, `malformed_code`, `reauth_required`,
     /// `code_already_used`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
-    /// `enrollment_expired`, `conflict` or `internal`. Keys are never renamed; new errors get new
-    /// keys.
+    /// `enrollment_expired`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
+    /// new errors get new keys.
     ///
     /// A wrong, replayed or used code all read `invalid_code`, as [`FlowError::InvalidCode`]
     /// promises; `clock_skew` is kept apart because the person can fix it (set the phone's
@@ -65,6 +65,7 @@ impl FlowError {
             FlowError::ReauthRequired => "reauth_required",
             FlowError::CodeAlreadyUsed => "code_already_used",
             FlowError::Conflict => "conflict",
+            FlowError::Import(_) => "import_refused",
             FlowError::RecoveryCostOutOfBounds { .. }
             | FlowError::Config(_)
             | FlowError::Name(_)
@@ -94,6 +95,7 @@ impl FlowError {
             }
             "code_already_used" => "That code was just used. Wait for the next one.",
             "conflict" => "Something changed at the same time. Try again.",
+            "import_refused" => "The imported enrolment was refused.",
             _ => "Something went wrong on our side. Try again later.",
         }
     }

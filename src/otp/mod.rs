@@ -9,6 +9,7 @@
 //! | `hotp`, `totp` | RFC 4226 and RFC 6238 generation and verification |
 //! | `window` | the verification window and its constant-time scan: *where a code is judged* |
 //! | `uri` | `otpauth://` URIs, built strictly and parsed leniently |
+//! | `migration` | `otpauth-migration://` exports (a protobuf payload) read into URIs |
 //! | `recovery` | recovery codes: generation, Argon2id hashing, checking |
 //!
 //! Everything here builds without `std` (with `alloc`); the `std` feature adds the operating
@@ -18,8 +19,9 @@
 pub(crate) mod code;
 pub(crate) mod hmac;
 mod hotp;
+mod migration;
 mod params;
-mod recovery;
+pub(crate) mod recovery;
 pub(crate) mod secret;
 mod totp;
 mod uri;
@@ -27,6 +29,10 @@ mod window;
 
 pub use code::{Code, CodeError};
 pub use hotp::{Hotp, HotpMatch, HotpParams, HotpState};
+pub use migration::{
+    MAX_MIGRATION_ENTRIES, MAX_MIGRATION_URI_LEN, MigrationBatch, MigrationEntryError,
+    MigrationError, MigrationPayload,
+};
 pub use params::{Algorithm, Digits, ParamError, Period};
 pub use recovery::{
     HashedRecoveryCodes, KdfParams, RecoveryCode, RecoveryCodeSet, RecoveryConfig, RecoveryError,

@@ -226,6 +226,20 @@ impl Default for KdfParams {
     }
 }
 
+/// Why existing plain codes could not form a set ([`RecoveryCodeSet::from_plain`]).
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlainCodeError {
+    /// No codes, or more than 100.
+    Count,
+    /// The first code is not 10 to 40 characters long.
+    Length,
+    /// The code at `index` has a character outside the alphabet or another length.
+    Malformed { index: usize },
+    /// The code at `index` repeats an earlier one.
+    Duplicate { index: usize },
+}
+
 /// One plain recovery code. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone)]
 pub struct RecoveryCode {
@@ -310,6 +324,36 @@ impl RecoveryCodeSet {
     /// The codes.
     pub fn codes(&self) -> &[RecoveryCode] {
         &self.codes
+    }
+
+    /// A set of existing plain codes (an import from another system), to hash for storage.
+    /// Each code is normalised as typed input is; all must have the first code's length, from
+    /// 10 to 40 characters of Crockford's base32 (hexadecimal codes qualify), 1 to 100 codes,
+    /// no two alike.
+    #[cfg(feature = "std")]
+    pub(crate) fn from_plain(codes: &[&str]) -> Result<RecoveryCodeSet, PlainCodeError> {
+        let first = codes.first().ok_or(PlainCodeError::Count)?;
+        let length = first
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '\t' | '\n' | '\r'))
+            .count();
+        let config = RecoveryConfig::new(codes.len(), length).map_err(|_| match codes.len() {
+            1..=100 => PlainCodeError::Length,
+            _ => PlainCodeError::Count,
+        })?;
+        let mut set = Vec::with_capacity(codes.len());
+        for (index, code) in codes.iter().enumerate() {
+            let canonical =
+                normalize(code, length).map_err(|_| PlainCodeError::Malformed { index })?;
+            if set
+                .iter()
+                .any(|c: &RecoveryCode| *c.canonical == *canonical)
+            {
+                return Err(PlainCodeError::Duplicate { index });
+            }
+            set.push(RecoveryCode { canonical });
+        }
+        Ok(RecoveryCodeSet { codes: set, config })
     }
 
     /// The configuration the set was generated with.

@@ -1,0 +1,320 @@
+//! Importing existing enrolments: the user is active at once with the old secret, the last
+//! used step holds from the first login, imported recovery codes work once, and every refusal is
+//! typed.
+
+use std::sync::{Arc, Mutex};
+
+use twofactor::store::SecretStore;
+use twofactor::{
+    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, EnrollmentImport, FlowConfig, FlowError,
+    ImportError, KdfParams, KeyRing, LoginFactor, ManualClock, MemoryStore, MigrationPayload,
+    OtpAuthUri, RecoveryCodeSet, RecoveryConfig, Secret, SecretError, Totp, TotpParams,
+};
+
+const T0: u64 = 1_700_000_010;
+const B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const B32_80: &str = "JBSWY3DPEHPK3PXP";
+
+type Events = Arc<Mutex<Vec<AuditEvent>>>;
+type Flow = EnrollmentFlow<MemoryStore, ManualClock, Box<dyn Fn(&AuditEvent) + Send + Sync>>;
+
+fn config() -> FlowConfig {
+    let mut c = FlowConfig::new("Example Co");
+    c.kdf = KdfParams::argon2id(64, 1, 1).unwrap(); // fast for tests
+    c.kdf_floor = c.kdf;
+    c
+}
+
+fn setup() -> (Flow, ManualClock, Events) {
+    let clock = ManualClock::new(T0);
+    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    let audit: Box<dyn Fn(&AuditEvent) + Send + Sync> =
+        Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let flow = EnrollmentFlow::new(MemoryStore::new(), keys, config())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_audit(audit);
+    (flow, clock, events)
+}
+
+fn app(b32: &str, params: TotpParams) -> Totp {
+    Totp::new(
+        &Secret::danger_from_base32_allow_80_bit(b32).unwrap(),
+        params,
+    )
+}
+
+fn code(app: &Totp, clock: &ManualClock, offset: i64) -> String {
+    let step = app.step_at(clock.now()).unwrap();
+    app.generate_step(step.checked_add_signed(offset).unwrap())
+        .to_string()
+}
+
+#[tokio::test]
+async fn import_then_log_in_with_the_old_app() {
+    let (flow, clock, events) = setup();
+    let uri = OtpAuthUri::parse(&format!(
+        "otpauth://totp/Old%20Co:alice?secret={B32}&issuer=Old%20Co&digits=8&period=60"
+    ))
+    .unwrap();
+    let imported = flow
+        .import("alice", EnrollmentImport::from_uri(&uri).unwrap())
+        .await
+        .unwrap();
+    assert!(!imported.replaced);
+    assert_eq!(imported.recovery_codes, 0);
+    let status = flow.status("alice").await.unwrap();
+    assert!(status.is_active());
+    assert_eq!(status.factor_stamp, imported.stamp);
+    assert_eq!(status.recovery_codes_left, None);
+
+    let app = uri.to_totp().unwrap();
+    let c = code(&app, &clock, 0);
+    assert_eq!(c.len(), 8);
+    let login = flow.verify("alice", &c).await.unwrap();
+    assert_eq!(login.factor, LoginFactor::Code);
+    // Once only.
+    assert!(matches!(
+        flow.verify("alice", &c).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+
+    let events = events.lock().unwrap();
+    assert_eq!(
+        events[0],
+        AuditEvent::EnrollmentImported {
+            user_id: "alice".to_owned(),
+            replaced: false,
+            recovery_codes: 0
+        }
+    );
+    assert_eq!(events[1].name(), "factor_stamp_changed");
+    assert_eq!(
+        events[0].to_string(),
+        "enrollment_imported user=alice replaced=false recovery_codes=0"
+    );
+}
+
+#[tokio::test]
+async fn the_last_step_holds_from_the_first_login() {
+    let (flow, clock, _) = setup();
+    let params = TotpParams::default();
+    let app = app(B32, params);
+    let current = app.step_at(clock.now()).unwrap();
+    // The old system accepted the current step's code just before the move.
+    let seen = code(&app, &clock, 0);
+    let import = EnrollmentImport::from_base32(B32, params)
+        .unwrap()
+        .with_last_step(current);
+    flow.import("bob", import).await.unwrap();
+    // Replayed after the move: refused, and so is the step before.
+    assert!(matches!(
+        flow.verify("bob", &seen).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    assert!(matches!(
+        flow.verify("bob", &code(&app, &clock, -1)).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    // The next step's code is accepted.
+    clock.advance(30);
+    assert!(flow.verify("bob", &code(&app, &clock, 0)).await.is_ok());
+    let record = flow.store().get("bob").await.unwrap().unwrap();
+    assert_eq!(record.last_step, Some(current + 1));
+
+    // A last step beyond the window is refused: the user could not log in.
+    let future = EnrollmentImport::from_base32(B32, params)
+        .unwrap()
+        .with_last_step(current + 10);
+    assert!(matches!(
+        flow.import("carol", future).await,
+        Err(FlowError::Import(ImportError::LastStepInFuture { .. }))
+    ));
+    assert!(!flow.status("carol").await.unwrap().is_active());
+}
+
+#[tokio::test]
+async fn imported_recovery_codes_work_once() {
+    let (flow, _, events) = setup();
+    // Plain codes from another system: hexadecimal, in any grouping.
+    let import = EnrollmentImport::from_base32(B32, TotpParams::default())
+        .unwrap()
+        .with_recovery_codes(&[
+            "0123456789abcdef",
+            "fedc-ba98-7654-3210",
+            "00ff00ff00ff00ff",
+        ])
+        .unwrap();
+    let imported = flow.import("dave", import).await.unwrap();
+    assert_eq!(imported.recovery_codes, 3);
+    assert_eq!(
+        flow.status("dave").await.unwrap().recovery_codes_left,
+        Some(3)
+    );
+    let login = flow.verify("dave", "FEDCBA9876543210").await.unwrap();
+    assert_eq!(login.factor, LoginFactor::RecoveryCode { remaining: 2 });
+    assert!(matches!(
+        flow.verify("dave", "fedc-ba98-7654-3210").await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    // No code is in any event.
+    for e in events.lock().unwrap().iter() {
+        let shown = format!("{e} {e:?}").to_uppercase();
+        assert!(!shown.contains("FEDC") && !shown.contains("0123456789ABCDEF"));
+        assert!(!shown.contains(B32));
+    }
+
+    // This crate's own stored form, moved from another deployment: used entries stay used.
+    let set = RecoveryCodeSet::generate(RecoveryConfig::default()).unwrap();
+    let mut hashed = set.hash(&config().kdf).unwrap();
+    hashed.use_code(&set.codes()[0].expose()).unwrap();
+    let import = EnrollmentImport::from_base32(B32, TotpParams::default())
+        .unwrap()
+        .with_hashed_recovery_codes(hashed)
+        .unwrap();
+    assert_eq!(flow.import("erin", import).await.unwrap().recovery_codes, 9);
+    assert!(flow.verify("erin", &set.codes()[0].expose()).await.is_err());
+    let login = flow.verify("erin", &set.codes()[1].expose()).await.unwrap();
+    assert_eq!(login.factor, LoginFactor::RecoveryCode { remaining: 8 });
+
+    // A stored set hashed below the flow's floor is refused, as it would be at login.
+    let weak = set.hash(&KdfParams::argon2id(8, 1, 1).unwrap()).unwrap();
+    let import = EnrollmentImport::from_base32(B32, TotpParams::default())
+        .unwrap()
+        .with_hashed_recovery_codes(weak)
+        .unwrap();
+    assert!(matches!(
+        flow.import("frank", import).await,
+        Err(FlowError::RecoveryCostOutOfBounds { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_active_user_is_replaced_only_when_asked() {
+    let (flow, clock, events) = setup();
+    let import = || {
+        EnrollmentImport::from_base32(B32, TotpParams::default())
+            .unwrap()
+            .with_recovery_codes(&["0123456789abcdef"])
+            .unwrap()
+    };
+    let first = flow.import("gina", import()).await.unwrap();
+    assert!(matches!(
+        flow.import("gina", import()).await,
+        Err(FlowError::AlreadyEnrolled)
+    ));
+    // The refusal changed nothing.
+    assert_eq!(flow.status("gina").await.unwrap().factor_stamp, first.stamp);
+
+    // Overwriting: another secret, no recovery codes; the old ones stop working.
+    let other = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
+    let replaced = flow
+        .import(
+            "gina",
+            EnrollmentImport::from_base32(other, TotpParams::default())
+                .unwrap()
+                .replace_active(),
+        )
+        .await
+        .unwrap();
+    assert!(replaced.replaced);
+    assert_ne!(replaced.stamp, first.stamp);
+    let new = app(other, TotpParams::default());
+    assert!(flow.verify("gina", &code(&new, &clock, 0)).await.is_ok());
+    clock.advance(30);
+    let old = app(B32, TotpParams::default());
+    assert!(flow.verify("gina", &code(&old, &clock, 0)).await.is_err());
+    assert!(flow.verify("gina", "0123456789abcdef").await.is_err());
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .contains(&AuditEvent::EnrollmentImported {
+                user_id: "gina".to_owned(),
+                replaced: true,
+                recovery_codes: 0
+            })
+    );
+
+    // A pending enrolment is not active: importing over it needs no option.
+    let e = flow.begin("hank", "hank@example.com").await.unwrap();
+    flow.import("hank", import()).await.unwrap();
+    assert!(
+        flow.confirm("hank", e.ticket(), "000000").await.is_err(),
+        "the pending enrolment is gone"
+    );
+}
+
+#[tokio::test]
+async fn short_secrets_need_the_escape_hatch() {
+    let (flow, clock, _) = setup();
+    let uri = OtpAuthUri::parse(&format!("otpauth://totp/Big:ivan?secret={B32_80}")).unwrap();
+    assert_eq!(
+        EnrollmentImport::from_uri(&uri).unwrap_err(),
+        ImportError::Secret(SecretError::TooShort {
+            bits: 80,
+            min_bits: 128
+        })
+    );
+    assert!(matches!(
+        EnrollmentImport::from_base32(B32_80, TotpParams::default()),
+        Err(ImportError::Secret(SecretError::TooShort { .. }))
+    ));
+    let import = EnrollmentImport::danger_from_uri_allow_80_bit(&uri).unwrap();
+    flow.import("ivan", import).await.unwrap();
+    let app = uri.to_totp().unwrap();
+    assert!(flow.verify("ivan", &code(&app, &clock, 0)).await.is_ok());
+}
+
+#[tokio::test]
+async fn entries_of_a_migration_export_import_one_by_one() {
+    let (flow, clock, _) = setup();
+    let text = "otpauth-migration://offline?data=CjUKCkhlbGxvId6tvu8SGEV4YW1wbGU6YWxpY2VAZ29vZ2\
+                xlLmNvbRoHRXhhbXBsZSABKAEwAhABGAEgACiFnZKRBQ%3D%3D";
+    let payload = MigrationPayload::parse(text).unwrap();
+    let uri = payload.uris().next().unwrap();
+    // 80 bits: only through the escape hatch.
+    assert!(EnrollmentImport::from_uri(uri).is_err());
+    flow.import(
+        "judy",
+        EnrollmentImport::danger_from_uri_allow_80_bit(uri).unwrap(),
+    )
+    .await
+    .unwrap();
+    let app = uri.to_totp().unwrap();
+    assert!(flow.verify("judy", &code(&app, &clock, 0)).await.is_ok());
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let params = TotpParams::default();
+    assert!(matches!(
+        EnrollmentImport::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ!", params),
+        Err(ImportError::Secret(SecretError::InvalidBase32 { .. }))
+    ));
+    let hotp = OtpAuthUri::parse(&format!("otpauth://hotp/a?secret={B32}&counter=1")).unwrap();
+    assert_eq!(
+        EnrollmentImport::from_uri(&hotp).unwrap_err(),
+        ImportError::Hotp
+    );
+    let import = || EnrollmentImport::from_base32(B32, params).unwrap();
+    assert_eq!(
+        import().with_recovery_codes(&["short"]).unwrap_err(),
+        ImportError::RecoveryCodeLength
+    );
+    assert_eq!(
+        import()
+            .with_recovery_codes(&["0123456789", "0123456789"])
+            .unwrap_err(),
+        ImportError::RecoveryCodeDuplicate { index: 1 }
+    );
+    // The error names the place, never the code.
+    let e = import()
+        .with_recovery_codes(&["0123456789", "01234567UU"])
+        .unwrap_err();
+    assert_eq!(e, ImportError::RecoveryCodeMalformed { index: 1 });
+    assert!(!e.to_string().contains("UU"));
+    assert_eq!(FlowError::from(e).message_key(), "import_refused");
+}
