@@ -27,6 +27,7 @@ mod enumeration;
 mod flow;
 mod flow_model;
 mod flow_servers;
+mod import;
 mod required;
 mod sessions;
 mod trust;
