@@ -6,9 +6,14 @@
 //! factor stamp changes exactly on the operations that change factors, a recent-verification
 //! proof authorises a change exactly while it is younger than the window and its stamp is
 //! current, and no session but the one holding the ticket sees or confirms a pending secret.
+//!
+//! Required enrolment and trusted browsers are modelled too: the step after the password is the
+//! model's (the stricter of the stored and the application's requirement, a trusted browser
+//! only while its token is unexpired, unrevoked, within the cap and issued under the current
+//! factors), and the listed browsers are exactly the model's live ones.
 
 use proptest::prelude::*;
-use twofactor::flow::check_record;
+use twofactor::flow::{NextStep, Requirement, TrustToken, check_record};
 use twofactor::store::SecretStore;
 use twofactor::{
     Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, EnrollmentTicket, FactorStamp,
@@ -51,6 +56,24 @@ enum Op {
     },
     /// The beginning session shows its pending secret again.
     Resume,
+    /// An administrator stores a requirement: off, now, or a deadline this far ahead.
+    Require {
+        kind: u8,
+        ahead: u64,
+    },
+    /// The step after the password, with an application policy and perhaps a browser's token.
+    Next {
+        policy: Option<(u8, u64)>,
+        token: Option<usize>,
+    },
+    /// Trust this browser on the strength of the last login's proof.
+    TrustBrowser {
+        lifetime: Option<u64>,
+    },
+    /// Revoke one trusted browser (by the issue order), or all of them.
+    RevokeTrust {
+        which: Option<usize>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +93,16 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop_oneof![4 => Just(false), 1 => Just(true)].prop_map(|disable| Op::WithProof { disable }),
         2 => any::<bool>().prop_map(|confirm| Op::OtherSession { confirm }),
         1 => Just(Op::Resume),
+        1 => (0u8..3, prop_oneof![Just(0u64), Just(100), Just(2000)])
+            .prop_map(|(kind, ahead)| Op::Require { kind, ahead }),
+        4 => (
+            proptest::option::of((0u8..3, prop_oneof![Just(0u64), Just(50), Just(3000)])),
+            proptest::option::of(0usize..8),
+        )
+            .prop_map(|(policy, token)| Op::Next { policy, token }),
+        2 => proptest::option::of(prop_oneof![Just(100u64), Just(700)])
+            .prop_map(|lifetime| Op::TrustBrowser { lifetime }),
+        1 => proptest::option::of(0usize..8).prop_map(|which| Op::RevokeTrust { which }),
     ]
 }
 
@@ -92,6 +125,11 @@ struct Model {
     proof: Option<(RecentVerification, u64, u32)>,
     /// Factor changes so far (each must change the stamp).
     factor_changes: u32,
+    /// The stored requirement.
+    requirement: Requirement,
+    /// Every trust token issued, in order: the token, its id, expiry, the factor changes at
+    /// issue, and whether it is still stored (not revoked or dropped by the cap).
+    trusted: Vec<(TrustToken, String, u64, u32, bool)>,
 }
 
 /// The default reauthentication window.
@@ -106,6 +144,9 @@ fn config() -> FlowConfig {
     c.kdf = KdfParams::argon2id(16, 1, 1).unwrap();
     c.recovery = RecoveryConfig::new(4, 10).unwrap();
     c.throttle = policy();
+    c.trusted_browsers_max = TRUST_CAP;
+    c.trusted_browser_lifetime = TRUST_LIFETIME;
+    c.trusted_browser_max_lifetime = 2 * TRUST_LIFETIME;
     c
 }
 
@@ -131,7 +172,43 @@ fn wrong_code(apps: &[&Totp], now_step: u64) -> String {
         .unwrap()
 }
 
+/// The trusted-browser cap in the model's configuration.
+const TRUST_CAP: usize = 3;
+/// The default trusted-browser lifetime in the model's configuration.
+const TRUST_LIFETIME: u64 = 1500;
+
+fn requirement(kind: u8, ahead: u64, now: u64) -> Requirement {
+    match kind {
+        0 => Requirement::Off,
+        1 => Requirement::Now,
+        _ => Requirement::By(now + ahead),
+    }
+}
+
 impl Model {
+    /// Whether trust token `i` skips the second step at `now`.
+    fn trust_valid(&self, i: usize, now: u64) -> bool {
+        let (_, _, expires, changes, stored) = &self.trusted[i];
+        *stored && self.active.is_some() && now < *expires && *changes == self.factor_changes
+    }
+
+    /// Ids of the browsers the user sees, oldest first.
+    fn live_trusted(&self, now: u64) -> Vec<String> {
+        (0..self.trusted.len())
+            .filter(|&i| self.trust_valid(i, now))
+            .map(|i| self.trusted[i].1.clone())
+            .collect()
+    }
+
+    /// What the store keeps after a write at `now`: only usable entries.
+    fn prune_trusted(&mut self, now: u64) {
+        for i in 0..self.trusted.len() {
+            if !self.trust_valid(i, now) {
+                self.trusted[i].4 = false;
+            }
+        }
+    }
+
     fn gated(&self, now: u64) -> bool {
         policy()
             .next_attempt(self.failures, self.last_failure_at)
@@ -490,6 +567,98 @@ async fn run(ops: Vec<Op>) {
                     assert!(r.is_none());
                 }
             }
+            Op::Require { kind, ahead } => {
+                let r = requirement(kind, ahead, now);
+                flow.admin_require(USER, r).await.unwrap();
+                m.requirement = r;
+            }
+            Op::Next { policy, token } => {
+                let policy = policy.map(|(kind, ahead)| requirement(kind, ahead, now));
+                let token = token.filter(|&i| i < m.trusted.len());
+                let presented = token.map(|i| m.trusted[i].0.clone());
+                let r = flow
+                    .next_step(USER, policy, presented.as_ref())
+                    .await
+                    .unwrap();
+                if m.active.is_some() {
+                    match token {
+                        Some(i) if m.trust_valid(i, now) => match r {
+                            NextStep::Trusted(login) => {
+                                assert_eq!(login.browser.id, m.trusted[i].1)
+                            }
+                            other => panic!("expected a trusted login, got {other:?}"),
+                        },
+                        _ => assert!(matches!(r, NextStep::SecondFactor), "{r:?}"),
+                    }
+                    // A refusal removes what is no longer usable.
+                    if token.is_some() {
+                        m.prune_trusted(now);
+                    }
+                } else {
+                    let due = policy.map_or(m.requirement, |p| p.stricter(m.requirement));
+                    match due {
+                        Requirement::Off => assert!(matches!(r, NextStep::Continue), "{r:?}"),
+                        d if d.is_due(now) => {
+                            assert!(matches!(r, NextStep::RequireEnrollment), "{r:?}");
+                        }
+                        Requirement::By(deadline) => assert!(
+                            matches!(r, NextStep::OfferEnrollment { deadline: d } if d == deadline),
+                            "{r:?}"
+                        ),
+                        other => panic!("unexpected requirement {other:?}"),
+                    }
+                }
+            }
+            Op::TrustBrowser { lifetime } => {
+                let Some((proof, at, changes)) = m.proof.clone() else {
+                    continue;
+                };
+                let r = flow.trust_browser(USER, &proof, "model", lifetime).await;
+                if m.active.is_none() {
+                    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                } else if changes != m.factor_changes
+                    || now - at > twofactor::flow::TRUST_AFTER_LOGIN
+                {
+                    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+                } else {
+                    let issued = r.unwrap();
+                    let expires = now + lifetime.unwrap_or(TRUST_LIFETIME).min(2 * TRUST_LIFETIME);
+                    assert_eq!(issued.browser.expires_at, expires);
+                    m.prune_trusted(now);
+                    let mut live: Vec<usize> = (0..m.trusted.len())
+                        .filter(|&i| m.trust_valid(i, now))
+                        .collect();
+                    while live.len() >= TRUST_CAP {
+                        m.trusted[live.remove(0)].4 = false;
+                    }
+                    m.trusted.push((
+                        issued.token,
+                        issued.browser.id,
+                        expires,
+                        m.factor_changes,
+                        true,
+                    ));
+                }
+            }
+            Op::RevokeTrust { which } => match which {
+                None => {
+                    let live = m.live_trusted(now).len();
+                    let n = flow.revoke_trusted_browsers(USER).await.unwrap();
+                    assert_eq!(n, live, "revoke all");
+                    for t in &mut m.trusted {
+                        t.4 = false;
+                    }
+                }
+                Some(i) if i < m.trusted.len() => {
+                    let was_live = m.trust_valid(i, now);
+                    let id = m.trusted[i].1.clone();
+                    let found = flow.revoke_trusted_browser(USER, &id).await.unwrap();
+                    assert_eq!(found, was_live, "revoke of browser {i}");
+                    m.trusted[i].4 = false;
+                    m.prune_trusted(now);
+                }
+                Some(_) => {}
+            },
         }
 
         // Invariants after every operation.
@@ -521,6 +690,20 @@ async fn run(ops: Vec<Op>) {
         );
         stamp = status.factor_stamp;
         seen_changes = m.factor_changes;
+        // The stored requirement, and the browsers the user sees.
+        assert_eq!(status.requirement(), m.requirement, "after {op_name}");
+        let listed: Vec<String> = flow
+            .trusted_browsers(USER)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(
+            listed,
+            m.live_trusted(clock.now()),
+            "browsers after {op_name}"
+        );
     }
 }
 
