@@ -119,6 +119,15 @@ pub enum AuditEvent {
         /// The user.
         user_id: String,
     },
+    /// An existing enrolment was imported from another system (`import`); 2FA is active with it.
+    EnrollmentImported {
+        /// The user.
+        user_id: String,
+        /// Whether it replaced an active second factor.
+        replaced: bool,
+        /// Unused recovery codes imported with it.
+        recovery_codes: usize,
+    },
     /// The stored requirement to enrol changed (`admin_require`, `admin_set_required`).
     RequirementChanged {
         /// The user.
@@ -176,6 +185,7 @@ impl AuditEvent {
             | AuditEvent::StepUpUsed { user_id }
             | AuditEvent::FactorStampChanged { user_id }
             | AuditEvent::Erased { user_id }
+            | AuditEvent::EnrollmentImported { user_id, .. }
             | AuditEvent::RequirementChanged { user_id, .. }
             | AuditEvent::BrowserTrusted { user_id, .. }
             | AuditEvent::TrustedBrowserUsed { user_id, .. }
@@ -204,6 +214,7 @@ impl AuditEvent {
             AuditEvent::StepUpUsed { .. } => "step_up_used",
             AuditEvent::FactorStampChanged { .. } => "factor_stamp_changed",
             AuditEvent::Erased { .. } => "erased",
+            AuditEvent::EnrollmentImported { .. } => "enrollment_imported",
             AuditEvent::RequirementChanged { .. } => "requirement_changed",
             AuditEvent::BrowserTrusted { .. } => "browser_trusted",
             AuditEvent::TrustedBrowserUsed { .. } => "trusted_browser_used",
@@ -220,6 +231,11 @@ impl fmt::Display for AuditEvent {
         match self {
             AuditEvent::EnrollmentStarted { replacing, .. } => write!(f, " replacing={replacing}"),
             AuditEvent::EnrollmentConfirmed { replaced, .. } => write!(f, " replaced={replaced}"),
+            AuditEvent::EnrollmentImported {
+                replaced,
+                recovery_codes,
+                ..
+            } => write!(f, " replaced={replaced} recovery_codes={recovery_codes}"),
                 replaced,
                 recovery_codes,
                 ..

@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod enrol;
 mod error;
+mod import;
 mod login;
 mod outcome;
 mod record;
@@ -34,6 +35,7 @@ pub use audit::{AuditEvent, AuditSink, NoAudit};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlowConfig, RecoveryStorage};
 pub use error::FlowError;
+pub use import::{EnrollmentImport, ImportError, Imported, MAX_IMPORTED_RECOVERY_CODES};
 pub use outcome::{
     Confirmation, Enrollment, EnrollmentStatus, LoginFactor, NextStep, Regenerated, Requirement,
     RevealedRecoveryCode, Status,
