@@ -236,10 +236,6 @@ impl fmt::Display for AuditEvent {
                 recovery_codes,
                 ..
             } => write!(f, " replaced={replaced} recovery_codes={recovery_codes}"),
-                replaced,
-                recovery_codes,
-                ..
-            } => write!(f, " replaced={replaced} recovery_codes={recovery_codes}"),
             AuditEvent::LoginWithRecoveryCode { remaining, .. } => {
                 write!(f, " remaining={remaining}")
             }
