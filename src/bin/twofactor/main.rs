@@ -1,10 +1,13 @@
 //! `twofactor`: an oathtool-like command line over the `twofactor` crate.
 //!
-//! Exit codes: 0 success; 1 a code that does not verify; 2 bad arguments or an invalid URI.
+//! Exit codes: 0 success; 1 a code that does not verify, or entries of an import refused; 2 bad
+//! arguments, an invalid URI, or a file, store or key an import cannot use.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::ExitCode;
+
+mod import;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -88,6 +91,9 @@ enum Command {
         #[arg(long)]
         size: Option<u32>,
     },
+    /// Import existing enrolments from a JSON-lines file into a store.
+    #[command(after_help = IMPORT_HELP)]
+    Import(import::ImportArgs),
     /// Print a new set of recovery codes, one per line.
     Recovery {
         /// Number of codes.
@@ -98,6 +104,28 @@ enum Command {
         length: usize,
     },
 }
+
+const IMPORT_HELP: &str = "\
+File format: one JSON object per line; blank lines and lines starting with # are skipped.
+  user             the application's user id (required)
+  otp              an otpauth://totp/ URI, an otpauth-migration://offline?data=... URI,
+                   or a base32 secret (required)
+  entry            which entry of a migration payload, from 0 (when it holds several)
+  algorithm, digits, period
+                   with a base32 secret only (default SHA1, 6, 30)
+  last_step        the last time step the old system accepted a code at
+  recovery_codes   unused plain recovery codes (10 to 40 Crockford base32 or hex
+                   characters each), hashed on import
+  recovery_hashes  a recovery record in this crate's stored form ($twofactor-recovery$...)
+  comment          ignored
+Example:
+  {\"user\": \"alice\", \"otp\": \"otpauth://totp/Old:alice?secret=...\", \"last_step\": 56666666}
+  {\"user\": \"bob\", \"otp\": \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\", \"recovery_codes\": [\"0123-4567-89ab-cdef\"]}
+
+The sealing key comes from the environment variable named by --key-env (default TWOFACTOR_KEY),
+as ID:BASE64. A refused line is reported with its number and reason, never with its secret or
+codes; the others are imported. A progress bar is drawn when standard error is a terminal.
+Exit codes: 0 every entry imported; 1 some refused; 2 the file, store or key cannot be used.";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum QrFormat {
@@ -287,6 +315,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
                 }
             }
         }
+        Command::Import(args) => import::run(args),
         Command::Recovery { count, length } => {
             let config = RecoveryConfig::new(count, length).map_err(usage)?;
             let set = RecoveryCodeSet::generate(config).map_err(usage)?;
