@@ -16,9 +16,9 @@ extern crate alloc;
 //
 // `tests/it/layout.rs` checks these directions on every test run.
 
-pub mod otp;
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod otp;
 
 #[cfg(feature = "std")]
 pub mod flow;
@@ -48,6 +48,8 @@ pub use flow::{
     Reauth, RecentVerification, RecoveryStorage, Regenerated, RevealedRecoveryCode, Status,
     SystemClock, ThrottleError, ThrottlePolicy, Verified,
 };
+#[cfg(feature = "std")]
+pub use flow::{BrowserTrusted, NextStep, Requirement, TrustToken, TrustedBrowser, TrustedLogin};
 #[cfg(feature = "std")]
 pub use flow::{EnrollmentImport, ImportError, Imported};
 #[cfg(feature = "qr")]

@@ -16,6 +16,8 @@ mod admin;
 mod audit;
 mod clock;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod enrol;
 mod error;
 mod import;

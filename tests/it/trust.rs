@@ -1,8 +1,8 @@
 //! Trusted browsers: issue behind a login's proof, use, list, revoke, expiry, stale stamps, the
-//! cap, the factor changes that revoke them all, redaction, and concurrent revoke/use on every
-//! store available here (memory, SQLite; PostgreSQL when `TWOFACTOR_TEST_POSTGRES_URL` is set).
+//! cap, the factor changes that revoke them all, redaction; and the flow-level conformance kit
+//! (with concurrent revoke/use) on every store available here (memory, SQLite; PostgreSQL when
+//! `TWOFACTOR_TEST_POSTGRES_URL` is set).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use twofactor::flow::{NextStep, TrustToken, TrustedBrowser};
@@ -437,84 +437,40 @@ async fn no_token_in_debug_audit_or_the_stored_record() {
     assert_eq!(format!("{:?}", t.token), "TrustToken([redacted])");
 }
 
-/// Revoke races uses: no use that starts after the revoke returned is accepted, and exactly
-/// the revoke's outcome is seen by everyone afterwards.
-async fn revoke_races_use<S: SecretStore + 'static>(store: S) {
-    let (flow, clock, _) = flow_on(store, config());
-    let flow = Arc::new(flow);
-    let (app, _) = enrol(&flow, &clock, "race").await;
-    for round in 0..8 {
-        let proof = login(&flow, &clock, "race", &app).await;
-        let t = flow
-            .trust_browser("race", &proof, &format!("round {round}"), None)
-            .await
-            .unwrap();
-        let revoked = Arc::new(AtomicBool::new(false));
-        let accepted_after = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let (flow, token, revoked, accepted_after) = (
-                flow.clone(),
-                t.token.clone(),
-                revoked.clone(),
-                accepted_after.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let was_revoked = revoked.load(Ordering::SeqCst);
-                    match flow.verify_trusted("race", &token).await {
-                        Ok(Some(_)) if was_revoked => {
-                            accepted_after.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(Some(_)) | Err(FlowError::Conflict) => {}
-                        Ok(None) => return,
-                        Err(e) => panic!("{e}"),
-                    }
-                    tokio::task::yield_now().await;
-                }
-            }));
-        }
-        tokio::task::yield_now().await;
-        let id = t.browser.id.clone();
-        let was_there = loop {
-            match flow.revoke_trusted_browser("race", &id).await {
-                Ok(found) => break found,
-                Err(FlowError::Conflict) => continue,
-                Err(e) => panic!("{e}"),
-            }
-        };
-        revoked.store(true, Ordering::SeqCst);
-        assert!(was_there, "round {round}: the revoke found the browser");
-        for task in tasks {
-            task.await.unwrap();
-        }
-        assert_eq!(
-            accepted_after.load(Ordering::SeqCst),
-            0,
-            "round {round}: a token was accepted after its revoke returned"
-        );
-        assert!(!trusted(&flow, "race", &t.token).await);
-    }
-}
+// The flow-level conformance kit on every store available here: issue, use, revoke, expiry,
+// a stale stamp, the cap, and concurrent revoke/use; and the requirement to enrol.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn revoke_races_use_in_memory() {
-    revoke_races_use(MemoryStore::new()).await;
+async fn flow_conformance_in_memory() {
+    twofactor::flow::conformance::trust_tokens(MemoryStore::new()).await;
+    twofactor::flow::conformance::required_enrolment(MemoryStore::new()).await;
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("twofactor-trust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.sqlite3"));
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn revoke_races_use_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("twofactor-trust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("trust-race.sqlite3");
-    let _ = std::fs::remove_file(&path);
-    revoke_races_use(twofactor::SqliteStore::open(&path).await.unwrap()).await;
+async fn flow_conformance_on_sqlite() {
+    let store = twofactor::SqliteStore::open(sqlite_path("trust"))
+        .await
+        .unwrap();
+    twofactor::flow::conformance::trust_tokens(store).await;
+    let store = twofactor::SqliteStore::open(sqlite_path("required"))
+        .await
+        .unwrap();
+    twofactor::flow::conformance::required_enrolment(store).await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn revoke_races_use_on_postgres() {
+async fn flow_conformance_on_postgres() {
     let Some(url) = crate::support::postgres_url() else {
         return;
     };
@@ -522,11 +478,44 @@ async fn revoke_races_use_on_postgres() {
     let store = twofactor::PostgresStore::connect_with_schema(&url, &schema)
         .await
         .unwrap();
-    revoke_races_use(store).await;
+    twofactor::flow::conformance::trust_tokens(store).await;
+    twofactor::flow::conformance::required_enrolment(
+        twofactor::PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap(),
+    )
+    .await;
     if let Ok((client, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         tokio::spawn(conn);
         let _ = client
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .await;
     }
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flow_conformance_on_mysql() {
+    let Some(url) = crate::support::mysql_url() else {
+        return;
+    };
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await
+        .unwrap();
+    let table = format!("twofactor_trust_{}", std::process::id());
+    let store = || async {
+        let store = twofactor::MySqlStore::new(pool.clone())
+            .with_table_name(&table)
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    };
+    twofactor::flow::conformance::trust_tokens(store().await).await;
+    twofactor::flow::conformance::required_enrolment(store().await).await;
+    sqlx::query(&format!("DROP TABLE IF EXISTS `{table}`, `{table}_schema`"))
+        .execute(&pool)
+        .await
+        .unwrap();
 }
