@@ -318,3 +318,227 @@ fn bad_input_is_a_typed_error() {
     assert!(!e.to_string().contains("UU"));
     assert_eq!(FlowError::from(e).message_key(), "import_refused");
 }
+
+/// `twofactor import`, driven as an operator would.
+#[cfg(all(feature = "cli", feature = "sqlite"))]
+mod cli {
+    use std::path::PathBuf;
+    use std::process::{Command, Output};
+
+    use twofactor::{
+        EncryptionKey, EnrollmentFlow, FlowConfig, KeyRing, LoginFactor, OtpAuthUri, SqliteStore,
+    };
+
+    use super::{B32, B32_80};
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("twofactor-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    fn twofactor(args: &[&str], key: Option<&str>) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_twofactor"));
+        command.args(args).env_remove("TWOFACTOR_KEY");
+        if let Some(key) = key {
+            command.env("TWOFACTOR_KEY", key);
+        }
+        command.output().unwrap()
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn now_step() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 30
+    }
+
+    const OTHER: &str = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
+
+    #[test]
+    fn a_dry_run_checks_every_line_and_writes_nothing() {
+        let file = temp("dry.jsonl");
+        std::fs::write(
+            &file,
+            format!(
+                "# exported from the old system\n\
+                 {{\"user\": \"alice\", \"otp\": \"otpauth://totp/Old:alice?secret={B32}&issuer=Old\"}}\n\
+                 \n\
+                 {{\"user\": \"bob\", \"otp\": \"{B32_80}\"}}\n\
+                 {{\"user\": \"carol\", \"otp\": \"{OTHER}\", \"recovery_codes\": [\"0123456789\", \"012345678U\"]}}\n\
+                 {{\"user\": \"alice\", \"otp\": \"{OTHER}\"}}\n\
+                 not json {B32}\n\
+                 {{\"user\": \"erin\", \"otp\": \"{OTHER}\", \"{OTHER}\": 1}}\n"
+            ),
+        )
+        .unwrap();
+        let db = temp("dry.sqlite");
+        let out = twofactor(
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--dry-run",
+                "--sqlite",
+                db.to_str().unwrap(),
+            ],
+            None,
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "line 2 alice: would import (0 recovery codes)",
+                "line 4 bob: refused: invalid secret: secret is too short: 80 bits, at least 128 required",
+                "line 5 carol: refused: recovery code #1 is malformed",
+                "line 6 alice: refused: the same user as line 2",
+                "line 7: refused: not JSON (syntax error at column 2)",
+                "line 8 erin: refused: an unknown field",
+                "dry run: would import 1, refused 5 of 6 entries; nothing was written",
+            ],
+            "{stdout}"
+        );
+        assert_eq!(stderr, "twofactor: 5 of 6 entries refused\n");
+        for secret in [B32, B32_80, OTHER, "012345678U"] {
+            assert!(!stdout.contains(secret) && !stderr.contains(secret));
+        }
+        // Nothing was written: the database holds no user.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = SqliteStore::open(&db).await.unwrap();
+            use twofactor::store::{ListFilter, SecretStore};
+            assert!(
+                store
+                    .list(ListFilter::All, None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        });
+
+        // With the escape hatch the 80-bit secret passes.
+        let out = twofactor(
+            &[
+                "import",
+                file.to_str().unwrap(),
+                "--dry-run",
+                "--danger-allow-80-bit",
+            ],
+            None,
+        );
+        assert!(
+            text(&out.stdout)
+                .contains("line 4 bob: would import (80-bit secret, 0 recovery codes)")
+        );
+    }
+
+    #[test]
+    fn an_import_writes_users_who_then_log_in() {
+        let key = EncryptionKey::generate(3).unwrap();
+        let key_text = format!("3:{}", &*key.expose_base64());
+        let db = temp("real.sqlite");
+        let file = temp("real.jsonl");
+        let last = now_step() - 1;
+        // An export of the major authenticator app holding one 80-bit entry.
+        let migration = "otpauth-migration://offline?data=CjUKCkhlbGxvId6tvu8SGEV4YW1wbGU6YWxpY2VAZ29vZ2xlLmNvbRoHRXhhbXBsZSABKAEwAhABGAEgACiFnZKRBQ%3D%3D";
+        std::fs::write(
+            &file,
+            format!(
+                "{{\"user\": \"alice\", \"otp\": \"otpauth://totp/Old:alice?secret={B32}&issuer=Old\", \"last_step\": {last}}}\n\
+                 {{\"user\": \"carol\", \"otp\": \"{OTHER}\", \"digits\": 8, \"recovery_codes\": [\"0123-4567-89ab-cdef\", \"fedcba9876543210\"]}}\n\
+                 {{\"user\": \"dave\", \"otp\": \"{migration}\"}}\n"
+            ),
+        )
+        .unwrap();
+        let args = [
+            "import",
+            file.to_str().unwrap(),
+            "--sqlite",
+            db.to_str().unwrap(),
+        ];
+        // Without a key nothing happens.
+        let out = twofactor(&args, None);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("TWOFACTOR_KEY"));
+
+        let out = twofactor(&args, Some(&key_text));
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "line 1 alice: imported (last step {last}, 0 recovery codes)"
+            )),
+            "{stdout}"
+        );
+        assert!(stdout.contains("line 2 carol: imported (2 recovery codes)"));
+        assert!(stdout.contains("line 3 dave: refused: invalid secret: secret is too short"));
+        assert!(stdout.ends_with("imported 2, refused 1 of 3 entries\n"));
+        assert!(!stdout.contains(B32) && !stdout.contains(&*key.expose_base64()));
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = SqliteStore::open(&db).await.unwrap();
+            let flow = EnrollmentFlow::new(
+                store,
+                KeyRing::new(EncryptionKey::from_base64(3, &key.expose_base64()).unwrap()),
+                FlowConfig::new("Example Co"),
+            )
+            .unwrap();
+            let uri = OtpAuthUri::parse(&format!("otpauth://totp/a?secret={B32}")).unwrap();
+            let code = uri.to_totp().unwrap().generate_now().unwrap();
+            assert_eq!(
+                flow.verify("alice", code.as_str()).await.unwrap().factor,
+                LoginFactor::Code
+            );
+            let carol = flow.verify("carol", "FEDC-BA98-7654-3210").await.unwrap();
+            assert_eq!(carol.factor, LoginFactor::RecoveryCode { remaining: 1 });
+            let uri =
+                OtpAuthUri::parse(&format!("otpauth://totp/a?secret={OTHER}&digits=8")).unwrap();
+            let code = uri.to_totp().unwrap().generate_now().unwrap();
+            assert!(flow.verify("carol", code.as_str()).await.is_ok());
+            assert!(!flow.status("dave").await.unwrap().is_active());
+        });
+
+        // A dry run against the store sees who is active already, and writes nothing.
+        let mut dry = args.to_vec();
+        dry.push("--dry-run");
+        let out = twofactor(&dry, None);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("line 1 alice: refused: two-factor authentication is already active"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.ends_with(
+                "dry run: would import 0, refused 3 of 3 entries; nothing was written\n"
+            )
+        );
+
+        // Again: the imported users are refused unless replacing is asked for.
+        let out = twofactor(&args, Some(&key_text));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("line 1 alice: refused: two-factor authentication is already active")
+        );
+        let mut replacing = args.to_vec();
+        replacing.extend(["--replace-active", "--danger-allow-80-bit"]);
+        let out = twofactor(&replacing, Some(&key_text));
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains("line 3 dave: imported (80-bit secret, 0 recovery codes)"));
+        assert!(stdout.contains("line 1 alice: imported (replacing the active factor"));
+    }
+}

@@ -204,22 +204,28 @@ async fn run_async(args: ImportArgs) -> Result<String, Failure> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let outcome = match read_line(trimmed, args.danger_allow_80_bit) {
-            Ok(entry) => {
-                let user = Some(shown(&entry.user));
-                let result = match seen.get(&entry.user) {
-                    Some(&first_line) => Err(LineError::DuplicateUser { first_line }),
-                    None => {
-                        seen.insert(entry.user.clone(), number);
-                        apply(&flow, store.as_ref(), &args, entry).await
-                    }
-                };
-                (user, result)
-            }
-            Err(e) => (None, Err(e)),
+        let fields = object(trimmed);
+        // Named in the report as soon as the line names a user.
+        let who = match &fields {
+            Ok(fields) => fields
+                .get("user")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(|u| format!(" {}", shown(u)))
+                .unwrap_or_default(),
+            Err(_) => String::new(),
         };
-        let who = outcome.0.map(|u| format!(" {u}")).unwrap_or_default();
-        match outcome.1 {
+        let result = match fields.and_then(|f| read_fields(&f, args.danger_allow_80_bit)) {
+            Ok(entry) => match seen.get(&entry.user) {
+                Some(&first_line) => Err(LineError::DuplicateUser { first_line }),
+                None => {
+                    seen.insert(entry.user.clone(), number);
+                    apply(&flow, store.as_ref(), &args, entry).await
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(note) => {
                 imported += 1;
                 let verb = if args.dry_run {
@@ -355,16 +361,21 @@ fn key_ring(var: &str) -> Result<KeyRing, Failure> {
     Ok(KeyRing::new(key))
 }
 
-/// Reads one line into an entry.
-fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
+/// One line as a JSON object.
+fn object(line: &str) -> Result<Map<String, Value>, LineError> {
     if line.len() > MAX_LINE {
         return Err(LineError::TooLong);
     }
     let value: Value =
         serde_json::from_str(line).map_err(|e| LineError::Json { column: e.column() })?;
-    let Value::Object(fields) = value else {
-        return Err(LineError::NotObject);
-    };
+    match value {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(LineError::NotObject),
+    }
+}
+
+/// Reads one line's fields into an entry.
+fn read_fields(fields: &Map<String, Value>, allow_80_bit: bool) -> Result<Entry, LineError> {
     const KNOWN: [&str; 10] = [
         "user",
         "otp",
@@ -383,12 +394,12 @@ fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
         let quotable = name.len() <= 32 && name.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         return Err(LineError::UnknownField(quotable.then(|| name.clone())));
     }
-    let user = string(&fields, "user")?.ok_or(LineError::Missing("user"))?;
+    let user = string(fields, "user")?.ok_or(LineError::Missing("user"))?;
     if user.is_empty() {
         return Err(LineError::Missing("user"));
     }
     let otp = Zeroizing::new(
-        string(&fields, "otp")?
+        string(fields, "otp")?
             .ok_or(LineError::Missing("otp"))?
             .trim()
             .to_owned(),
@@ -396,7 +407,7 @@ fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
     let has_params = ["algorithm", "digits", "period"]
         .iter()
         .any(|k| fields.contains_key(*k));
-    let entry = number(&fields, "entry")?;
+    let entry = number(fields, "entry")?;
     let (mut import, short_secret) = if starts_with_ignore_case(&otp, "otpauth-migration:") {
         if has_params {
             return Err(LineError::ParamsWithUri);
@@ -435,7 +446,7 @@ fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
         if entry.is_some() {
             return Err(LineError::EntryWithoutMigration);
         }
-        let params = params(&fields)?;
+        let params = params(fields)?;
         let strict = EnrollmentImport::from_base32(&otp, params);
         match strict {
             Err(ImportError::Secret(twofactor::SecretError::TooShort { .. })) if allow_80_bit => (
@@ -445,7 +456,7 @@ fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
             other => (other?, false),
         }
     };
-    if let Some(step) = number(&fields, "last_step")? {
+    if let Some(step) = number(fields, "last_step")? {
         import = import.with_last_step(step);
     }
     if let Some(codes) = fields.get("recovery_codes") {
@@ -458,7 +469,7 @@ fn read_line(line: &str, allow_80_bit: bool) -> Result<Entry, LineError> {
             .collect::<Result<_, _>>()?;
         import = import.with_recovery_codes(&codes)?;
     }
-    if let Some(text) = string(&fields, "recovery_hashes")? {
+    if let Some(text) = string(fields, "recovery_hashes")? {
         let set: HashedRecoveryCodes = text
             .parse()
             .map_err(|_| LineError::Type("recovery_hashes"))?;
