@@ -413,7 +413,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     Err(e) => return Err(e.into()),
                 }
             };
-            let state = EnrollmentState::decode(&record.cold.state)?;
+            let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
             let replaced = state.active().is_some();
             if replaced && !import.replace_active {
                 return Err(FlowError::AlreadyEnrolled);
@@ -425,7 +425,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .with_revealable(revealable.clone());
             let cold = ColdFields {
                 status: state.status(),
-                state: state.encode(&stamp),
+                // A factor change: trusted browsers are revoked, a requirement's deadline kept.
+                state: state.encode_with(&meta.after_factor_change(stamp)),
                 recovery_generation: record.cold.recovery_generation.wrapping_add(1),
                 recovery: recovery.clone(),
                 ..record.cold.clone()

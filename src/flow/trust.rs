@@ -25,7 +25,7 @@ use core::fmt;
 
 use data_encoding::BASE64URL_NOPAD;
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
 
 use super::audit::{AuditEvent, AuditSink};
@@ -266,18 +266,21 @@ pub struct TrustedLogin {
     pub stamp: FactorStamp,
 }
 
-/// The index of the entry whose hash is `hash`, comparing with every entry in constant time.
+/// The index of the entry whose hash is `hash`: every entry is compared, in constant time, and
+/// the index is selected without a branch on any comparison.
 fn find(entries: &[TrustEntry], hash: &TrustHash) -> Option<usize> {
-    let mut found: Option<usize> = None;
+    let mut index = 0u64;
+    let mut any = Choice::from(0);
     for (i, entry) in entries.iter().enumerate() {
-        let hit: Choice = entry.hash.0.ct_eq(&hash.0);
-        // Hashes of 256-bit tokens do not collide: at most one entry matches, and which one it
-        // is (or that none does) is all that a timing difference here could reveal.
-        if bool::from(hit) {
-            found = Some(i);
-        }
+        let hit = entry.hash.0.ct_eq(&hash.0);
+        index.conditional_assign(&(i as u64), hit);
+        any |= hit;
     }
-    found
+    if bool::from(any) {
+        usize::try_from(index).ok()
+    } else {
+        None
+    }
 }
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {

@@ -519,3 +519,21 @@ async fn flow_conformance_on_mysql() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_import_over_an_active_factor_revokes_trusted_browsers_and_keeps_a_deadline() {
+    let (flow, clock, _) = setup();
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    flow.admin_require("u", twofactor::flow::Requirement::By(T0 + DAY))
+        .await
+        .unwrap();
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    let secret = twofactor::Secret::generate(twofactor::Algorithm::Sha1).unwrap();
+    let import = twofactor::EnrollmentImport::new(secret, twofactor::TotpParams::default())
+        .unwrap()
+        .replace_active();
+    flow.import("u", import).await.unwrap();
+    assert!(!trusted(&flow, "u", &t.token).await);
+    assert_eq!(flow.status("u").await.unwrap().required_by, Some(T0 + DAY));
+}
