@@ -37,7 +37,10 @@ pub use otp::{
     TimeError, Totp, TotpMatch, TotpParams, TotpState, UriError, UriWarning, VerifyError, Window,
 };
 
-pub use otp::{MigrationBatch, MigrationEntryError, MigrationError, MigrationPayload};
+pub use otp::{
+    MAX_MIGRATION_ENTRIES, MAX_MIGRATION_URI_LEN, MigrationBatch, MigrationEntryError,
+    MigrationError, MigrationPayload,
+};
 
 #[cfg(feature = "tracing")]
 pub use flow::TracingAudit;
