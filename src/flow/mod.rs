@@ -7,6 +7,11 @@
 //!      +---- disable(proof) / admin_reset -------------------+  | regenerate_recovery_codes(proof)
 //! ```
 //!
+//! After the password step, [`EnrollmentFlow::next_step`] says what comes next: nothing, the
+//! second factor (or nothing, for a browser the user trusted: [`EnrollmentFlow::trust_browser`]),
+//! an offer to enrol before a deadline, or required enrolment ([`Requirement`], stored per user
+//! by [`EnrollmentFlow::admin_require`] and combined with the application's own policy).
+//!
 //! Every decision that must hold across concurrent requests is an atomic store operation: a code
 //! is accepted only if the store advances the last step ([`SecretStore::settle_attempt`]), a
 //! recovery code only if the store consumes it, failures are counted by the store, and state

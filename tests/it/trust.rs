@@ -1,7 +1,8 @@
 //! Trusted browsers: issue behind a login's proof, use, list, revoke, expiry, stale stamps, the
 //! cap, the factor changes that revoke them all, redaction; and the flow-level conformance kit
-//! (with concurrent revoke/use) on every store available here (memory, SQLite; PostgreSQL when
-//! `TWOFACTOR_TEST_POSTGRES_URL` is set).
+//! (with concurrent revoke/use) on every store: memory, SQLite (both drivers), and PostgreSQL
+//! (both drivers) and MySQL when `TWOFACTOR_TEST_POSTGRES_URL` and `TWOFACTOR_TEST_MYSQL_URL`
+//! are set.
 
 use std::sync::{Arc, Mutex};
 
@@ -446,7 +447,7 @@ async fn flow_conformance_in_memory() {
     twofactor::flow::conformance::required_enrolment(MemoryStore::new()).await;
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]
 fn sqlite_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("twofactor-trust-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -536,4 +537,54 @@ async fn an_import_over_an_active_factor_revokes_trusted_browsers_and_keeps_a_de
     flow.import("u", import).await.unwrap();
     assert!(!trusted(&flow, "u", &t.token).await);
     assert_eq!(flow.status("u").await.unwrap().required_by, Some(T0 + DAY));
+}
+
+#[cfg(feature = "sqlx-sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flow_conformance_on_sqlx_sqlite() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let options = SqliteConnectOptions::new()
+        .filename(sqlite_path("sqlx"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = || async {
+        let store = twofactor::SqlxSqliteStore::new(pool.clone());
+        store.migrate().await.unwrap();
+        store
+    };
+    twofactor::flow::conformance::trust_tokens(store().await).await;
+    twofactor::flow::conformance::required_enrolment(store().await).await;
+}
+
+#[cfg(feature = "sqlx-postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flow_conformance_on_sqlx_postgres() {
+    let Some(url) = crate::support::postgres_url() else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await
+        .unwrap();
+    let schema = format!("twofactor_trust_sqlx_{}", std::process::id());
+    let store = || async {
+        let store = twofactor::SqlxPostgresStore::new(pool.clone())
+            .with_schema(&schema)
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    };
+    twofactor::flow::conformance::trust_tokens(store().await).await;
+    twofactor::flow::conformance::required_enrolment(store().await).await;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
 }
