@@ -89,6 +89,14 @@ enum Recovery {
 /// An existing enrolment to import with [`EnrollmentFlow::import`]: a TOTP secret with its
 /// parameters, optionally the last step it was used at and recovery codes.
 ///
+/// Recovery codes come either as **plain codes**, hashed on import with this crate's
+/// recovery-code hashing ([`EnrollmentImport::with_recovery_codes`]: 10 to 40 characters of
+/// Crockford's base32 each, so hexadecimal codes such as devise-two-factor's and GitLab's
+/// qualify), or as **this crate's own stored record**
+/// ([`EnrollmentImport::with_hashed_recovery_codes`]). Hashes made by other systems (bcrypt,
+/// PBKDF2, SHA-256) are not supported: import such users without recovery codes and have them
+/// regenerate a set.
+///
 /// Secrets under 128 bits are refused unless built with a `danger_*_allow_80_bit` constructor,
 /// as with [`Secret::danger_from_base32_allow_80_bit`]; that includes a parsed [`OtpAuthUri`]
 /// holding an 80-bit secret, which [`EnrollmentImport::from_uri`] refuses. `Debug` shows no

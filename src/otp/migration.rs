@@ -139,8 +139,17 @@ pub struct MigrationBatch {
     pub batch_id: i32,
 }
 
-/// A parsed `otpauth-migration://offline?data=...` URI: one result per entry, in payload order,
-/// and the batch it belongs to.
+/// A parsed `otpauth-migration://offline?data=...` URI (the export format of a major
+/// authenticator app): one result per entry, in payload order, and the batch it belongs to.
+///
+/// Each entry becomes what the equivalent `otpauth://` URI parses to with the same
+/// [`ParseOptions`] (SHA-1 and six digits where the payload leaves them unspecified, a 30-second
+/// period, the name read as an `issuer:account` label), so the leniency and the refusals are
+/// those of [`OtpAuthUri::parse_with`]. An entry this crate cannot hold (MD5, an unknown digit
+/// count, an unspecified or unknown type, a secret out of bounds) is refused on its own with a
+/// [`MigrationEntryError`]; a malformed payload is refused whole with a [`MigrationError`].
+/// Input over [`MAX_MIGRATION_URI_LEN`] or with more than [`MAX_MIGRATION_ENTRIES`] entries is
+/// refused before any entry is built.
 ///
 /// ```
 /// use twofactor::{MigrationPayload, OtpKind};

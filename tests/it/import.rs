@@ -379,6 +379,7 @@ mod cli {
             ),
         )
         .unwrap();
+        // A dry run creates no database.
         let db = temp("dry.sqlite");
         let out = twofactor(
             &[
@@ -390,6 +391,10 @@ mod cli {
             ],
             None,
         );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("no such database"));
+        assert!(!db.exists());
+        let out = twofactor(&["import", file.to_str().unwrap(), "--dry-run"], None);
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
         let lines: Vec<&str> = stdout.lines().collect();
@@ -410,22 +415,6 @@ mod cli {
         for secret in [B32, B32_80, OTHER, "012345678U"] {
             assert!(!stdout.contains(secret) && !stderr.contains(secret));
         }
-        // Nothing was written: the database holds no user.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let store = SqliteStore::open(&db).await.unwrap();
-            use twofactor::store::{ListFilter, SecretStore};
-            assert!(
-                store
-                    .list(ListFilter::All, None, 10)
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-        });
-
         // With the escape hatch the 80-bit secret passes.
         let out = twofactor(
             &[
@@ -526,6 +515,16 @@ mod cli {
                 "dry run: would import 0, refused 3 of 3 entries; nothing was written\n"
             )
         );
+        let after = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                use twofactor::store::SecretStore;
+                let store = SqliteStore::open(&db).await.unwrap();
+                store.get("dave").await.unwrap()
+            });
+        assert!(after.is_none(), "the dry run wrote nothing");
 
         // Again: the imported users are refused unless replacing is asked for.
         let out = twofactor(&args, Some(&key_text));

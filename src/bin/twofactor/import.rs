@@ -44,7 +44,8 @@ pub(crate) struct ImportArgs {
     /// Check every line (and, with a store, who is already enrolled) without writing anything.
     #[arg(long)]
     dry_run: bool,
-    /// The SQLite database to import into (created and migrated if needed).
+    /// The SQLite database to import into (created and its schema migrated if needed; a dry
+    /// run only reads an existing one).
     #[arg(long)]
     sqlite: Option<PathBuf>,
     /// The environment variable holding the sealing key as `ID:BASE64` (the key ring's current
@@ -324,6 +325,15 @@ async fn open_store(args: &ImportArgs) -> Result<Option<AnyStore>, Failure> {
     };
     #[cfg(feature = "sqlite")]
     {
+        if args.dry_run && !path.exists() {
+            return Err(Failure(
+                2,
+                format!(
+                    "--sqlite {}: no such database (a dry run creates nothing)",
+                    path.display()
+                ),
+            ));
+        }
         let store = twofactor::SqliteStore::open(path)
             .await
             .map_err(|e| Failure(2, format!("--sqlite {}: {e}", path.display())))?;
