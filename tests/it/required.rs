@@ -297,3 +297,70 @@ async fn records_of_every_stored_version_are_read() {
         "{r:?}"
     );
 }
+
+mod stored_form {
+    use proptest::prelude::*;
+    use twofactor::flow::check_record;
+    use twofactor::store::{ColdFields, StoredStatus};
+
+    const STAMP: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => any::<u64>().prop_map(|n| n.to_string()),
+            1 => Just("01".to_owned()),
+            1 => Just("-".to_owned()),
+            1 => Just(String::new()),
+            1 => "[0-9a-z+-]{1,4}",
+        ]
+    }
+
+    fn item() -> impl Strategy<Value = String> {
+        let b64 = |n: usize| proptest::collection::vec(any::<u8>(), n..=n);
+        prop_oneof![
+            2 => number().prop_map(|n| format!("by={n}")),
+            8 => (
+                prop_oneof![9 => b64(16), 1 => b64(15)],
+                prop_oneof![9 => b64(32), 1 => b64(31)],
+                prop_oneof![9 => Just(STAMP.to_owned()), 1 => "[A-Za-z0-9_-]{0,23}"],
+                prop_oneof![
+                    6 => "[a-zA-Z0-9]{0,20}",
+                    2 => "[ -~]{0,20}",
+                    2 => "\\PC{0,10}",
+                    1 => Just("a\u{7}b".to_owned()),
+                ],
+                (number(), number(), number()),
+            )
+                .prop_map(|(id, hash, stamp, label, (c, l, e))| {
+                    let enc = |b: &[u8]| data_encoding::BASE64URL_NOPAD.encode(b);
+                    format!(
+                        "tb={},{},{stamp},{},{c},{l},{e}",
+                        enc(&id),
+                        enc(&hash),
+                        enc(label.as_bytes())
+                    )
+                }),
+            1 => "[a-z=;,0-9|-]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The metadata of the v3 form: never a panic, and what a check accepts is canonical
+        /// (checking it again changes nothing).
+        #[test]
+        fn v3_metadata_decodes_canonically_or_is_refused(
+            items in proptest::collection::vec(item(), 0..5),
+            body in prop_oneof![Just("none"), Just("pending|x"), Just("")],
+        ) {
+            let text = format!("v3|{STAMP}|{}|{body}", items.join(";"));
+            for status in [StoredStatus::NotEnrolled, StoredStatus::Pending] {
+                let cold = ColdFields::new(status, text.clone());
+                if let Ok(canonical) = check_record(&cold) {
+                    prop_assert_eq!(check_record(&canonical).ok(), Some(canonical.clone()));
+                }
+            }
+        }
+    }
+}

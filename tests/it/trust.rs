@@ -588,3 +588,29 @@ async fn flow_conformance_on_sqlx_postgres() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_throttled_account_still_logs_in_from_a_trusted_browser() {
+    let (flow, clock, _) = setup();
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let t = flow.trust_browser("u", &proof, "x", None).await.unwrap();
+    // Someone guesses codes until attempts are refused unchecked.
+    let mut gated = false;
+    for _ in 0..50 {
+        match flow.verify("u", "000000").await {
+            Err(FlowError::Throttled { .. } | FlowError::Locked { .. }) => {
+                gated = true;
+                break;
+            }
+            _ => clock.advance(1),
+        }
+    }
+    assert!(gated);
+    // The owner's trusted browser is not a guess: a 256-bit token skips the second step.
+    assert!(trusted(&flow, "u", &t.token).await);
+    assert!(
+        flow.status("u").await.unwrap().failures > 0,
+        "nothing reset"
+    );
+}
