@@ -540,4 +540,112 @@ mod cli {
         assert!(stdout.contains("line 3 dave: imported (80-bit secret, 0 recovery codes)"));
         assert!(stdout.contains("line 1 alice: imported (replacing the active factor"));
     }
+
+    #[test]
+    #[cfg(feature = "postgres")]
+    fn an_import_into_postgres_in_its_own_schema() {
+        let Some(url) = crate::support::postgres_url() else {
+            return;
+        };
+        let schema = format!("cli_import_{}", std::process::id());
+        let key = EncryptionKey::generate(1).unwrap();
+        let file = temp("pg.jsonl");
+        std::fs::write(
+            &file,
+            format!("{{\"user\": \"pg-alice\", \"otp\": \"{B32}\"}}\n"),
+        )
+        .unwrap();
+        let run = |extra: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_twofactor"))
+                .args(["import", file.to_str().unwrap()])
+                .args([
+                    "--postgres-env",
+                    "IMPORT_TEST_DATABASE_URL",
+                    "--schema",
+                    &schema,
+                ])
+                .args(extra)
+                .env("IMPORT_TEST_DATABASE_URL", &url)
+                .env("TWOFACTOR_KEY", format!("1:{}", &*key.expose_base64()))
+                .output()
+                .unwrap()
+        };
+        let out = run(&[]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains("line 1 pg-alice: imported"), "{stdout}");
+        assert!(!stdout.contains(&url) && !text(&out.stderr).contains(&url));
+        let out = run(&["--dry-run"]);
+        assert!(text(&out.stdout).contains("already active"));
+
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let store = twofactor::PostgresStore::connect_with_schema(&url, &schema)
+                    .await
+                    .unwrap();
+                let flow = EnrollmentFlow::new(
+                    store,
+                    KeyRing::new(EncryptionKey::from_base64(1, &key.expose_base64()).unwrap()),
+                    FlowConfig::new("Example Co"),
+                )
+                .unwrap();
+                let uri = OtpAuthUri::parse(&format!("otpauth://totp/a?secret={B32}")).unwrap();
+                let code = uri.to_totp().unwrap().generate_now().unwrap();
+                assert!(flow.verify("pg-alice", code.as_str()).await.is_ok());
+            });
+    }
+
+    #[test]
+    #[cfg(feature = "mysql")]
+    fn an_import_into_mysql_under_its_own_table_name() {
+        let Some(url) = crate::support::mysql_url() else {
+            return;
+        };
+        let table = format!("cli_import_{}", std::process::id());
+        let key = EncryptionKey::generate(1).unwrap();
+        let file = temp("my.jsonl");
+        std::fs::write(
+            &file,
+            format!("{{\"user\": \"my-alice\", \"otp\": \"{B32}\", \"recovery_codes\": [\"0123456789abcdef\"]}}\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_twofactor"))
+            .args(["import", file.to_str().unwrap()])
+            .args(["--mysql-env", "IMPORT_TEST_DATABASE_URL", "--table", &table])
+            .env("IMPORT_TEST_DATABASE_URL", &url)
+            .env("TWOFACTOR_KEY", format!("1:{}", &*key.expose_base64()))
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains("line 1 my-alice: imported (1 recovery codes)"),
+            "{stdout}"
+        );
+
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+                let store = twofactor::MySqlStore::new(pool)
+                    .with_table_name(&table)
+                    .unwrap();
+                let flow = EnrollmentFlow::new(
+                    store,
+                    KeyRing::new(EncryptionKey::from_base64(1, &key.expose_base64()).unwrap()),
+                    FlowConfig::new("Example Co"),
+                )
+                .unwrap();
+                let login = flow
+                    .verify("my-alice", "0123-4567-89AB-CDEF")
+                    .await
+                    .unwrap();
+                assert_eq!(login.factor, LoginFactor::RecoveryCode { remaining: 0 });
+            });
+    }
 }

@@ -46,8 +46,23 @@ pub(crate) struct ImportArgs {
     dry_run: bool,
     /// The SQLite database to import into (created and its schema migrated if needed; a dry
     /// run only reads an existing one).
-    #[arg(long)]
+    #[arg(long, group = "store")]
     sqlite: Option<PathBuf>,
+    /// The environment variable holding a PostgreSQL URL to import into (the schema is migrated
+    /// if needed; a dry run only checks it). A plain connection: for a database on the same
+    /// host or a private network.
+    #[arg(long, value_name = "VAR", group = "store")]
+    postgres_env: Option<String>,
+    /// The environment variable holding a MySQL or MariaDB URL to import into (the schema is
+    /// migrated if needed; a dry run only checks it).
+    #[arg(long, value_name = "VAR", group = "store")]
+    mysql_env: Option<String>,
+    /// The users table, if the application renamed it (default `twofactor_users`).
+    #[arg(long)]
+    table: Option<String>,
+    /// PostgreSQL: the schema holding the tables (default: the connection's).
+    #[arg(long, requires = "postgres_env")]
+    schema: Option<String>,
     /// The environment variable holding the sealing key as `ID:BASE64` (the key ring's current
     /// key). Not needed for a dry run.
     #[arg(long, default_value = "TWOFACTOR_KEY")]
@@ -156,7 +171,9 @@ struct Entry {
 /// Exit codes: 0 every entry imported (or, in a dry run, importable); 1 some refused; 2 the
 /// file, the store or the key could not be used.
 pub(crate) fn run(args: ImportArgs) -> Result<String, Failure> {
+    // Timers and I/O for the database drivers (as far as the build's features have them).
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| Failure(2, format!("starting the runtime: {e}")))?;
     runtime.block_on(run_async(args))
@@ -171,7 +188,8 @@ async fn run_async(args: ImportArgs) -> Result<String, Failure> {
     if store.is_none() && !args.dry_run {
         return Err(Failure(
             2,
-            "nothing to import into: give --sqlite PATH, or --dry-run to check the file only"
+            "nothing to import into: give --sqlite PATH, --postgres-env VAR or --mysql-env VAR, \
+             or --dry-run to check the file only"
                 .to_owned(),
         ));
     }
@@ -320,6 +338,12 @@ fn shown(user: &str) -> String {
 }
 
 async fn open_store(args: &ImportArgs) -> Result<Option<AnyStore>, Failure> {
+    if let Some(var) = &args.postgres_env {
+        return open_postgres(var, args).await.map(Some);
+    }
+    if let Some(var) = &args.mysql_env {
+        return open_mysql(var, args).await.map(Some);
+    }
     let Some(path) = &args.sqlite else {
         return Ok(None);
     };
@@ -334,9 +358,11 @@ async fn open_store(args: &ImportArgs) -> Result<Option<AnyStore>, Failure> {
                 ),
             ));
         }
-        let store = twofactor::SqliteStore::open(path)
-            .await
-            .map_err(|e| Failure(2, format!("--sqlite {}: {e}", path.display())))?;
+        let store = match &args.table {
+            Some(table) => twofactor::SqliteStore::open_with_table_name(path, table).await,
+            None => twofactor::SqliteStore::open(path).await,
+        }
+        .map_err(|e| Failure(2, format!("--sqlite {}: {e}", path.display())))?;
         Ok(Some(AnyStore::new(store)))
     }
     #[cfg(not(feature = "sqlite"))]
@@ -347,6 +373,75 @@ async fn open_store(args: &ImportArgs) -> Result<Option<AnyStore>, Failure> {
                 "--sqlite {}: this build has no SQLite store (feature `sqlite`)",
                 path.display()
             ),
+        ))
+    }
+}
+
+/// A database URL from the environment variable `var` (never from the command line, where
+/// other users of the machine could read its password).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn url_from(var: &str) -> Result<Zeroizing<String>, Failure> {
+    std::env::var(var)
+        .map(Zeroizing::new)
+        .map_err(|_| Failure(2, format!("set {var} to the database URL")))
+}
+
+async fn open_postgres(var: &str, args: &ImportArgs) -> Result<AnyStore, Failure> {
+    #[cfg(feature = "postgres")]
+    {
+        let url = url_from(var)?;
+        let mut options = twofactor::store::PostgresOptions::default();
+        if args.dry_run {
+            options = options.without_migration();
+        }
+        if let Some(schema) = &args.schema {
+            options = options.with_schema(schema);
+        }
+        if let Some(table) = &args.table {
+            options = options.with_table_name(table);
+        }
+        let store = twofactor::PostgresStore::connect_with(&url, options, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| Failure(2, format!("--postgres-env {var}: {e}")))?;
+        Ok(AnyStore::new(store))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = args;
+        Err(Failure(
+            2,
+            format!(
+                "--postgres-env {var}: this build has no PostgreSQL store (feature `postgres`)"
+            ),
+        ))
+    }
+}
+
+async fn open_mysql(var: &str, args: &ImportArgs) -> Result<AnyStore, Failure> {
+    #[cfg(feature = "mysql")]
+    {
+        let url = url_from(var)?;
+        let failed = |e: twofactor::StoreError| Failure(2, format!("--mysql-env {var}: {e}"));
+        let pool = sqlx::MySqlPool::connect(&url)
+            .await
+            .map_err(|e| failed(twofactor::StoreError::backend(e)))?;
+        let mut store = twofactor::MySqlStore::new(pool);
+        if let Some(table) = &args.table {
+            store = store.with_table_name(table).map_err(failed)?;
+        }
+        if args.dry_run {
+            store.check_schema().await.map_err(failed)?;
+        } else {
+            store.migrate().await.map_err(failed)?;
+        }
+        Ok(AnyStore::new(store))
+    }
+    #[cfg(not(feature = "mysql"))]
+    {
+        let _ = args;
+        Err(Failure(
+            2,
+            format!("--mysql-env {var}: this build has no MySQL store (feature `mysql`)"),
         ))
     }
 }

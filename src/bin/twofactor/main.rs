@@ -122,8 +122,9 @@ Example:
   {\"user\": \"alice\", \"otp\": \"otpauth://totp/Old:alice?secret=...\", \"last_step\": 56666666}
   {\"user\": \"bob\", \"otp\": \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\", \"recovery_codes\": [\"0123-4567-89ab-cdef\"]}
 
-The sealing key comes from the environment variable named by --key-env (default TWOFACTOR_KEY),
-as ID:BASE64. A refused line is reported with its number and reason, never with its secret or
+The store is --sqlite PATH, or --postgres-env VAR / --mysql-env VAR naming the environment
+variable that holds the database URL (each needs the build's store feature). The sealing key
+comes from the environment variable named by --key-env (default TWOFACTOR_KEY), as ID:BASE64. A refused line is reported with its number and reason, never with its secret or
 codes; the others are imported. A progress bar is drawn when standard error is a terminal.
 Exit codes: 0 every entry imported; 1 some refused; 2 the file, store or key cannot be used.";
 
