@@ -386,8 +386,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let now = self.clock.now();
         Ok(match requirement {
             Requirement::Off => NextStep::Continue,
-            r if r.is_due(now) => NextStep::RequireEnrollment,
-            Requirement::By(deadline) => NextStep::OfferEnrollment { deadline },
+            Requirement::By(deadline) if now < deadline => NextStep::OfferEnrollment { deadline },
+            // `Now`, or the deadline reached.
             _ => NextStep::RequireEnrollment,
         })
     }
