@@ -30,7 +30,7 @@ use twofactor::{
     MigrationPayload, OtpAuthUri, ParamError, Period, SecretStore, TotpParams, UriError,
     UriWarning,
 };
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::Failure;
 
@@ -223,18 +223,22 @@ async fn run_async(args: ImportArgs) -> Result<String, Failure> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let fields = object(trimmed);
-        // Named in the report as soon as the line names a user.
-        let who = match &fields {
-            Ok(fields) => fields
-                .get("user")
-                .and_then(Value::as_str)
-                .filter(|u| !u.is_empty())
-                .map(|u| format!(" {}", shown(u)))
-                .unwrap_or_default(),
-            Err(_) => String::new(),
+        let (who, read) = match object(trimmed) {
+            Ok(mut fields) => {
+                // Named in the report as soon as the line names a user.
+                let who = fields
+                    .get("user")
+                    .and_then(Value::as_str)
+                    .filter(|u| !u.is_empty())
+                    .map(|u| format!(" {}", shown(u)))
+                    .unwrap_or_default();
+                let read = read_fields(&fields, args.danger_allow_80_bit);
+                scrub(&mut fields);
+                (who, read)
+            }
+            Err(e) => (String::new(), Err(e)),
         };
-        let result = match fields.and_then(|f| read_fields(&f, args.danger_allow_80_bit)) {
+        let result = match read {
             Ok(entry) => match seen.get(&entry.user) {
                 Some(&first_line) => Err(LineError::DuplicateUser { first_line }),
                 None => {
@@ -322,6 +326,21 @@ async fn apply(
     }
     notes.push(format!("{} recovery codes", done.recovery_codes));
     Ok(format!(" ({})", notes.join(", ")))
+}
+
+/// Overwrites every string of a line's fields (its secret and codes among them) before the
+/// parsed line is freed.
+fn scrub(fields: &mut Map<String, Value>) {
+    fields.values_mut().for_each(scrub_value);
+}
+
+fn scrub_value(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(scrub_value),
+        Value::Object(fields) => fields.values_mut().for_each(scrub_value),
+        _ => {}
+    }
 }
 
 /// The user id as printed: control characters escaped, at most 64 characters.
