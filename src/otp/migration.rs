@@ -923,4 +923,85 @@ mod tests {
             "{shown}"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever a payload of well-formed entries holds reads back field for field, in
+            /// order, with the batch.
+            #[test]
+            fn well_formed_entries_read_back(
+                entries in proptest::collection::vec(
+                    (
+                        proptest::collection::vec(any::<u8>(), 10..=64),
+                        "[a-zA-Z0-9@. _-]{1,20}",
+                        "[a-zA-Z0-9 ]{0,12}",
+                        0u64..=3,
+                        0u64..=2,
+                        1u64..=2,
+                        0u64..=u64::from(u32::MAX),
+                    ),
+                    1..=6,
+                ),
+                batch in (any::<i32>(), any::<i32>(), any::<i32>(), any::<i32>()),
+            ) {
+                let mut enc = Enc::default();
+                for (secret, name, issuer, algorithm, digits, kind, counter) in &entries {
+                    let e = Entry {
+                        secret,
+                        name,
+                        issuer,
+                        algorithm: *algorithm,
+                        digits: *digits,
+                        kind: *kind,
+                        counter: *counter,
+                    };
+                    enc = enc.bytes(1, &entry(&e));
+                }
+                let (version, size, index, id) = batch;
+                let sign = |v: i32| i64::from(v) as u64;
+                let bytes = enc
+                    .uint(2, sign(version))
+                    .uint(3, sign(size))
+                    .uint(4, sign(index))
+                    .uint(5, sign(id))
+                    .0;
+                let parsed = MigrationPayload::parse(&uri_of(&bytes)).unwrap();
+                prop_assert_eq!(
+                    parsed.batch(),
+                    MigrationBatch { version, batch_size: size, batch_index: index, batch_id: id }
+                );
+                prop_assert_eq!(parsed.entries().len(), entries.len());
+                for (got, (secret, name, issuer, algorithm, digits, kind, counter)) in
+                    parsed.entries().iter().zip(&entries)
+                {
+                    let uri = got.as_ref().unwrap();
+                    prop_assert_eq!(uri.secret().expose_bytes(), secret.as_slice());
+                    prop_assert_eq!(uri.account(), name.trim());
+                    let issuer = issuer.trim();
+                    prop_assert_eq!(uri.issuer(), (!issuer.is_empty()).then_some(issuer));
+                    let expected = [Algorithm::Sha1, Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512];
+                    prop_assert_eq!(uri.algorithm(), expected[usize::try_from(*algorithm).unwrap()]);
+                    prop_assert_eq!(uri.digits(), if *digits == 2 { Digits::EIGHT } else { Digits::SIX });
+                    match (uri.kind(), kind) {
+                        (OtpKind::Hotp { counter: c }, 1) => prop_assert_eq!(c, *counter),
+                        (OtpKind::Totp { .. }, 2) => {}
+                        other => prop_assert!(false, "wrong kind {:?}", other),
+                    }
+                }
+            }
+
+            /// Arbitrary bytes as a payload never panic, and what reads stays within the limits.
+            #[test]
+            fn arbitrary_payloads_are_typed(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(parsed) = MigrationPayload::parse(&uri_of(&bytes)) {
+                    prop_assert!(parsed.entries().len() <= MAX_MIGRATION_ENTRIES);
+                }
+            }
+        }
+    }
 }

@@ -247,6 +247,37 @@ async fn an_active_user_is_replaced_only_when_asked() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_imports_of_one_user_write_one_factor() {
+    let (flow, _, events) = setup();
+    let flow = Arc::new(flow);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let flow = flow.clone();
+            tokio::spawn(async move {
+                let import = EnrollmentImport::from_base32(B32, TotpParams::default()).unwrap();
+                flow.import("kim", import).await
+            })
+        })
+        .collect();
+    let mut imported = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => imported += 1,
+            Err(FlowError::AlreadyEnrolled | FlowError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(imported, 1);
+    let audited = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.name() == "enrollment_imported")
+        .count();
+    assert_eq!(audited, 1);
+}
+
 #[tokio::test]
 async fn short_secrets_need_the_escape_hatch() {
     let (flow, clock, _) = setup();
