@@ -70,7 +70,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// and failure count. Returns whether there was a record. Afterwards the user reads as never
     /// enrolled, with the all-zero factor stamp that sessions opened before a first enrolment
     /// also hold, so end all of the user's sessions (the audit trail says so with
-    /// [`AuditEvent::FactorStampChanged`]).
+    /// [`AuditEvent::FactorStampChanged`]). The requirement to enrol and its deadline go with
+    /// the record: to turn a user's 2FA off and keep the requirement, use
+    /// [`EnrollmentFlow::admin_reset`].
     ///
     /// # Errors
     /// Store errors.

@@ -59,6 +59,10 @@ pub enum FlowError {
     /// recent-verification proof younger than the window: ask for the second factor.
     #[error("confirm with a code from your authenticator app or a recovery code")]
     ReauthRequired,
+    /// 2FA cannot be turned off: the user is required to have it, and the deadline (if any) has
+    /// passed. An administrator lifts the requirement first ([`EnrollmentFlow::admin_require`](super::EnrollmentFlow::admin_require)).
+    #[error("two-factor authentication is required for this account")]
+    EnrollmentRequired,
     /// The code typed for a sensitive change is the one just used to log in. Not counted as a
     /// failure (the request carried an authentic proof of that login): wait for the next code.
     #[error("that code was just used; wait for the next one")]

@@ -376,7 +376,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         };
         if active {
             if let (Some(token), Some(record)) = (browser, record)
-                && let Some(login) = self.verify_trusted_in(record, token).await?
+                // A lost race that keeps losing is not a refusal of the login: ask for the
+                // second factor instead.
+                && let Some(login) = match self.verify_trusted_in(record, token).await {
+                    Err(FlowError::Conflict) => None,
+                    other => other?,
+                }
             {
                 return Ok(NextStep::Trusted(login));
             }

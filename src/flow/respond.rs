@@ -24,7 +24,7 @@ impl FlowError {
     pub fn http_status(&self) -> u16 {
         match self {
             FlowError::InvalidCode { .. } | FlowError::ClockSkew { .. } => 401,
-            FlowError::ReauthRequired => 403,
+            FlowError::ReauthRequired | FlowError::EnrollmentRequired => 403,
             FlowError::EnrollmentExpired => 410,
             FlowError::NotEnrolled
             | FlowError::AlreadyEnrolled
@@ -44,7 +44,7 @@ impl FlowError {
 
     /// A stable key for the message, for the application's translations: `invalid_code`,
     /// `clock_skew`, `throttled`, `locked`, `malformed_code`, `reauth_required`,
-    /// `code_already_used`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
+    /// `code_already_used`, `enrollment_required`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
     /// `enrollment_expired`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
     /// new errors get new keys.
     ///
@@ -63,6 +63,7 @@ impl FlowError {
             FlowError::Throttled { .. } => "throttled",
             FlowError::Locked { .. } => "locked",
             FlowError::ReauthRequired => "reauth_required",
+            FlowError::EnrollmentRequired => "enrollment_required",
             FlowError::CodeAlreadyUsed => "code_already_used",
             FlowError::Conflict => "conflict",
             FlowError::Import(_) => "import_refused",
@@ -94,6 +95,7 @@ impl FlowError {
                 "Confirm with a code from your authenticator app or a recovery code."
             }
             "code_already_used" => "That code was just used. Wait for the next one.",
+            "enrollment_required" => "Two-factor authentication is required for this account.",
             "conflict" => "Something changed at the same time. Try again.",
             "import_refused" => "The imported enrolment was refused.",
             _ => "Something went wrong on our side. Try again later.",
@@ -143,6 +145,7 @@ mod tests {
             FlowError::Throttled { until: 9 },
             FlowError::Locked { until: 9 },
             FlowError::ReauthRequired,
+            FlowError::EnrollmentRequired,
             FlowError::CodeAlreadyUsed,
             FlowError::RecoveryCostOutOfBounds {
                 memory_kib: 1,
@@ -153,6 +156,7 @@ mod tests {
             FlowError::Config("x"),
             FlowError::Store(StoreError::Corrupt("state")),
             FlowError::Internal("rng"),
+            FlowError::Import(super::super::ImportError::Hotp),
         ]
     }
 
@@ -171,7 +175,7 @@ mod tests {
                 assert!(!text.starts_with("Something went wrong"), "{key}");
             }
         }
-        assert_eq!(keys.len(), 13);
+        assert_eq!(keys.len(), 15);
     }
 
     #[test]

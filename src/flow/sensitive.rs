@@ -21,8 +21,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// browser; keeps the requirement to enrol. Returns the user's new factor stamp: every other
     /// session of the user is now stale.
     ///
+    /// Refused while the user is required to have 2FA and the deadline (if any) has passed: a
+    /// requirement the application computes itself (by group or role) it enforces itself, by
+    /// not offering this, or by calling [`EnrollmentFlow::next_step`] with its policy after.
+    ///
     /// # Errors
-    /// [`FlowError::ReauthRequired`] (no factor and no fresh proof), [`FlowError::CodeAlreadyUsed`]
+    /// [`FlowError::EnrollmentRequired`], [`FlowError::ReauthRequired`] (no factor and no fresh proof), [`FlowError::CodeAlreadyUsed`]
     /// (the login's own code typed again, with the login's proof: not counted), as
     /// [`EnrollmentFlow::verify`] for a typed factor, and [`FlowError::Conflict`].
     pub async fn disable<'a>(
@@ -30,6 +34,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         user_id: &str,
         reauth: impl Into<Reauth<'a>>,
     ) -> Result<FactorStamp, FlowError> {
+        // Checked before the factor, so a refused request consumes no code.
+        if let Some(record) = self.store.get(user_id).await? {
+            let (meta, _) = EnrollmentState::decode_meta(&record.cold.state)?;
+            if record.cold.required
+                && meta
+                    .required_by
+                    .is_none_or(|deadline| deadline <= self.clock.now())
+            {
+                return Err(FlowError::EnrollmentRequired);
+            }
+        }
         let record = self.prove(user_id, reauth.into()).await?;
         let stamp = FactorStamp::generate()?;
         let (meta, _) = EnrollmentState::decode_meta(&record.cold.state)?;

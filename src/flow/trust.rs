@@ -17,6 +17,15 @@
 //! that loses a race with a revoke re-reads and finds the token gone, so no server accepts a
 //! token after its revoke commits.
 //!
+//! The token is bound to the factor stamp, not to the password: when the password changes or
+//! is reset (above all after a compromise), call
+//! [`EnrollmentFlow::revoke_trusted_browsers`] too, or a browser that learns the new password
+//! still skips the second step.
+//!
+//! The stored value is a plain hash, not a keyed MAC: one who can write the database can add a
+//! trusted browser of their own, as they could already turn the user's 2FA off by writing the
+//! state; the audit event of its first use ([`AuditEvent::TrustedBrowserUsed`]) shows it.
+//!
 //! A trusted login skips the second factor but yields no
 //! [`RecentVerification`]: sensitive changes (disable, a new device, regenerating or revealing
 //! recovery codes) still need a code typed now, so a stolen cookie cannot turn 2FA off.
@@ -189,9 +198,12 @@ impl TrustEntry {
         self.id == other.id
     }
 
-    /// Usable at `now` under the user's current `stamp`.
-    fn valid(&self, now: u64, stamp: &FactorStamp) -> bool {
-        now < self.expires_at && self.stamp.matches(stamp)
+    /// Usable at `now` under the user's current `stamp`, and younger than `max_lifetime` (the
+    /// configured maximum now, which may be shorter than when it was issued).
+    fn valid(&self, now: u64, stamp: &FactorStamp, max_lifetime: u64) -> bool {
+        now < self.expires_at
+            && now < self.created_at.saturating_add(max_lifetime)
+            && self.stamp.matches(stamp)
     }
 
     fn view(&self) -> TrustedBrowser {
@@ -211,17 +223,38 @@ fn number(text: &str) -> Option<u64> {
     (n.to_string() == text).then_some(n)
 }
 
-/// The label as kept: control characters dropped, white space trimmed, at most
-/// [`MAX_LABEL_BYTES`] bytes (cut at a character boundary).
+/// The label as kept: control characters and invisible formatting (text-direction overrides,
+/// zero-width characters, which could disguise a label in the user's list) dropped, white space
+/// trimmed, at most [`MAX_LABEL_BYTES`] bytes (cut at a character boundary).
 fn clean_label(label: &str) -> String {
     let mut out = String::new();
-    for c in label.trim().chars().filter(|c| !c.is_control()) {
+    for c in label
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible_format(*c))
+    {
         if out.len() + c.len_utf8() > MAX_LABEL_BYTES {
             break;
         }
         out.push(c);
     }
     out.trim_end().to_owned()
+}
+
+/// Unicode format characters that change how text around them reads without being seen:
+/// bidirectional marks, embeddings, overrides and isolates, zero-width characters, the soft
+/// hyphen and the byte order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A trusted browser as the user sees it in their settings: never the token.
@@ -370,19 +403,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .open(&self.keys, user_id)
                 .filter(|(_, proof_stamp)| proof_stamp.matches(&stamp))
                 .is_some_and(|(at, _)| {
-                    at <= now
-                        && now - at <= TRUST_AFTER_LOGIN
-                        && record.last_used_at.is_some_and(|last| at <= last)
+                    at <= now && now - at <= TRUST_AFTER_LOGIN && record.last_used_at == Some(at)
                 });
+            let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+            prune(&mut meta, now, cap, self.config.trusted_browser_max_lifetime);
+            // Only the proof of the user's latest second factor qualifies.
             if !proven {
                 return Err(FlowError::ReauthRequired);
             }
-            let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
-            prune(&mut meta, now);
-            while meta.trusted.len() >= cap {
-                // Oldest first: entries are appended as they are issued.
-                meta.trusted.remove(0);
-            }
+            // Oldest first: entries are appended as they are issued.
+            let evicted = (meta.trusted.len() + 1).saturating_sub(cap);
+            meta.trusted.drain(..evicted);
             let entry = TrustEntry {
                 id,
                 hash: hash.clone(),
@@ -396,6 +427,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             meta.trusted.push(entry);
             match self.write_meta(&record, &state, &meta).await {
                 Ok(()) => {
+                    if evicted > 0 {
+                        self.emit(AuditEvent::TrustedBrowsersRevoked {
+                            user_id: user_id.to_owned(),
+                            count: evicted,
+                        });
+                    }
                     self.emit(AuditEvent::BrowserTrusted {
                         user_id: user_id.to_owned(),
                         id: browser.id.clone(),
@@ -459,14 +496,18 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             }
             let now = self.clock.now();
             let stamp = meta.stamp;
-            let accepted = match find(&meta.trusted, &hash) {
-                Some(i) if meta.trusted[i].valid(now, &stamp) => {
-                    meta.trusted[i].last_used_at = Some(now);
-                    Some(meta.trusted[i].view())
-                }
-                _ => None,
-            };
-            let pruned = prune(&mut meta, now);
+            // Expired, stale-stamp, over-age and over-cap entries go first: with the feature
+            // turned off (a cap of 0) or a shorter maximum lifetime, issued tokens stop working.
+            let pruned = prune(
+                &mut meta,
+                now,
+                self.config.trusted_browsers_max,
+                self.config.trusted_browser_max_lifetime,
+            );
+            let accepted = find(&meta.trusted, &hash).map(|i| {
+                meta.trusted[i].last_used_at = Some(now);
+                meta.trusted[i].view()
+            });
             if accepted.is_none() && pruned == 0 {
                 self.emit(AuditEvent::TrustedBrowserRefused {
                     user_id: user_id.clone(),
@@ -506,17 +547,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let Some(record) = self.store.get(user_id).await? else {
             return Ok(Vec::new());
         };
-        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+        let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         if state.active().is_none() {
             return Ok(Vec::new());
         }
-        let now = self.clock.now();
-        Ok(meta
-            .trusted
-            .iter()
-            .filter(|t| t.valid(now, &meta.stamp))
-            .map(TrustEntry::view)
-            .collect())
+        prune(
+            &mut meta,
+            self.clock.now(),
+            self.config.trusted_browsers_max,
+            self.config.trusted_browser_max_lifetime,
+        );
+        Ok(meta.trusted.iter().map(TrustEntry::view).collect())
     }
 
     /// Revokes one trusted browser by its [`TrustedBrowser::id`]. Returns whether it was there.
@@ -559,13 +600,15 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
             let now = self.clock.now();
             let stamp = meta.stamp;
+            let max_lifetime = self.config.trusted_browser_max_lifetime;
             let before = meta.trusted.len();
             let revoked = meta
                 .trusted
                 .iter()
-                .filter(|t| which(t) && t.valid(now, &stamp))
+                .filter(|t| which(t) && t.valid(now, &stamp, max_lifetime))
                 .count();
-            meta.trusted.retain(|t| !which(t) && t.valid(now, &stamp));
+            meta.trusted
+                .retain(|t| !which(t) && t.valid(now, &stamp, max_lifetime));
             if meta.trusted.len() == before {
                 return Ok(0);
             }
@@ -610,10 +653,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
 }
 
 /// Drops entries that are expired or were issued under another stamp; returns how many.
-fn prune(meta: &mut Meta, now: u64) -> usize {
+fn prune(meta: &mut Meta, now: u64, cap: usize, max_lifetime: u64) -> usize {
     let stamp = meta.stamp;
     let before = meta.trusted.len();
-    meta.trusted.retain(|t| t.valid(now, &stamp));
+    meta.trusted.retain(|t| t.valid(now, &stamp, max_lifetime));
+    let excess = meta.trusted.len().saturating_sub(cap);
+    meta.trusted.drain(..excess);
     before - meta.trusted.len()
 }
 
@@ -662,6 +707,7 @@ mod tests {
     #[test]
     fn labels_are_cleaned_and_cut_at_a_character_boundary() {
         assert_eq!(clean_label("  Firefox\n on\tLinux "), "Firefox onLinux");
+        assert_eq!(clean_label("Work\u{202E}xcod.exe\u{200B}"), "Workxcod.exe");
         let long = "é".repeat(MAX_LABEL_BYTES);
         let cut = clean_label(&long);
         assert!(cut.len() <= MAX_LABEL_BYTES && cut.chars().all(|c| c == 'é'));

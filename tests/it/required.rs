@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use twofactor::flow::{NextStep, Requirement};
 use twofactor::store::{ColdFields, SecretStore, StoredStatus};
 use twofactor::{
-    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, KdfParams, KeyRing, ManualClock,
-    MemoryStore, Totp,
+    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing,
+    ManualClock, MemoryStore, Totp,
 };
 
 const T0: u64 = 1_800_000_000;
@@ -363,4 +363,26 @@ mod stored_form {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn disable_is_refused_once_the_requirement_is_due_and_consumes_no_code() {
+    let (flow, clock, _) = setup();
+    let app = enrol(&flow, &clock, "u").await;
+    flow.admin_require("u", Requirement::Now).await.unwrap();
+    let code = app.generate_step(app.step_at(clock.now()).unwrap());
+    let r = flow.disable("u", code.as_str()).await;
+    assert!(matches!(r, Err(FlowError::EnrollmentRequired)), "{r:?}");
+    // The refused request consumed nothing: the same code still logs in.
+    flow.verify("u", code.as_str()).await.unwrap();
+    assert!(flow.status("u").await.unwrap().is_active());
+
+    // Within a grace period the user may still turn it off (and is asked to enrol again).
+    clock.advance(30);
+    flow.admin_require("u", Requirement::By(clock.now() + DAY))
+        .await
+        .unwrap();
+    let code = app.generate_step(app.step_at(clock.now()).unwrap());
+    flow.disable("u", code.as_str()).await.unwrap();
+    assert!(offered(&step(&flow, "u", None).await).is_some());
 }

@@ -614,3 +614,75 @@ async fn a_throttled_account_still_logs_in_from_a_trusted_browser() {
         "nothing reset"
     );
 }
+
+#[tokio::test]
+async fn turning_the_feature_off_or_shortening_the_maximum_stops_issued_tokens() {
+    let store = MemoryStore::new();
+    let (flow, clock, _) = flow_on(store.clone(), config());
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &app).await;
+    let old = flow.trust_browser("u", &proof, "old", None).await.unwrap();
+    clock.advance(8 * DAY);
+    let proof = login(&flow, &clock, "u", &app).await;
+    let new = flow.trust_browser("u", &proof, "new", None).await.unwrap();
+
+    // The operator shortens the maximum lifetime to 7 days: the 8-day-old token stops working
+    // (and is removed); the new one still works.
+    let shorter = flow_on(store.clone(), {
+        let mut c = config();
+        c.trusted_browser_max_lifetime = 7 * DAY;
+        c.trusted_browser_lifetime = 7 * DAY;
+        c
+    })
+    .0
+    .with_clock(clock.clone());
+    assert!(!trusted(&shorter, "u", &old.token).await);
+    assert!(trusted(&shorter, "u", &new.token).await);
+    assert_eq!(
+        labels(&shorter.trusted_browsers("u").await.unwrap()),
+        ["new"]
+    );
+
+    // Then turns the feature off: no issued token works any more.
+    let off = flow_on(store.clone(), {
+        let mut c = config();
+        c.trusted_browsers_max = 0;
+        c
+    })
+    .0
+    .with_clock(clock.clone());
+    assert!(!trusted(&off, "u", &new.token).await);
+    assert!(off.trusted_browsers("u").await.unwrap().is_empty());
+    assert!(
+        !trusted(&flow, "u", &new.token).await,
+        "removed, not hidden"
+    );
+}
+
+#[tokio::test]
+async fn only_the_latest_logins_proof_trusts_a_browser_and_evictions_are_audited() {
+    let mut c = config();
+    c.trusted_browsers_max = 2;
+    let (flow, clock, events) = flow_on(MemoryStore::new(), c);
+    let (app, _) = enrol(&flow, &clock, "u").await;
+    let first = login(&flow, &clock, "u", &app).await;
+    let _second = login(&flow, &clock, "u", &app).await;
+    let r = flow.trust_browser("u", &first, "stale", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+
+    let proof = login(&flow, &clock, "u", &app).await;
+    for label in ["a", "b", "c"] {
+        flow.trust_browser("u", &proof, label, None).await.unwrap();
+    }
+    assert_eq!(
+        labels(&flow.trusted_browsers("u").await.unwrap()),
+        ["b", "c"]
+    );
+    let evicted = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, AuditEvent::TrustedBrowsersRevoked { count: 1, .. }))
+        .count();
+    assert_eq!(evicted, 1);
+}
