@@ -565,6 +565,15 @@ mod cli {
         );
         let mut replacing = args.to_vec();
         replacing.extend(["--replace-active", "--danger-allow-80-bit"]);
+        // A dry run names whose active factor the real run would replace.
+        let mut dry = replacing.clone();
+        dry.push("--dry-run");
+        let out = twofactor(&dry, None);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("line 1 alice: would import (replacing the active factor"),
+            "{stdout}"
+        );
         let out = twofactor(&replacing, Some(&key_text));
         let stdout = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{stdout}");

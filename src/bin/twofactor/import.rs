@@ -291,8 +291,10 @@ async fn apply(
     args: &ImportArgs,
     entry: Entry,
 ) -> Result<String, LineError> {
+    // A dry run reads the real store, so its report names every user whose active factor the
+    // real run would refuse or replace.
+    let mut would_replace = false;
     if args.dry_run
-        && !args.replace_active
         && let Some(store) = store
     {
         let active = store
@@ -300,9 +302,10 @@ async fn apply(
             .await
             .map_err(|e| LineError::Flow(e.into()))?
             .is_some_and(|record| record.cold.status == twofactor::store::StoredStatus::Active);
-        if active {
+        if active && !args.replace_active {
             return Err(LineError::Flow(FlowError::AlreadyEnrolled));
         }
+        would_replace = active;
     }
     let import = if args.replace_active {
         entry.import.replace_active()
@@ -315,7 +318,7 @@ async fn apply(
         .await
         .map_err(LineError::Flow)?;
     let mut notes = Vec::new();
-    if done.replaced {
+    if done.replaced || would_replace {
         notes.push("replacing the active factor".to_owned());
     }
     if entry.short_secret {
