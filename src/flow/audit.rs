@@ -8,6 +8,7 @@ use core::fmt;
 
 /// One event. Carries the user id and what the application needs to act on; never a secret, a
 /// code or a recovery code.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuditEvent {

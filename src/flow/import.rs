@@ -316,6 +316,7 @@ fn uri_params(uri: &OtpAuthUri) -> Result<TotpParams, ImportError> {
 }
 
 /// What [`EnrollmentFlow::import`] did.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Imported {

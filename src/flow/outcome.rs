@@ -121,6 +121,7 @@ impl RevealedRecoveryCode {
 }
 
 /// Which second factor passed a login.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LoginFactor {
@@ -134,6 +135,7 @@ pub enum LoginFactor {
 }
 
 /// Where a user is in the life cycle.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EnrollmentStatus {
@@ -156,6 +158,7 @@ pub enum EnrollmentStatus {
 }
 
 /// A user's 2FA status, never with a secret.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Status {
@@ -216,6 +219,7 @@ impl Status {
 /// assert_eq!(Requirement::By(200).stricter(Requirement::By(100)), Requirement::By(100));
 /// assert_eq!(Requirement::By(100).stricter(Requirement::Now), Requirement::Now);
 /// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Requirement {
@@ -255,6 +259,7 @@ impl Requirement {
 
 /// What the application does after the password step, from
 /// [`next_step`](super::EnrollmentFlow::next_step).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum NextStep {

@@ -150,6 +150,24 @@ impl FromStr for FactorStamp {
     }
 }
 
+/// As its `Display` text (22 characters), to keep in a session that serializes.
+#[cfg(feature = "serde")]
+impl serde::Serialize for FactorStamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// From its `Display` text.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for FactorStamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FactorStamp, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse()
+            .map_err(|_| serde::de::Error::custom("not a factor stamp"))
+    }
+}
+
 /// Proof that a user verified a second factor at a given time: returned by every successful
 /// login ([`Verified::proof`]) and kept by the application in the session. Sensitive changes
 /// (disable, regenerate recovery codes, begin a new device, reveal recovery codes) accept it

@@ -258,6 +258,7 @@ fn is_invisible_format(c: char) -> bool {
 }
 
 /// A trusted browser as the user sees it in their settings: never the token.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TrustedBrowser {
@@ -290,6 +291,7 @@ pub struct BrowserTrusted {
 ///
 /// Unlike [`Verified`](super::Verified), it carries no [`RecentVerification`]: sensitive changes
 /// still ask for a code typed now.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TrustedLogin {

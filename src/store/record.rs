@@ -4,6 +4,7 @@
 use super::StoreError;
 
 /// Where a user is in the enrolment life cycle, as stored for listing and filtering.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoredStatus {
@@ -136,6 +137,7 @@ pub struct ReplaceEffects {
 }
 
 /// Which users [`SecretStore::list`](super::SecretStore::list) returns.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ListFilter {

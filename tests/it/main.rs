@@ -29,6 +29,8 @@ mod flow_model;
 mod flow_servers;
 mod import;
 mod required;
+#[cfg(feature = "serde")]
+mod serde_outcomes;
 mod sessions;
 mod trust;
 
