@@ -193,6 +193,45 @@ mod tests {
     }
 
     #[test]
+    fn input_past_the_limit_is_refused_unread() {
+        let six = Digits::SIX;
+        // At the limit the input is still read, so a stray letter is reported as such...
+        let at_limit = format!("{}x", "1".repeat(MAX_CODE_INPUT - 1));
+        assert_eq!(parse_code(&at_limit, six), Err(CodeError::NotDigits));
+        // ...one character past it, it is refused for its length without being read.
+        let past = format!("{}x", "1".repeat(MAX_CODE_INPUT));
+        assert_eq!(
+            parse_code(&past, six),
+            Err(CodeError::Length { expected: 6 })
+        );
+        // Digits past the expected count are counted, not accumulated.
+        assert_eq!(
+            parse_code(&"9".repeat(MAX_CODE_INPUT), Digits::EIGHT),
+            Err(CodeError::Length { expected: 8 })
+        );
+    }
+
+    #[test]
+    fn codes_are_equal_with_equal_digits_and_length() {
+        let six = Code::new(12_345, Digits::SIX);
+        assert_eq!(six.digits(), 6);
+        assert_eq!(Code::new(12_345, Digits::EIGHT).digits(), 8);
+        assert!(six == Code::new(12_345, Digits::SIX));
+        assert!(six != Code::new(12_346, Digits::SIX));
+        // "012345" keeps the buffer's filler after its six digits: "01234500", which is also
+        // the whole buffer of the eight-digit code 01234500. The lengths tell them apart.
+        assert!(six != Code::new(1_234_500, Digits::EIGHT));
+    }
+
+    #[test]
+    fn a_separator_must_stand_between_digits() {
+        let len = Err(CodeError::Length { expected: 6 });
+        assert_eq!(parse_code("123456-", Digits::SIX), len);
+        assert_eq!(parse_code("123456 -", Digits::SIX), len);
+        assert_eq!(parse_code("12345-6", Digits::SIX), Ok(123_456));
+    }
+
+    #[test]
     fn codes_keep_leading_zeros_and_redact_debug() {
         let c = Code::new(12345, Digits::EIGHT);
         assert_eq!(c.as_str(), "00012345");

@@ -220,3 +220,38 @@ impl fmt::Debug for Hotp {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hotp(params: HotpParams) -> Hotp {
+        Hotp::new(
+            &Secret::from_bytes(b"12345678901234567890").unwrap(),
+            params,
+        )
+    }
+
+    #[test]
+    fn the_parameters_are_kept() {
+        let params = HotpParams::new(Algorithm::Sha256, Digits::EIGHT);
+        assert_eq!(hotp(params).params(), params);
+    }
+
+    #[test]
+    fn resynchronisation_works_at_every_digit_count() {
+        for digits in [Digits::SIX, Digits::SEVEN, Digits::EIGHT] {
+            let h = hotp(HotpParams::new(Algorithm::Sha1, digits));
+            let (first, second) = (h.generate(40), h.generate(41));
+            let found = h
+                .resynchronize(
+                    first.as_str(),
+                    second.as_str(),
+                    &HotpState::starting_at(10),
+                    50,
+                )
+                .unwrap();
+            assert_eq!(found.counter, 41, "{digits:?}");
+        }
+    }
+}

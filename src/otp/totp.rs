@@ -357,3 +357,93 @@ pub(crate) fn unix_now() -> Result<u64, TimeError> {
         .map(|d| d.as_secs())
         .map_err(|_| TimeError::SystemClock)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rfc_totp() -> Totp {
+        Totp::new(
+            &Secret::from_bytes(b"12345678901234567890").unwrap(),
+            TotpParams::default(),
+        )
+    }
+
+    #[test]
+    fn the_configuration_is_kept() {
+        let params = TotpParams::new(Algorithm::Sha512, Digits::SEVEN, Period::THIRTY_SECONDS);
+        let totp = Totp::new(&Secret::from_bytes(&[7; 64]).unwrap(), params)
+            .with_window(Window::new(2, 0));
+        assert_eq!(totp.params(), params);
+        assert_eq!(totp.window(), Window::new(2, 0));
+    }
+
+    #[test]
+    fn now_is_read_from_the_system_clock() {
+        let totp = rfc_totp();
+        let since_epoch =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let before = since_epoch(std::time::SystemTime::now());
+        let code = totp.generate_now().unwrap();
+        let after = since_epoch(std::time::SystemTime::now());
+        assert!(
+            code == *totp.generate_at(before).unwrap().as_str()
+                || code == *totp.generate_at(after).unwrap().as_str()
+        );
+        assert!(
+            totp.verify_now(code.as_str(), &TotpState::default())
+                .is_ok()
+        );
+    }
+
+    /// Two steps an even 6 to 22 apart with the same code, and no other step within 20 of
+    /// either sharing it: found by search over the RFC key's steps.
+    fn distant_collision(totp: &Totp) -> (u64, u64) {
+        let codes: Vec<String> = (0..800_000u64)
+            .map(|s| totp.generate_step(s).as_str().to_owned())
+            .collect();
+        let mut seen = std::collections::HashMap::new();
+        let at = |t: u64| usize::try_from(t).ok().and_then(|i| codes.get(i));
+        for (s, code) in (0u64..).zip(&codes) {
+            if let Some(&p) = seen.get(code)
+                && (6..=22).contains(&(s - p))
+                && (s - p) % 2 == 0
+                && p >= 40
+                && (p - 20..=s + 20)
+                    .filter(|&t| t != p && t != s)
+                    .all(|t| at(t).is_none_or(|c| c != code))
+            {
+                return (p, s);
+            }
+            seen.insert(code.clone(), s);
+        }
+        panic!("no collision in the searched steps");
+    }
+
+    #[test]
+    fn skew_diagnosis_reports_the_match_nearest_to_the_window() {
+        let totp = rfc_totp().with_skew_diagnosis(20);
+        let (early, late) = distant_collision(&totp);
+        let code = totp.generate_step(early);
+        assert_eq!(code, *totp.generate_step(late).as_str());
+        // Nearer the late step: it is reported, not the early one.
+        let current = late - 2;
+        assert_eq!(
+            totp.verify(code.as_str(), current * 30 + 15, &TotpState::default()),
+            Err(VerifyError::ClockSkew { steps: 2 })
+        );
+        // Nearer the early step.
+        let current = early + 2;
+        assert_eq!(
+            totp.verify(code.as_str(), current * 30 + 15, &TotpState::default()),
+            Err(VerifyError::ClockSkew { steps: -2 })
+        );
+        // Halfway: the earlier step (a code from the past).
+        let current = (early + late) / 2;
+        let half = i64::try_from((late - early) / 2).unwrap();
+        assert_eq!(
+            totp.verify(code.as_str(), current * 30 + 15, &TotpState::default()),
+            Err(VerifyError::ClockSkew { steps: -half })
+        );
+    }
+}

@@ -191,4 +191,35 @@ mod tests {
         assert_eq!(offset(u64::MAX, 0), i64::MAX);
         assert_eq!(offset(5, 7), -2);
     }
+
+    /// RFC 4226's key, whose codes for counters 0..=9 are all different (Appendix D).
+    fn rfc_key() -> HmacKey {
+        HmacKey::new(crate::otp::Algorithm::Sha1, b"12345678901234567890")
+    }
+
+    fn code(key: &HmacKey, counter: u64) -> u32 {
+        key.truncated(counter) % 1_000_000
+    }
+
+    #[test]
+    fn only_a_match_at_an_ineligible_counter_is_a_replay() {
+        let key = rfc_key();
+        let scan6 = |code, first| scan(&key, Digits::SIX, code, 0, 4, first, Pick::Newest);
+        // A code of no counter in the window: neither a match nor a replay, even though
+        // counters 0..=2 are not eligible.
+        let wrong = (0..1_000_000)
+            .find(|c| (0..=4).all(|i| code(&key, i) != *c))
+            .unwrap();
+        let s = scan6(wrong, Some(3));
+        assert_eq!((s.matched, s.replayed), (None, false));
+        // The code of an ineligible counter: a replay.
+        let s = scan6(code(&key, 1), Some(3));
+        assert_eq!((s.matched, s.replayed), (None, true));
+        // The code of an eligible counter: a match, not a replay.
+        let s = scan6(code(&key, 4), Some(3));
+        assert_eq!((s.matched, s.replayed), (Some(4), false));
+        // Nothing eligible at all.
+        let s = scan6(code(&key, 4), None);
+        assert_eq!((s.matched, s.replayed), (None, true));
+    }
 }
