@@ -42,6 +42,8 @@ pub use otp::{
     MigrationError, MigrationPayload,
 };
 
+#[cfg(feature = "std")]
+pub use flow::Authenticator;
 #[cfg(feature = "tracing")]
 pub use flow::TracingAudit;
 #[cfg(feature = "std")]

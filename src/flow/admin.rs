@@ -186,9 +186,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             let Some(record) = self.store.get(user_id).await? else {
                 return Ok(false);
             };
-            let (meta, mut state) = EnrollmentState::decode_meta(&record.cold.state)?;
+            let (mut meta, mut state) = EnrollmentState::decode_meta(&record.cold.state)?;
             let mut changed = false;
-            for sealed in state.sealed_mut() {
+            let extras = meta.authenticators.iter_mut().map(|a| &mut a.sealed);
+            for sealed in state.sealed_mut().into_iter().chain(extras) {
                 if self.keys.needs_reseal(sealed) {
                     *sealed = self.keys.reseal(user_id, sealed)?;
                     changed = true;

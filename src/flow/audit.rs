@@ -164,6 +164,29 @@ pub enum AuditEvent {
         /// How many.
         count: usize,
     },
+    /// Another authenticator was confirmed (its secret is never in an event).
+    AuthenticatorAdded {
+        /// The user.
+        user_id: String,
+        /// The new authenticator's id.
+        id: String,
+    },
+    /// An authenticator was removed.
+    AuthenticatorRemoved {
+        /// The user.
+        user_id: String,
+        /// The removed authenticator's id.
+        id: String,
+        /// It was the primary one (the oldest other one was promoted).
+        primary: bool,
+    },
+    /// An authenticator was renamed.
+    AuthenticatorRenamed {
+        /// The user.
+        user_id: String,
+        /// The authenticator's id.
+        id: String,
+    },
 }
 
 impl AuditEvent {
@@ -192,6 +215,9 @@ impl AuditEvent {
             | AuditEvent::TrustedBrowserUsed { user_id, .. }
             | AuditEvent::TrustedBrowserRefused { user_id }
             | AuditEvent::TrustedBrowsersRevoked { user_id, .. }
+            | AuditEvent::AuthenticatorAdded { user_id, .. }
+            | AuditEvent::AuthenticatorRemoved { user_id, .. }
+            | AuditEvent::AuthenticatorRenamed { user_id, .. }
             | AuditEvent::RecoveryCodesLow { user_id, .. } => user_id,
         }
     }
@@ -222,6 +248,9 @@ impl AuditEvent {
             AuditEvent::TrustedBrowserRefused { .. } => "trusted_browser_refused",
             AuditEvent::TrustedBrowsersRevoked { .. } => "trusted_browsers_revoked",
             AuditEvent::RecoveryCodesLow { .. } => "recovery_codes_low",
+            AuditEvent::AuthenticatorAdded { .. } => "authenticator_added",
+            AuditEvent::AuthenticatorRemoved { .. } => "authenticator_removed",
+            AuditEvent::AuthenticatorRenamed { .. } => "authenticator_renamed",
         }
     }
 }
@@ -248,8 +277,12 @@ impl fmt::Display for AuditEvent {
                 Some(deadline) => write!(f, " required={required} deadline={deadline}"),
                 None => write!(f, " required={required}"),
             },
-            AuditEvent::BrowserTrusted { id, .. } | AuditEvent::TrustedBrowserUsed { id, .. } => {
-                write!(f, " id={id}")
+            AuditEvent::BrowserTrusted { id, .. }
+            | AuditEvent::TrustedBrowserUsed { id, .. }
+            | AuditEvent::AuthenticatorAdded { id, .. }
+            | AuditEvent::AuthenticatorRenamed { id, .. } => write!(f, " id={id}"),
+            AuditEvent::AuthenticatorRemoved { id, primary, .. } => {
+                write!(f, " id={id} primary={primary}")
             }
             AuditEvent::TrustedBrowsersRevoked { count, .. } => write!(f, " count={count}"),
             AuditEvent::Throttled { until, .. } | AuditEvent::Locked { until, .. } => {

@@ -79,13 +79,20 @@ pub struct FlowConfig {
     /// How many trusted browsers a user may hold (default 10, at most 50); trusting one more
     /// drops the oldest. `0` turns trusted browsers off.
     pub trusted_browsers_max: usize,
+    /// How many authenticators a user may hold, the first included (default 5, at least 1, at
+    /// most 16). Each one is another secret a guessed code may match: with `k` authenticators
+    /// and a window of `w` steps either side, a random code of `d` digits passes with
+    /// probability about `k * (2w + 1) / 10^d` (five authenticators at the default window:
+    /// 1.5e-5 a guess instead of 3e-6).
+    pub authenticators_max: usize,
 }
 
 impl FlowConfig {
     /// Defaults: SHA-1/6/30, login window ±1, confirmation window ±10 (five minutes each way),
     /// drift bound 10, skew diagnosis ±20 steps (ten minutes), pending enrolments valid 15
     /// minutes, 10 recovery codes of 80 bits hashed with [`KdfParams::default`] (Argon2id, 4 MiB, 1
-    /// pass), [`ThrottlePolicy::default`], trusted browsers for 30 days (at most 90), 10 per user.
+    /// pass), [`ThrottlePolicy::default`], trusted browsers for 30 days (at most 90), 10 per user,
+    /// at most 5 authenticators per user.
     pub fn new(issuer: &str) -> FlowConfig {
         FlowConfig {
             issuer: issuer.to_owned(),
@@ -106,6 +113,7 @@ impl FlowConfig {
             trusted_browser_lifetime: 30 * 24 * 3600,
             trusted_browser_max_lifetime: 90 * 24 * 3600,
             trusted_browsers_max: 10,
+            authenticators_max: 5,
         }
     }
 }

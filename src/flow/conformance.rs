@@ -1,11 +1,13 @@
 //! The flow-level test kit (feature `conformance`): what the flow's features built on the
 //! store contract must do on a given store, as one call per feature.
 //!
-//! Trusted browsers and the requirement to enrol live in the state text that every store writes
+//! Trusted browsers, additional authenticators and the requirement to enrol live in the state
+//! text that every store writes
 //! by compare-and-swap, so a store that passes the store kit
 //! ([`crate::store::conformance`]) should pass these too; they prove it end to end, including
 //! that a revoked token is never accepted after its revoke returned while other tasks keep
-//! presenting it. Call each from a multi-threaded tokio test with a fresh, empty store:
+//! presenting it, and that codes of two authenticators at the same step are each accepted once
+//! under concurrency. Call each from a multi-threaded tokio test with a fresh, empty store:
 //!
 //! ```
 //! use twofactor::MemoryStore;
@@ -14,6 +16,7 @@
 //! # tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?.block_on(async {
 //! conformance::trust_tokens(MemoryStore::new()).await;
 //! conformance::required_enrolment(MemoryStore::new()).await;
+//! conformance::several_authenticators(MemoryStore::new()).await;
 //! # });
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{
-    Clock, EnrollmentFlow, FlowConfig, FlowError, ManualClock, NextStep, NoAudit,
+    Clock, EnrollmentFlow, FlowConfig, FlowError, ManualClock, NextStep, NoAudit, Reauth,
     RecentVerification, Requirement, TrustToken,
 };
 use crate::otp::{KdfParams, Totp};
@@ -284,4 +287,116 @@ pub async fn required_enrolment<S: SecretStore>(store: S) {
         .expect("require");
     let step = flow.next_step("req", None, None).await.expect("next_step");
     assert!(matches!(step, NextStep::Continue), "{step:?}");
+}
+
+/// Several authenticators on `store`: concurrent logins with the codes of two authenticators at
+/// the same time step (the primary's and an added one's, then two added ones') each succeed
+/// exactly once, every further try of either code is refused as a replay; and one failure count
+/// is shared by all authenticators and recovery codes (a wrong code counts, a right code of any
+/// authenticator resets it).
+pub async fn several_authenticators<S: SecretStore + 'static>(store: S) {
+    let clock = ManualClock::new(T0);
+    let mut config = FlowConfig::new("Conformance");
+    config.kdf = KdfParams::argon2id(64, 1, 1).expect("kdf");
+    // Room for the refusals of the races' losers: no delay before the last check.
+    config.throttle = super::ThrottlePolicy::new(50, 1, 1, 100, 1).expect("policy");
+    let keys = KeyRing::new(EncryptionKey::generate(1).expect("rng"));
+    let flow = EnrollmentFlow::new(store, keys, config)
+        .expect("config")
+        .with_clock(clock.clone());
+    let user = "multi";
+    let primary = enrol(&flow, &clock, user).await;
+    let mut apps = vec![primary];
+    for name in ["second", "third"] {
+        let proof = login(&flow, &clock, user, &apps[0]).await;
+        let e = flow
+            .begin_add_authenticator(user, "conformance", name, Reauth::recent(&proof))
+            .await
+            .expect("begin_add_authenticator");
+        let app = e.uri().to_totp().expect("totp");
+        let confirmed = flow
+            .confirm(user, e.ticket(), &code(&app, &clock))
+            .await
+            .expect("confirm an addition");
+        assert_eq!(
+            confirmed.added_authenticator().map(|a| a.name.as_str()),
+            Some(name)
+        );
+        clock.advance(30);
+        apps.push(app);
+    }
+    let listed = flow.authenticators(user).await.expect("list");
+    assert_eq!(listed.len(), 3, "three authenticators listed");
+    let flow = Arc::new(flow);
+
+    // Primary and second, then second and third, at the same step: each code once.
+    for (a, b) in [(0usize, 1usize), (1, 2)] {
+        let codes = [code(&apps[a], &clock), code(&apps[b], &clock)];
+        if codes[0] == codes[1] {
+            // One chance in a million: the same code cannot tell two authenticators apart.
+            clock.advance(30);
+            continue;
+        }
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (flow, code, accepted) = (flow.clone(), codes[i % 2].clone(), accepted.clone());
+            let expect = listed[if i % 2 == 0 { a } else { b }].id.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match flow.verify(user, &code).await {
+                        Ok(v) => {
+                            let id = v.authenticator.map(|m| m.id);
+                            assert_eq!(id.as_deref(), Some(expect.as_str()), "the match named");
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(FlowError::Conflict) => tokio::task::yield_now().await,
+                        Err(FlowError::InvalidCode { .. }) => return,
+                        Err(e) => panic!("verify: {e}"),
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "each of two authenticators' codes at one step is accepted exactly once"
+        );
+        for c in &codes {
+            assert!(
+                matches!(
+                    flow.verify(user, c).await,
+                    Err(FlowError::InvalidCode { .. })
+                ),
+                "a replay is refused"
+            );
+        }
+        // The replays were counted, in the one count; a right code resets it.
+        assert!(flow.status(user).await.expect("status").failures >= 2);
+        clock.advance(30);
+        flow.verify(user, &code(&apps[b], &clock))
+            .await
+            .expect("a right code of any authenticator");
+        assert_eq!(flow.status(user).await.expect("status").failures, 0);
+        clock.advance(30);
+    }
+
+    // One count for all: wrong codes and a wrong recovery code add up.
+    for wrong in ["000000", "999999"] {
+        if apps.iter().any(|app| code(app, &clock) == wrong) {
+            continue;
+        }
+        assert!(flow.verify(user, wrong).await.is_err());
+    }
+    let _ = flow.verify(user, "AAAA-BBBB-CCCC-DDDD").await;
+    let failures = flow.status(user).await.expect("status").failures;
+    assert!(failures >= 2, "failures shared: {failures}");
+    flow.verify(user, &code(&apps[2], &clock))
+        .await
+        .expect("an added authenticator logs in");
+    assert_eq!(flow.status(user).await.expect("status").failures, 0);
 }

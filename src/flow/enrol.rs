@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::off_executor;
-use super::state::{EnrollmentState, Pending};
+use super::state::{EnrollmentState, Meta, Pending};
 use super::tokens::{EnrollmentTicket, FactorStamp, Reauth};
 use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, RecoveryStorage};
 use crate::otp::code::parse_code;
@@ -27,7 +27,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`EnrollmentFlow::begin_new_device`]); [`FlowError::Name`] if `account_name` cannot appear
     /// in a URI; store and seal errors.
     pub async fn begin(&self, user_id: &str, account_name: &str) -> Result<Enrollment, FlowError> {
-        self.begin_inner(user_id, account_name, None).await
+        self.begin_inner(user_id, account_name, None, None).await
     }
 
     /// Begins enrolling a new device for a user with 2FA active. Requires a valid code or
@@ -46,7 +46,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // Begun on the very record the reauthentication was checked against: if anything changed
         // since (a regeneration, 2FA turned off), the compare-and-swap fails with `Conflict`.
         let proven = self.prove(user_id, reauth.into()).await?;
-        self.begin_inner(user_id, account_name, Some(proven)).await
+        self.begin_inner(user_id, account_name, Some(proven), None)
+            .await
     }
 
     pub(super) async fn begin_inner(
@@ -54,6 +55,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         user_id: &str,
         account_name: &str,
         proven: Option<StoredUser>,
+        adding: Option<String>,
     ) -> Result<Enrollment, FlowError> {
         let allow_replacement = proven.is_some();
         let mut proven = proven;
@@ -97,7 +99,13 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     if replacing && !allow_replacement {
                         return Err(FlowError::AlreadyEnrolled);
                     }
-                    // Beginning is not a factor change: the stamp (and all metadata) stays.
+                    // Beginning is not a factor change: the stamp (and all other metadata)
+                    // stays. What the pending secret will be (a new device or another
+                    // authenticator) is written with it, replacing what was pending before.
+                    let meta = Meta {
+                        adding: adding.clone().filter(|_| replacing),
+                        ..meta
+                    };
                     let state = state.begin(pending.clone());
                     let cold = ColdFields {
                         status: state.status(),
@@ -238,6 +246,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 return Err(self.failed(user_id, failures, now));
             }
         };
+        if let Some(name) = meta.adding.clone() {
+            return self
+                .confirm_addition(record, meta, state, pending, &name, accepted, now)
+                .await;
+        }
         let replaced = state.active().is_some();
         let state = state.confirm(now).ok_or(FlowError::NoPendingEnrollment)?;
         let (generation, recovery, issued, state) = if replaced {
@@ -265,10 +278,15 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             )
         };
         let stamp = FactorStamp::generate()?;
-        // A factor change: trusted browsers are revoked, the requirement to enrol is kept.
+        // A factor change: trusted browsers are revoked, the requirement to enrol is kept. A
+        // new device replaces the primary authenticator (unnamed again); the others stay.
+        let meta = Meta {
+            primary: None,
+            ..meta.after_authenticator_change(stamp)
+        };
         let cold = ColdFields {
             status: state.status(),
-            state: state.encode_with(&meta.after_factor_change(stamp)),
+            state: state.encode_with(&meta),
             required: record.cold.required,
             recovery_generation: generation,
             recovery,
@@ -297,6 +315,61 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             recovery_codes: issued,
             replaced_device: replaced,
             stamp,
+            added: None,
+        })
+    }
+
+    /// Confirms a pending addition: the new authenticator joins the others (the primary and its
+    /// replay state untouched), the factor stamp changes, trusted browsers are revoked.
+    #[allow(clippy::too_many_arguments)]
+    async fn confirm_addition(
+        &self,
+        record: StoredUser,
+        meta: Meta,
+        state: EnrollmentState,
+        pending: Pending,
+        name: &str,
+        accepted: crate::otp::TotpMatch,
+        now: u64,
+    ) -> Result<Confirmation, FlowError> {
+        let user_id = record.user_id.clone();
+        let EnrollmentState::Active { active, .. } = state else {
+            return Err(FlowError::NoPendingEnrollment);
+        };
+        let stamp = FactorStamp::generate()?;
+        let (meta, added) = self.add_confirmed(&meta, name, pending, accepted, now, stamp)?;
+        let state = EnrollmentState::Active {
+            active,
+            replacement: None,
+        };
+        let cold = ColdFields {
+            state: state.encode_with(&meta),
+            ..record.cold.clone()
+        };
+        // The primary's step is not the new authenticator's: it is not raised.
+        let effects = ReplaceEffects {
+            accept_step: None,
+            reset_failures: true,
+        };
+        match self
+            .store
+            .replace(&user_id, record.version, &cold, effects)
+            .await
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Err(FlowError::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        self.emit(AuditEvent::AuthenticatorAdded {
+            user_id: user_id.clone(),
+            id: added.id.clone(),
+        });
+        self.emit(AuditEvent::FactorStampChanged { user_id });
+        Ok(Confirmation {
+            recovery_codes: None,
+            replaced_device: false,
+            stamp,
+            added: Some(added),
         })
     }
 

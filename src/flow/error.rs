@@ -82,6 +82,20 @@ pub enum FlowError {
         /// Lanes of the stored record.
         parallelism: u32,
     },
+    /// The user already has [`FlowConfig::authenticators_max`](super::FlowConfig) authenticators:
+    /// remove one before adding another.
+    #[error("at most {max} authenticators per user")]
+    TooManyAuthenticators {
+        /// The configured maximum.
+        max: usize,
+    },
+    /// No authenticator of the user has this id.
+    #[error("no such authenticator")]
+    UnknownAuthenticator,
+    /// The user's only authenticator cannot be removed: turn two-factor authentication off
+    /// instead ([`EnrollmentFlow::disable`](super::EnrollmentFlow::disable)).
+    #[error("the last authenticator cannot be removed; turn two-factor authentication off instead")]
+    LastAuthenticator,
     /// A concurrent change won; re-read and try again.
     #[error("the record changed concurrently; try again")]
     Conflict,

@@ -5,8 +5,9 @@ use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use zeroize::Zeroizing;
 
+use super::authenticators::{Authenticator, Matched, primary_view};
 use super::off_executor;
-use super::state::{Active, EnrollmentState};
+use super::state::{Active, EnrollmentState, Meta};
 use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::trust::TrustToken;
 use super::{EnrollmentFlow, FlowError, LoginFactor, NextStep, Requirement};
@@ -39,14 +40,15 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// the configured cost (a recovery code), before [`FlowError::NotEnrolled`] is returned: the
     /// answer then costs what a wrong code of an enrolled user costs, bar the store's write.
     pub async fn verify(&self, user_id: &str, input: &str) -> Result<Verified, FlowError> {
-        let (record, active, stamp) = match self.active_record(user_id).await {
+        let (record, active, meta) = match self.active_record_meta(user_id).await {
             Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(input, None).await),
             found => found?,
         };
         if looks_like_code(input, active.params.digits.get()) {
-            self.login_with_code(record, &active, stamp, input).await
+            self.login_with_code(record, &active, &meta, input).await
         } else {
-            self.login_with_recovery_code(record, stamp, input).await
+            self.login_with_recovery_code(record, meta.stamp, input)
+                .await
         }
     }
 
@@ -55,11 +57,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// # Errors
     /// As [`EnrollmentFlow::verify`].
     pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<Verified, FlowError> {
-        let (record, active, stamp) = match self.active_record(user_id).await {
+        let (record, active, meta) = match self.active_record_meta(user_id).await {
             Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(code, Some(true)).await),
             found => found?,
         };
-        self.login_with_code(record, &active, stamp, code).await
+        self.login_with_code(record, &active, &meta, code).await
     }
 
     /// Verifies a recovery code only. See [`EnrollmentFlow::verify`].
@@ -128,14 +130,24 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         &self,
         record: StoredUser,
         active: &Active,
-        stamp: FactorStamp,
+        meta: &Meta,
         code: &str,
     ) -> Result<Verified, FlowError> {
         if parse_code(code, active.params.digits).is_err() {
             return Err(FlowError::Malformed);
         }
         let now = self.clock.now();
-        let record = self.check_code(record, active, code, now).await?;
+        let stamp = meta.stamp;
+        let (record, matched) = self.check_any_code(record, active, meta, code, now).await?;
+        let authenticator = match matched {
+            // The record as read: the primary's step is now the accepted one.
+            Matched::Primary => {
+                let mut view = primary_view(meta, active, &record);
+                view.last_used_at = Some(now);
+                view
+            }
+            Matched::Extra(_) => self.matched_view(&record, matched)?,
+        };
         self.emit(AuditEvent::LoginWithCode {
             user_id: record.user_id.clone(),
         });
@@ -146,7 +158,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .recovery
             .as_deref()
             .map(|text| unused_entries(text, record.recovery_used));
-        self.verified(&record.user_id, LoginFactor::Code, now, stamp, left)
+        self.verified(
+            &record.user_id,
+            LoginFactor::Code,
+            now,
+            stamp,
+            left,
+            Some(authenticator),
+        )
     }
 
     async fn login_with_recovery_code(
@@ -175,6 +194,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             now,
             stamp,
             Some(remaining),
+            None,
         )
     }
 
@@ -185,6 +205,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         at: u64,
         stamp: FactorStamp,
         recovery_codes_left: Option<usize>,
+        authenticator: Option<Authenticator>,
     ) -> Result<Verified, FlowError> {
         Ok(Verified {
             factor,
@@ -192,6 +213,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             stamp,
             recovery_codes_low: recovery_codes_left
                 .is_some_and(|left| left <= self.config.recovery_codes_low),
+            authenticator,
         })
     }
 
@@ -228,13 +250,27 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .await?;
         match verdict {
             Ok(()) => Ok(record),
-            Err(VerifyError::Replayed) => {
+            Err(error) => Err(self.refused(&user_id, error, failures, now)),
+        }
+    }
+
+    /// The error for a refused code (its failure already counted), with its audit events.
+    pub(super) fn refused(
+        &self,
+        user_id: &str,
+        error: VerifyError,
+        failures: u32,
+        now: u64,
+    ) -> FlowError {
+        let user_id = user_id.to_owned();
+        match error {
+            VerifyError::Replayed => {
                 self.emit(AuditEvent::ReplayRefused {
                     user_id: user_id.clone(),
                 });
-                Err(self.failed(&user_id, failures, now))
+                self.failed(&user_id, failures, now)
             }
-            Err(VerifyError::ClockSkew { steps }) => {
+            VerifyError::ClockSkew { steps } => {
                 self.emit(AuditEvent::ClockSkewDetected {
                     user_id: user_id.clone(),
                     steps,
@@ -243,13 +279,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     // Only a code from the past is diagnosed to the person typing: it can never
                     // become valid. Saying that a code matches a later step would tell someone
                     // guessing to submit it again when that step comes.
-                    FlowError::InvalidCode { .. } if steps < 0 => {
-                        Err(FlowError::ClockSkew { steps })
-                    }
-                    other => Err(other),
+                    FlowError::InvalidCode { .. } if steps < 0 => FlowError::ClockSkew { steps },
+                    other => other,
                 }
             }
-            Err(_) => Err(self.failed(&user_id, failures, now)),
+            _ => self.failed(&user_id, failures, now),
         }
     }
 

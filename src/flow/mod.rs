@@ -19,6 +19,7 @@
 
 mod admin;
 mod audit;
+mod authenticators;
 mod clock;
 mod config;
 #[cfg(feature = "conformance")]
@@ -39,6 +40,7 @@ mod trust;
 #[cfg(feature = "tracing")]
 pub use audit::TracingAudit;
 pub use audit::{AuditEvent, AuditSink, NoAudit};
+pub use authenticators::{Authenticator, DEFAULT_AUTHENTICATOR_NAME, MAX_AUTHENTICATOR_NAME_BYTES};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{FlowConfig, RecoveryStorage};
 pub use error::FlowError;
@@ -177,6 +179,13 @@ impl<S: SecretStore> EnrollmentFlow<S> {
         if config.pending_ttl == 0 {
             return Err(FlowError::Config("pending_ttl must be positive"));
         }
+        if config.authenticators_max == 0
+            || config.authenticators_max > authenticators::MAX_STORED_AUTHENTICATORS
+        {
+            return Err(FlowError::Config(
+                "between 1 and 16 authenticators per user",
+            ));
+        }
         if config.trusted_browsers_max > 50 {
             return Err(FlowError::Config("at most 50 trusted browsers per user"));
         }
@@ -295,7 +304,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             enrollment,
             required: record.cold.required,
             required_by: meta.required_by.filter(|_| record.cold.required),
-            last_used_at: record.last_used_at,
+            last_used_at: record
+                .last_used_at
+                .max(authenticators::latest_extra_use(&meta)),
             recovery_codes_low: recovery_codes_left
                 .is_some_and(|left| left <= self.config.recovery_codes_low),
             recovery_codes_left,
@@ -315,13 +326,22 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         &self,
         user_id: &str,
     ) -> Result<(StoredUser, Active, FactorStamp), FlowError> {
+        let (record, active, meta) = self.active_record_meta(user_id).await?;
+        Ok((record, active, meta.stamp))
+    }
+
+    /// The record of a user with 2FA active, its active device, and the state's metadata.
+    async fn active_record_meta(
+        &self,
+        user_id: &str,
+    ) -> Result<(StoredUser, Active, state::Meta), FlowError> {
         let record = self
             .store
             .get(user_id)
             .await?
             .ok_or(FlowError::NotEnrolled)?;
-        let (stamp, state) = EnrollmentState::decode_stamped(&record.cold.state)?;
+        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
-        Ok((record, active, stamp))
+        Ok((record, active, meta))
     }
 }

@@ -57,9 +57,17 @@ pub struct Confirmation {
     pub(super) recovery_codes: Option<RecoveryCodeSet>,
     pub(super) replaced_device: bool,
     pub(super) stamp: FactorStamp,
+    pub(super) added: Option<super::Authenticator>,
 }
 
 impl Confirmation {
+    /// The authenticator this confirmation added
+    /// ([`EnrollmentFlow::begin_add_authenticator`](super::EnrollmentFlow::begin_add_authenticator)),
+    /// if it was an addition.
+    pub fn added_authenticator(&self) -> Option<&super::Authenticator> {
+        self.added.as_ref()
+    }
+
     /// The new recovery codes, to show once: on a first enrolment. A new device keeps the
     /// existing codes, and this is `None`.
     pub fn recovery_codes(&self) -> Option<&RecoveryCodeSet> {

@@ -30,7 +30,10 @@ impl FlowError {
             | FlowError::AlreadyEnrolled
             | FlowError::NoPendingEnrollment
             | FlowError::CodeAlreadyUsed
+            | FlowError::TooManyAuthenticators { .. }
+            | FlowError::LastAuthenticator
             | FlowError::Conflict => 409,
+            FlowError::UnknownAuthenticator => 404,
             FlowError::Malformed | FlowError::Import(_) => 422,
             FlowError::Throttled { .. } | FlowError::Locked { .. } => 429,
             FlowError::RecoveryCostOutOfBounds { .. }
@@ -45,7 +48,8 @@ impl FlowError {
     /// A stable key for the message, for the application's translations: `invalid_code`,
     /// `clock_skew`, `throttled`, `locked`, `malformed_code`, `reauth_required`,
     /// `code_already_used`, `enrollment_required`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
-    /// `enrollment_expired`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
+    /// `enrollment_expired`, `too_many_authenticators`, `unknown_authenticator`,
+    /// `last_authenticator`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
     /// new errors get new keys.
     ///
     /// A wrong, replayed or used code all read `invalid_code`, as [`FlowError::InvalidCode`]
@@ -65,6 +69,9 @@ impl FlowError {
             FlowError::ReauthRequired => "reauth_required",
             FlowError::EnrollmentRequired => "enrollment_required",
             FlowError::CodeAlreadyUsed => "code_already_used",
+            FlowError::TooManyAuthenticators { .. } => "too_many_authenticators",
+            FlowError::UnknownAuthenticator => "unknown_authenticator",
+            FlowError::LastAuthenticator => "last_authenticator",
             FlowError::Conflict => "conflict",
             FlowError::Import(_) => "import_refused",
             FlowError::RecoveryCostOutOfBounds { .. }
@@ -96,6 +103,13 @@ impl FlowError {
             }
             "code_already_used" => "That code was just used. Wait for the next one.",
             "enrollment_required" => "Two-factor authentication is required for this account.",
+            "too_many_authenticators" => {
+                "You have as many authenticators as allowed. Remove one first."
+            }
+            "unknown_authenticator" => "That authenticator was not found.",
+            "last_authenticator" => {
+                "Your only authenticator cannot be removed. Turn two-factor authentication off instead."
+            }
             "conflict" => "Something changed at the same time. Try again.",
             "import_refused" => "The imported enrolment was refused.",
             _ => "Something went wrong on our side. Try again later.",
@@ -152,6 +166,9 @@ mod tests {
                 iterations: 1,
                 parallelism: 1,
             },
+            FlowError::TooManyAuthenticators { max: 5 },
+            FlowError::UnknownAuthenticator,
+            FlowError::LastAuthenticator,
             FlowError::Conflict,
             FlowError::Config("x"),
             FlowError::Store(StoreError::Corrupt("state")),
@@ -175,7 +192,7 @@ mod tests {
                 assert!(!text.starts_with("Something went wrong"), "{key}");
             }
         }
-        assert_eq!(keys.len(), 15);
+        assert_eq!(keys.len(), 18);
     }
 
     #[test]

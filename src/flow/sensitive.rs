@@ -4,15 +4,16 @@
 use zeroize::Zeroizing;
 
 use super::audit::{AuditEvent, AuditSink};
+use super::authenticators::latest_extra_use;
 use super::clock::Clock;
 use super::login::looks_like_code;
 use super::off_executor;
-use super::state::{Active, EnrollmentState, Meta};
+use super::state::{EnrollmentState, Meta};
 use super::tokens::{FactorStamp, Reauth};
 use super::{EnrollmentFlow, FlowError, RecoveryStorage, Regenerated, RevealedRecoveryCode};
 use crate::otp::code::parse_code;
-use crate::otp::{Code, Totp};
-use crate::seal::{RECOVERY_PURPOSE, SealError};
+use crate::otp::{Code, Totp, TotpParams};
+use crate::seal::{RECOVERY_PURPOSE, SealError, SealedSecret};
 use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredStatus, StoredUser};
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
@@ -150,8 +151,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         user_id: &str,
         reauth: Reauth<'_>,
     ) -> Result<StoredUser, FlowError> {
-        let (record, active, stamp) = self.active_record(user_id).await?;
+        let (record, active, meta) = self.active_record_meta(user_id).await?;
+        let stamp = meta.stamp;
         let now = self.clock.now();
+        // The last successful use of any factor: the hot field, or an additional
+        // authenticator's (accepted by a compare-and-swap, which leaves the hot field alone).
+        let last_use = record.last_used_at.max(latest_extra_use(&meta));
         // An authentic proof for this user, under the current key and stamp, dated no later than
         // the last successful use of a factor: every proof is issued by a login that set
         // `last_used_at` to the proof's time, so a later date was made by a clock running ahead
@@ -161,7 +166,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             .and_then(|proof| proof.open(&self.keys, user_id))
             .filter(|(_, proof_stamp)| proof_stamp.matches(&stamp))
             .map(|(at, _)| at)
-            .filter(|&at| record.last_used_at.is_some_and(|last| at <= last));
+            .filter(|&at| last_use.is_some_and(|last| at <= last));
         if let Some(at) = proven_at
             && self.config.reauth_window > 0
             && at <= now
@@ -184,9 +189,15 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             // to wait for the next one and count nothing. Throttling still applies first, so
             // this answer cannot be probed during a delay or lock.
             // Only the proof of the login that accepted the last step qualifies.
-            if proven_at.is_some() && proven_at == record.last_used_at {
+            if proven_at.is_some() && proven_at == last_use {
                 self.gate(&record, now)?;
-                if self.is_last_accepted_code(&record, &active, input)? {
+                let last = match proven_at.and_then(|at| Self::used_at(&meta, at)) {
+                    Some((sealed, params, step)) => Some((sealed.clone(), params, step)),
+                    None => record
+                        .last_step
+                        .map(|step| (active.sealed.clone(), active.params, step)),
+                };
+                if self.is_last_accepted_code(&record.user_id, last, input)? {
                     self.emit(AuditEvent::ReplayRefused {
                         user_id: user_id.to_owned(),
                     });
@@ -199,28 +210,32 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // One read (above) and one conditional write; the version is unchanged by it, so the
         // compare-and-swap that follows fails if anything else changed meanwhile.
         if is_code {
-            self.check_code(record, &active, input, now).await
+            Ok(self
+                .check_any_code(record, &active, &meta, input, now)
+                .await?
+                .0)
         } else {
             Ok(self.check_recovery_code(record, input, now).await?.0)
         }
     }
 
-    /// Whether `input` is the code of the last accepted step (constant-time comparison).
+    /// Whether `input` is the code of `last`, an authenticator's last accepted step
+    /// (constant-time comparison).
     fn is_last_accepted_code(
         &self,
-        record: &StoredUser,
-        active: &Active,
+        user_id: &str,
+        last: Option<(SealedSecret, TotpParams, u64)>,
         input: &str,
     ) -> Result<bool, FlowError> {
-        let Some(step) = record.last_step else {
+        let Some((sealed, params, step)) = last else {
             return Ok(false);
         };
-        let Ok(value) = parse_code(input, active.params.digits) else {
+        let Ok(value) = parse_code(input, params.digits) else {
             return Ok(false);
         };
-        let secret = self.keys.open(&record.user_id, &active.sealed)?;
-        let last = Totp::new(&secret, active.params).generate_step(step);
-        Ok(last == Code::new(value, active.params.digits))
+        let secret = self.keys.open(user_id, &sealed)?;
+        let last = Totp::new(&secret, params).generate_step(step);
+        Ok(last == Code::new(value, params.digits))
     }
 
     pub(super) async fn replace_or_conflict(

@@ -1,8 +1,11 @@
 //! The enrolment state of one user: an enum of per-state data whose transitions consume it, and
 //! its stored text form (sealed secrets only).
 
+use super::authenticators::{AuthEntry, MAX_STORED_AUTHENTICATORS, PrimaryName};
 use super::tokens::{FactorStamp, TicketHash};
 use super::trust::TrustEntry;
+use data_encoding::BASE64URL_NOPAD;
+
 use crate::otp::{Algorithm, Digits, Period, TotpParams};
 use crate::seal::SealedSecret;
 use crate::store::{StoreError, StoredStatus};
@@ -31,7 +34,8 @@ pub(crate) struct Active {
 }
 
 /// What the state text carries beside the enrolment state: the factor stamp, the deadline of a
-/// required enrolment, and the trusted browsers. Stored in the same text as the state, so one
+/// required enrolment, the primary authenticator's id and name, the name of an authenticator
+/// being added, the additional authenticators, and the trusted browsers. Stored in the same text as the state, so one
 /// compare-and-swap changes them together in every store, without a schema change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Meta {
@@ -40,6 +44,14 @@ pub(crate) struct Meta {
     /// The deadline of a required enrolment (with the cold field `required` set); `None`: none
     /// (required now, if `required` is set).
     pub(crate) required_by: Option<u64>,
+    /// The primary authenticator's id and name, once named (`None`: the unnamed primary of a
+    /// record written before names, or of a new device).
+    pub(crate) primary: Option<PrimaryName>,
+    /// The name of the authenticator the pending replacement adds; `None`: the pending
+    /// replacement is a new device (it replaces the primary).
+    pub(crate) adding: Option<String>,
+    /// Additional authenticators, oldest first (see `authenticators.rs`).
+    pub(crate) authenticators: Vec<AuthEntry>,
     /// Trusted browsers, oldest first.
     pub(crate) trusted: Vec<TrustEntry>,
 }
@@ -50,18 +62,42 @@ impl Meta {
         Meta {
             stamp,
             required_by: None,
+            primary: None,
+            adding: None,
+            authenticators: Vec::new(),
             trusted: Vec::new(),
         }
     }
 
-    /// The same metadata under a new stamp, without trusted browsers: what every factor change
-    /// that revokes them (disable, reset, a new device) writes.
+    /// The same metadata under a new stamp, without trusted browsers or authenticators: what
+    /// every factor change that ends the enrolment or replaces it whole (disable, reset, an
+    /// import) writes.
     pub(crate) fn after_factor_change(&self, stamp: FactorStamp) -> Meta {
         Meta {
-            stamp,
             required_by: self.required_by,
-            trusted: Vec::new(),
+            ..Meta::new(stamp)
         }
+    }
+
+    /// The same metadata under a new stamp, without trusted browsers, keeping the
+    /// authenticators: what adding or removing one (or confirming a new device) writes. A
+    /// pending addition is settled by it, so its name is dropped.
+    pub(crate) fn after_authenticator_change(&self, stamp: FactorStamp) -> Meta {
+        Meta {
+            required_by: self.required_by,
+            primary: self.primary.clone(),
+            authenticators: self.authenticators.clone(),
+            ..Meta::new(stamp)
+        }
+    }
+
+    /// Nothing beyond the stamp: written as `v2`.
+    fn is_bare(&self) -> bool {
+        self.required_by.is_none()
+            && self.primary.is_none()
+            && self.adding.is_none()
+            && self.authenticators.is_empty()
+            && self.trusted.is_empty()
     }
 }
 
@@ -187,10 +223,15 @@ impl EnrollmentState {
     /// Text form with its metadata.
     ///
     /// `v2|S|BODY` when the metadata is the stamp `S` alone (URL-safe base64), so that a record
-    /// without a deadline or trusted browsers stays readable by releases before `v3`; otherwise
-    /// `v3|S|M|BODY`, where `M` is a `;`-separated list of `by=DEADLINE` (at most once) and
-    /// `tb=ID,HASH,STAMP,LABEL,CREATED,LAST or -,EXPIRES` (one per trusted browser, oldest
-    /// first; see `trust.rs`).
+    /// without a deadline, authenticator names, additional authenticators or trusted browsers
+    /// stays readable by releases before `v3`; otherwise `v3|S|M|BODY`, where `M` is a
+    /// `;`-separated list, in this order, of `by=DEADLINE` (at most once), `pa=ID,NAME` (the
+    /// primary authenticator's id and name, at most once), `pn=NAME` (the name of the
+    /// authenticator the pending replacement adds, at most once), `au=ID,NAME,CREATED,ALG,
+    /// DIGITS,PERIOD,EPOCH,SEALED,STEP or -,DRIFT,LAST or -` (one per additional
+    /// authenticator, oldest first; see `authenticators.rs`) and `tb=ID,HASH,STAMP,LABEL,
+    /// CREATED,LAST or -,EXPIRES` (one per trusted browser, oldest first; see `trust.rs`).
+    /// Names and labels are URL-safe base64 of their UTF-8 bytes.
     ///
     /// `BODY` is `none`, `pending|P`, or `active|A|P or -|R or -`, where `R` is the sealed
     /// recovery codes, `P = ALG,DIGITS,PERIOD,EPOCH,STARTED,EXPIRES,SEALED,TICKET or -` (the
@@ -220,13 +261,25 @@ impl EnrollmentState {
             ),
         };
         let stamp = meta.stamp;
-        if meta.required_by.is_none() && meta.trusted.is_empty() {
+        if meta.is_bare() {
             return format!("v2|{stamp}|{body}");
         }
-        let mut items: Vec<String> = Vec::with_capacity(1 + meta.trusted.len());
+        let mut items: Vec<String> =
+            Vec::with_capacity(3 + meta.authenticators.len() + meta.trusted.len());
         if let Some(by) = meta.required_by {
             items.push(format!("by={by}"));
         }
+        if let Some(p) = &meta.primary {
+            items.push(format!("pa={}", p.encode()));
+        }
+        if let Some(name) = &meta.adding {
+            items.push(format!("pn={}", BASE64URL_NOPAD.encode(name.as_bytes())));
+        }
+        items.extend(
+            meta.authenticators
+                .iter()
+                .map(|a| format!("au={}", a.encode())),
+        );
         items.extend(meta.trusted.iter().map(|t| format!("tb={}", t.encode())));
         format!("v3|{stamp}|{}|{body}", items.join(";"))
     }
@@ -292,20 +345,73 @@ impl EnrollmentState {
             }
             _ => return Err(corrupt),
         };
+        // Authenticator metadata belongs to an active enrolment; an addition to a pending
+        // replacement.
+        let replacement = matches!(
+            &state,
+            EnrollmentState::Active {
+                replacement: Some(_),
+                ..
+            }
+        );
+        let named = meta.primary.is_some() || !meta.authenticators.is_empty();
+        if (named && state.active().is_none()) || (meta.adding.is_some() && !replacement) {
+            return Err(StoreError::Corrupt("enrolment state metadata"));
+        }
         Ok((meta, state))
     }
 }
 
-/// The `v3` metadata list: `by=DEADLINE` at most once, then trusted browsers with distinct ids.
+/// The `v3` metadata list, in order: `by=DEADLINE`, `pa=`, `pn=` at most once each, then
+/// additional authenticators and trusted browsers with distinct ids.
 fn decode_meta_items(stamp: FactorStamp, text: &str) -> Result<Meta, StoreError> {
     let corrupt = || StoreError::Corrupt("enrolment state metadata");
     let mut meta = Meta::new(stamp);
+    // The rank of the last item read: items come in rank order, `by`, `pa` and `pn` once.
+    let mut last = 0u8;
     for item in text.split(';') {
-        match item.split_once('=') {
-            Some(("by", value)) if meta.required_by.is_none() && meta.trusted.is_empty() => {
+        let (key, value) = item.split_once('=').ok_or_else(corrupt)?;
+        let rank = match key {
+            "by" => 1,
+            "pa" => 2,
+            "pn" => 3,
+            "au" => 4,
+            "tb" => 5,
+            _ => return Err(corrupt()),
+        };
+        if rank < last || (rank == last && rank < 4) {
+            return Err(corrupt());
+        }
+        last = rank;
+        match key {
+            "by" => {
                 meta.required_by = Some(value.parse().map_err(|_| corrupt())?);
             }
-            Some(("tb", value)) if meta.trusted.len() < MAX_STORED_TRUSTED => {
+            "pa" => {
+                meta.primary = Some(PrimaryName::decode(value).ok_or_else(corrupt)?);
+            }
+            "pn" => {
+                let name = String::from_utf8(
+                    BASE64URL_NOPAD
+                        .decode(value.as_bytes())
+                        .map_err(|_| corrupt())?,
+                )
+                .map_err(|_| corrupt())?;
+                if name.is_empty() || super::authenticators::clean_name(&name) != name {
+                    return Err(corrupt());
+                }
+                meta.adding = Some(name);
+            }
+            "au" if meta.authenticators.len() + 1 < MAX_STORED_AUTHENTICATORS => {
+                let entry = AuthEntry::decode(value).ok_or_else(corrupt)?;
+                let primary = meta.primary.as_ref().map(|p| p.id);
+                if primary == Some(entry.id) || meta.authenticators.iter().any(|a| a.id == entry.id)
+                {
+                    return Err(corrupt());
+                }
+                meta.authenticators.push(entry);
+            }
+            "tb" if meta.trusted.len() < MAX_STORED_TRUSTED => {
                 let entry = TrustEntry::decode(value).ok_or_else(corrupt)?;
                 if meta.trusted.iter().any(|t| t.same_id(&entry)) {
                     return Err(corrupt());
@@ -316,7 +422,7 @@ fn decode_meta_items(stamp: FactorStamp, text: &str) -> Result<Meta, StoreError>
         }
     }
     // `v3` is written only with metadata beyond the stamp: an empty list is not canonical.
-    if meta.required_by.is_none() && meta.trusted.is_empty() {
+    if meta.is_bare() {
         return Err(corrupt());
     }
     Ok(meta)
@@ -496,7 +602,7 @@ mod tests {
             Meta {
                 required_by: Some(0),
                 trusted: vec![entry.clone()],
-                stamp,
+                ..Meta::new(stamp)
             },
         ] {
             let text = state.encode_with(&meta);

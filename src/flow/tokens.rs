@@ -246,6 +246,8 @@ pub struct Verified {
     /// At most [`FlowConfig::recovery_codes_low`](super::FlowConfig) unused recovery codes
     /// remain: tell the user (or send them to regenerate).
     pub recovery_codes_low: bool,
+    /// The authenticator whose code passed (its last use is now); `None` for a recovery code.
+    pub authenticator: Option<super::Authenticator>,
 }
 
 /// How a sensitive change (disable, regenerate, begin a new device, reveal) is authorised: a

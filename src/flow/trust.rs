@@ -226,7 +226,7 @@ fn number(text: &str) -> Option<u64> {
 /// The label as kept: control characters and invisible formatting (text-direction overrides,
 /// zero-width characters, which could disguise a label in the user's list) dropped, white space
 /// trimmed, at most [`MAX_LABEL_BYTES`] bytes (cut at a character boundary).
-fn clean_label(label: &str) -> String {
+pub(super) fn clean_label(label: &str) -> String {
     let mut out = String::new();
     for c in label
         .trim()
@@ -408,7 +408,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     at <= now && now - at <= TRUST_AFTER_LOGIN && record.last_used_at == Some(at)
                 });
             let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
-            prune(&mut meta, now, cap, self.config.trusted_browser_max_lifetime);
+            prune(
+                &mut meta,
+                now,
+                cap,
+                self.config.trusted_browser_max_lifetime,
+            );
             // Only the proof of the user's latest second factor qualifies.
             if !proven {
                 return Err(FlowError::ReauthRequired);

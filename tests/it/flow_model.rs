@@ -132,6 +132,18 @@ struct Model {
     trusted: Vec<(TrustToken, String, u64, u32, bool)>,
 }
 
+impl Model {
+    /// Whether turning 2FA off is refused for the stored requirement (required now, or the
+    /// deadline reached).
+    fn disable_refused(&self, now: u64) -> bool {
+        match self.requirement {
+            Requirement::Now => true,
+            Requirement::By(deadline) => deadline <= now,
+            _ => false,
+        }
+    }
+}
+
 /// The default reauthentication window.
 const WINDOW: u64 = 300;
 
@@ -433,10 +445,26 @@ async fn run(ops: Vec<Op>) {
             }
             Op::Disable { .. } | Op::Regenerate if m.active.is_none() => {
                 let r = flow.disable(USER, "123456").await;
-                assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                if m.disable_refused(now) {
+                    // Refused for the requirement before anything else is looked at.
+                    assert!(
+                        matches!(
+                            r,
+                            Err(FlowError::NotEnrolled | FlowError::EnrollmentRequired)
+                        ),
+                        "{r:?}"
+                    );
+                } else {
+                    assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
+                }
                 let r = flow.regenerate_recovery_codes(USER, "123456").await;
                 assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
                 continue;
+            }
+            Op::Disable { .. } if m.disable_refused(now) => {
+                // Required and due: refused before any factor is checked or consumed.
+                let r = flow.disable(USER, "123456").await;
+                assert!(matches!(r, Err(FlowError::EnrollmentRequired)), "{r:?}");
             }
             Op::Disable { with_recovery } => {
                 let app = m.active.clone().unwrap();
@@ -502,7 +530,15 @@ async fn run(ops: Vec<Op>) {
                 let valid = m.active.is_some() && changes == m.factor_changes && now - at <= WINDOW;
                 if disable {
                     let r = flow.disable(USER, Reauth::recent(&proof)).await;
-                    if valid {
+                    if m.disable_refused(now) {
+                        assert!(
+                            matches!(
+                                r,
+                                Err(FlowError::NotEnrolled | FlowError::EnrollmentRequired)
+                            ),
+                            "{r:?}"
+                        );
+                    } else if valid {
                         r.unwrap();
                         m.active = None;
                         m.pending = None;

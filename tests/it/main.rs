@@ -23,6 +23,7 @@ mod store_sqlx_postgres;
 mod store_sqlx_sqlite;
 
 // The flow.
+mod authenticators;
 mod enumeration;
 mod flow;
 mod flow_model;
