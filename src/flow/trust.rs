@@ -401,13 +401,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         for _ in 0..CAS_RETRIES {
             let (record, _, stamp) = self.active_record(user_id).await?;
             let now = self.clock.now();
+            let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+            // The user's latest second factor: the primary's (hot) or another authenticator's.
+            let last_use = record
+                .last_used_at
+                .max(super::authenticators::latest_extra_use(&meta));
             let proven = proof
                 .open(&self.keys, user_id)
                 .filter(|(_, proof_stamp)| proof_stamp.matches(&stamp))
                 .is_some_and(|(at, _)| {
-                    at <= now && now - at <= TRUST_AFTER_LOGIN && record.last_used_at == Some(at)
+                    at <= now && now - at <= TRUST_AFTER_LOGIN && last_use == Some(at)
                 });
-            let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
             prune(
                 &mut meta,
                 now,

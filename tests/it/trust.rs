@@ -686,3 +686,33 @@ async fn only_the_latest_logins_proof_trusts_a_browser_and_evictions_are_audited
         .count();
     assert_eq!(evicted, 1);
 }
+
+#[tokio::test]
+async fn a_login_with_another_authenticator_may_trust_the_browser() {
+    let (flow, clock, _) = setup();
+    let (phone, _) = enrol(&flow, &clock, "u").await;
+    let proof = login(&flow, &clock, "u", &phone).await;
+    let e = flow
+        .begin_add_authenticator(
+            "u",
+            "someone",
+            "Password manager",
+            twofactor::Reauth::recent(&proof),
+        )
+        .await
+        .unwrap();
+    let manager = e.uri().to_totp().unwrap();
+    flow.confirm("u", e.ticket(), &code(&manager, &clock))
+        .await
+        .unwrap();
+    clock.advance(30);
+
+    // The latest second factor is the password manager's (kept with that authenticator, not in
+    // the primary's hot field): its proof trusts the browser; the proof from before the
+    // authenticator was added does not.
+    let latest = login(&flow, &clock, "u", &manager).await;
+    let r = flow.trust_browser("u", &proof, "stale", None).await;
+    assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
+    let t = flow.trust_browser("u", &latest, "x", None).await.unwrap();
+    assert!(trusted(&flow, "u", &t.token).await);
+}
