@@ -1,8 +1,12 @@
 //! Accounts: usernames and Argon2id password hashes in the `accounts` table.
 
 use subtle::ConstantTimeEq;
+use twofactor::{Requirement, Status};
 
 use crate::App;
+
+/// How long a new administrator may wait before setting up 2FA.
+const ADMIN_GRACE: u64 = 14 * 24 * 3600;
 
 /// A row of the `accounts` table (without the password hash).
 #[derive(Clone, Debug)]
@@ -11,6 +15,32 @@ pub(crate) struct Account {
     pub(crate) username: String,
     /// The first account is the administrator.
     pub(crate) is_admin: bool,
+    /// When the account was created (Unix seconds; 0 for accounts from before this column).
+    pub(crate) created: u64,
+}
+
+impl Account {
+    /// The site's own policy for this account, passed to
+    /// [`next_step`](twofactor::EnrollmentFlow::next_step): administrators must set up 2FA
+    /// within 14 days of signing up; for everyone else, the requirement an administrator stored
+    /// for them (on the admin page) decides alone.
+    pub(crate) fn policy(&self) -> Option<Requirement> {
+        self.is_admin
+            .then(|| Requirement::By(self.created.saturating_add(ADMIN_GRACE)))
+    }
+
+    /// What applies to this account: the stricter of the site's policy and the stored
+    /// requirement (as `next_step` decides).
+    pub(crate) fn requirement(&self, status: &Status) -> Requirement {
+        let stored = status.requirement();
+        self.policy().map_or(stored, |p| p.stricter(stored))
+    }
+
+    /// Whether this account must set up 2FA before anything else: not enrolled, and required
+    /// now (or the deadline passed).
+    pub(crate) fn must_enrol(&self, status: &Status, now: u64) -> bool {
+        !status.is_active() && self.requirement(status).is_due(now)
+    }
 }
 
 /// The account's user id in the 2FA store.
@@ -81,13 +111,14 @@ impl App {
     pub(crate) fn account(&self, id: i64) -> Option<Account> {
         let conn = self.accounts.lock().ok()?;
         conn.query_row(
-            "SELECT id, username, is_admin FROM accounts WHERE id = ?1",
+            "SELECT id, username, is_admin, created FROM accounts WHERE id = ?1",
             [id],
             |r| {
                 Ok(Account {
                     id: r.get(0)?,
                     username: r.get(1)?,
                     is_admin: r.get(2)?,
+                    created: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
                 })
             },
         )
@@ -99,7 +130,8 @@ impl App {
         let Ok(conn) = self.accounts.lock() else {
             return Vec::new();
         };
-        let Ok(mut stmt) = conn.prepare("SELECT id, username, is_admin FROM accounts ORDER BY id")
+        let Ok(mut stmt) =
+            conn.prepare("SELECT id, username, is_admin, created FROM accounts ORDER BY id")
         else {
             return Vec::new();
         };
@@ -108,6 +140,7 @@ impl App {
                 id: r.get(0)?,
                 username: r.get(1)?,
                 is_admin: r.get(2)?,
+                created: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
             })
         })
         .map(|rows| rows.filter_map(Result::ok).collect())

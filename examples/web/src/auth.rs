@@ -23,7 +23,7 @@ use twofactor::Status;
 use crate::Shared;
 use crate::accounts::{Account, flow_id};
 use crate::pages::server_error;
-use crate::session::{Session, Stage};
+use crate::session::{Session, Stage, now};
 
 /// Why the gate (or a handler behind it) refuses a request.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ pub(crate) enum Refused {
     /// The session's factor stamp is not the user's: logged out (the cookie cleared) and to the
     /// login page.
     Stale,
+    /// Two-factor authentication is required now and not set up: this session may only enrol,
+    /// and every other page sends it to the enrolment page.
+    MustEnrol,
     /// Logged in, but not an administrator.
     NotAdmin,
     /// The form's CSRF token is not the session's.
@@ -46,6 +49,7 @@ impl IntoResponse for Refused {
         match self {
             Refused::NotLoggedIn => Redirect::to("/login").into_response(),
             Refused::Stale => (Session::cleared(), Redirect::to("/login")).into_response(),
+            Refused::MustEnrol => Redirect::to("/account/2fa/enable").into_response(),
             Refused::NotAdmin => (StatusCode::FORBIDDEN, "administrators only").into_response(),
             Refused::BadCsrf => (StatusCode::FORBIDDEN, "bad CSRF token").into_response(),
             Refused::Internal(e) => server_error(e),
@@ -144,6 +148,11 @@ impl<A: Access> FromRequestParts<Shared> for User<A> {
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Refused> {
         let jar = SignedCookieJar::from_headers(&parts.headers, app.cookie_key.clone());
         let session = Session::read(&jar).map_err(|e| Refused::Internal(e.to_string()))?;
+        // A password-only session that must enrol first: every page but enrolment sends it there.
+        let elsewhere = !A::admits(Stage::MustEnrol);
+        if elsewhere && session.stage == Stage::MustEnrol && session.user.is_some() {
+            return Err(Refused::MustEnrol);
+        }
         let me = session
             .user
             .filter(|_| A::admits(session.stage))
@@ -158,6 +167,11 @@ impl<A: Access> FromRequestParts<Shared> for User<A> {
         // another device, reset by an administrator, ...): this session ends, whatever the route.
         if !session.stamp_is_current(&status.factor_stamp) {
             return Err(Refused::Stale);
+        }
+        // Required now (or the deadline passed, or an administrator made it so since this session
+        // logged in) and not set up: a full session too may only enrol, until it confirms.
+        if elsewhere && me.must_enrol(&status, now()) {
+            return Err(Refused::MustEnrol);
         }
         A::allows(&me, &session, &status)?;
         Ok(User {

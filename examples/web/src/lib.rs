@@ -15,6 +15,7 @@ mod auth;
 mod pages;
 mod routes;
 mod session;
+mod trusted;
 
 use std::sync::{Arc, Mutex};
 
@@ -29,7 +30,10 @@ use crate::routes::admin::{admin, admin_require, admin_reset};
 use crate::routes::login::{
     home, login, login_page, logout, second_factor, second_factor_page, signup, signup_page,
 };
-use crate::routes::settings::{account, disable, enable, enable_page, new_device, regenerate};
+use crate::routes::settings::{
+    account, disable, enable, enable_page, enrol_later, new_device, regenerate, revoke_all_trusted,
+    revoke_trusted,
+};
 
 /// Application state shared by handlers.
 pub struct App {
@@ -39,6 +43,9 @@ pub struct App {
     /// A password hash checked for unknown usernames, so that a login costs one Argon2
     /// derivation whether or not the user exists.
     dummy_hash: String,
+    /// Cookies get the `Secure` flag: the site is served over TLS (by a proxy in front of it),
+    /// as `TWOFACTOR_WEB_TLS=1` says.
+    secure_cookies: bool,
 }
 
 /// The state handlers receive (a local type, so it can provide the cookie key to the jar).
@@ -79,14 +86,21 @@ pub async fn build(
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             username TEXT NOT NULL UNIQUE,
             password TEXT NOT NULL,
-            is_admin INTEGER NOT NULL
+            is_admin INTEGER NOT NULL,
+            created INTEGER NOT NULL DEFAULT 0
         )",
     )?;
+    // A database from before the `created` column: add it (the error when it exists is fine).
+    let _ = conn.execute(
+        "ALTER TABLE accounts ADD COLUMN created INTEGER NOT NULL DEFAULT 0",
+        [],
+    );
     Ok(Shared(Arc::new(App {
         flow,
         accounts: Mutex::new(conn),
         cookie_key: Key::from(cookie_key),
         dummy_hash: hash_password("no such user")?,
+        secure_cookies: std::env::var("TWOFACTOR_WEB_TLS").is_ok_and(|v| v == "1"),
     })))
 }
 
@@ -103,6 +117,9 @@ pub fn router(app: Shared) -> Router {
         .route("/account/2fa/new-device", post(new_device))
         .route("/account/2fa/disable", post(disable))
         .route("/account/2fa/regenerate", post(regenerate))
+        .route("/account/2fa/later", post(enrol_later))
+        .route("/account/trusted/revoke", post(revoke_trusted))
+        .route("/account/trusted/revoke-all", post(revoke_all_trusted))
         .route("/admin", get(admin))
         .route("/admin/reset", post(admin_reset))
         .route("/admin/require", post(admin_require))

@@ -102,52 +102,137 @@ pub(crate) fn when(until: u64) -> String {
     )
 }
 
-/// What to tell the person who typed a code.
+/// What to tell the person who typed a code: the crate's safe text for the error
+/// ([`FlowError::user_message`]; its [`FlowError::message_key`] would pick a translation), and
+/// when the next attempt is checked while throttled or locked ([`FlowError::retry_after`]).
+/// Errors the person cannot fix are logged here, for operators; the page says only that
+/// something went wrong.
 pub(crate) fn describe(e: &FlowError) -> String {
-    match e {
-        FlowError::InvalidCode { retry_at: Some(t) } => {
-            format!("Invalid code. You can try again at {}.", when(*t))
-        }
-        FlowError::InvalidCode { retry_at: None } => "Invalid code.".to_owned(),
-        FlowError::ClockSkew { .. } => {
-            "That code is not valid now. Check that your phone's clock is set automatically."
-                .to_owned()
-        }
-        FlowError::Throttled { until } => {
-            format!("Too many attempts. Try again at {}.", when(*until))
-        }
-        FlowError::Locked { until } => {
-            format!(
-                "Too many failed attempts: two-factor login is locked until {}.",
-                when(*until)
-            )
-        }
-        FlowError::Malformed => {
-            "Enter the 6-digit code from your app, or a recovery code.".to_owned()
-        }
-        FlowError::EnrollmentExpired => "This setup expired. Start again.".to_owned(),
-        FlowError::NoPendingEnrollment => {
-            "This setup is no longer in progress (it was started again elsewhere). Start again."
-                .to_owned()
-        }
-        FlowError::ReauthRequired => {
-            "Enter a code from your authenticator app, or a recovery code, to confirm.".to_owned()
-        }
-        FlowError::CodeAlreadyUsed => {
-            "That code was just used to log in. Wait for the next one.".to_owned()
-        }
-        FlowError::NotEnrolled => "Two-factor authentication is not enabled.".to_owned(),
-        FlowError::AlreadyEnrolled => "Two-factor authentication is already on.".to_owned(),
-        other => {
-            // Details are for the server log, not for the page.
-            eprintln!("flow error: {other}");
-            "Something went wrong; try again.".to_owned()
-        }
+    if e.message_key() == "internal" {
+        eprintln!("flow error: {e}");
     }
+    let now = now();
+    match e.retry_after(now) {
+        Some(wait) => format!(
+            "{} Next attempt at {}.",
+            e.user_message(),
+            when(now.saturating_add(wait.as_secs()))
+        ),
+        None => e.user_message().to_owned(),
+    }
+}
+
+/// The HTTP status for a page that shows `e` ([`FlowError::http_status`]), and its
+/// `Retry-After` header while throttled or locked.
+pub(crate) fn with_error_status(mut response: Response, e: &FlowError) -> Response {
+    *response.status_mut() =
+        StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(wait) = e.retry_after(now()) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+    }
+    response
+}
+
+/// The flow errors whose message keys may travel in a redirect's query string (`?msg=error-KEY`,
+/// with `&at=TIME` for a retry time): a key names one of these, so a link can only put the
+/// crate's own texts on the page.
+pub(crate) fn error_from_key(key: &str, at: Option<u64>) -> Option<FlowError> {
+    let until = at.unwrap_or(0);
+    [
+        FlowError::InvalidCode { retry_at: at },
+        FlowError::ClockSkew { steps: 0 },
+        FlowError::Throttled { until },
+        FlowError::Locked { until },
+        FlowError::Malformed,
+        FlowError::ReauthRequired,
+        FlowError::CodeAlreadyUsed,
+        FlowError::NoPendingEnrollment,
+        FlowError::EnrollmentExpired,
+        FlowError::EnrollmentRequired,
+        FlowError::NotEnrolled,
+        FlowError::AlreadyEnrolled,
+        FlowError::Conflict,
+        FlowError::Internal("redirect"),
+    ]
+    .into_iter()
+    .find(|e| e.message_key() == key)
+}
+
+/// The retry time of `e`, if it has one: what [`error_from_key`] takes back as `at`.
+pub(crate) fn retry_at(e: &FlowError) -> Option<u64> {
+    let now = now();
+    e.retry_after(now)
+        .map(|wait| now.saturating_add(wait.as_secs()))
+}
+
+/// The date (UTC, `YYYY-MM-DD`) of a Unix time.
+pub(crate) fn date(t: u64) -> String {
+    // Howard Hinnant's `civil_from_days`.
+    let z = i64::try_from(t / 86_400).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The Unix time at which the day `YYYY-MM-DD` (UTC) ends, for a "by this date" deadline.
+pub(crate) fn end_of_day(text: &str) -> Option<u64> {
+    let mut parts = text.split('-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's `days_from_civil`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let end = u64::try_from(days.checked_add(1)?.checked_mul(86_400)?).ok()?;
+    // A day that does not exist (31 April) would read as the next month's: refuse it.
+    (date(end - 1) == text).then_some(end)
+}
+
+/// The last date of a deadline from [`end_of_day`] (the day it ends).
+pub(crate) fn deadline_date(deadline: u64) -> String {
+    date(deadline.saturating_sub(1))
 }
 
 /// Logs an internal failure and answers 500 without details.
 pub(crate) fn server_error(e: impl std::fmt::Display) -> Response {
     eprintln!("internal error: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(end_of_day("2000-02-29"), Some(951_868_800));
+        assert_eq!(deadline_date(951_868_800), "2000-02-29");
+        assert_eq!(end_of_day("2026-04-31"), None);
+        assert_eq!(end_of_day("2026-4-3x"), None);
+    }
+
+    #[test]
+    fn error_keys_name_only_the_crates_errors() {
+        let e = error_from_key("locked", Some(5)).unwrap();
+        assert!(matches!(e, FlowError::Locked { until: 5 }));
+        assert!(error_from_key("<script>", None).is_none());
+    }
 }

@@ -46,6 +46,9 @@ pub(crate) struct Session {
     /// The proof of this session's second-factor login, which authorises sensitive changes for a
     /// few minutes without a new code.
     pub(crate) proof: Option<RecentVerification>,
+    /// The user chose "later" on the banner that offers enrolment before a deadline: this
+    /// session does not show it again (the next login does).
+    pub(crate) later: bool,
 }
 
 /// The current Unix time in seconds.
@@ -73,6 +76,7 @@ impl Session {
             stamp: None,
             ticket: None,
             proof: None,
+            later: false,
         })
     }
 
@@ -91,6 +95,7 @@ impl Session {
             stamp: Some(stamp),
             ticket: None,
             proof: None,
+            later: false,
         })
     }
 
@@ -124,6 +129,11 @@ impl Session {
                 "-" => None,
                 p => Some(RecentVerification::from_session(p)),
             };
+            let later = match parts.next()? {
+                "0" => false,
+                "1" => true,
+                _ => return None,
+            };
             if parts.next().is_some() {
                 return None;
             }
@@ -135,6 +145,7 @@ impl Session {
                 stamp,
                 ticket,
                 proof,
+                later,
             })
         });
         parsed.map_or_else(Session::anonymous, Ok)
@@ -157,8 +168,10 @@ impl Session {
         let mut cookie = Cookie::new(
             "session",
             format!(
-                "{user}|{stage}|{}|{}|{stamp}|{ticket}|{proof}",
-                self.csrf, self.issued
+                "{user}|{stage}|{}|{}|{stamp}|{ticket}|{proof}|{}",
+                self.csrf,
+                self.issued,
+                u8::from(self.later)
             ),
         );
         cookie.set_http_only(true);

@@ -146,6 +146,15 @@ impl Phone {
         self.totp.generate_step(self.next_step()).to_string()
     }
 
+    /// A fresh code the site accepts now: waits while the next unused step is more than one
+    /// step ahead of the clock (the window accepts one step ahead, not two).
+    async fn code_now(&mut self) -> String {
+        while self.next_step() > self.totp.step_at(now()).unwrap() + 1 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.fresh_code()
+    }
+
     fn reuse_last(&self) -> String {
         self.totp.generate_step(self.last_step.unwrap()).to_string()
     }
@@ -350,6 +359,52 @@ impl Site {
         }
     }
 
+    /// Ticks a checkbox (no navigation).
+    async fn tick(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Asserts that the page (already loaded) has no element `id`.
+    async fn absent(&self, id: &str) {
+        assert!(
+            self.client.find(Locator::Id(id)).await.is_err(),
+            "#{id} is on {}",
+            self.path().await
+        );
+    }
+
+    /// From the account page of a user without 2FA: enables it (reading the key off the page),
+    /// saves the recovery codes, and returns the user's phone, back on the account page.
+    async fn enable_2fa(&self) -> Phone {
+        self.click("#enable").await;
+        let mut phone = Phone::from_manual_key(&self.text("manual-key").await);
+        self.fill("code", &phone.code_now().await).await;
+        self.click("#confirm").await;
+        assert_eq!(self.recovery_codes().await.len(), 10);
+        self.click("#done").await;
+        self.see("twofa-status", "2FA enabled").await;
+        phone
+    }
+
+    /// Logs in with the password, then a code, ticking "Remember this browser" if `remember`.
+    async fn login_with_code(&self, user: &str, phone: &mut Phone, remember: bool) {
+        self.credentials("/login", user).await;
+        self.wait_for("code").await;
+        assert_eq!(self.path().await, "/login/2fa");
+        if remember {
+            self.tick("remember").await;
+        }
+        self.fill("code", &phone.code_now().await).await;
+        self.click("#verify").await;
+        self.see("twofa-status", "2FA enabled").await;
+    }
+
     async fn logout(&self) {
         self.click("#logout").await;
         self.wait_for("username").await;
@@ -413,11 +468,218 @@ impl Site {
     }
 }
 
+/// One browser at a time (the tests run on few cores, and each waits on its pages).
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A fresh site (its own database) in-process on a free port, and a browser on it; the work
+/// directory to remove at the end.
+async fn open_site(name: &str) -> (Site, Driver, PathBuf) {
+    let work =
+        std::env::temp_dir().join(format!("twofactor-web-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let state = app::build(
+        &work.join("web.sqlite3"),
+        EncryptionKey::generate(1).unwrap(),
+        &[7u8; 64],
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app::router(state)).await.unwrap() });
+    let (driver, client) = start_browser(&work.join("profile")).await;
+    (Site { base, client }, driver, work)
+}
+
+fn screenshot_dir() -> PathBuf {
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// "Remember this browser for 30 days": ticked at the second step, the next login from this
+/// browser skips it (logging out does not end the trust); revoked on the account page, one or
+/// all, the second step is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_browser_skips_the_second_step_until_revoked() {
+    if !browser_available() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (site, _driver, work) = open_site("trust").await;
+
+    site.credentials("/signup", "admin").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.logout().await;
+    site.credentials("/signup", "bob").await;
+    let mut phone = site.enable_2fa().await;
+    site.wait_for("no-trusted").await;
+    site.logout().await;
+
+    // The box ticked: the account page lists this browser, never used yet.
+    site.login_with_code("bob", &mut phone, true).await;
+    site.see_containing("trusted-browsers", "Chrome on Linux")
+        .await;
+    assert_eq!(
+        site.text("trusted-browsers")
+            .await
+            .matches("Chrome on Linux")
+            .count(),
+        1
+    );
+    site.see("last-used-0", "never").await;
+    site.screenshot(&screenshot_dir(), "trusted-browsers.png")
+        .await;
+
+    // Log out and in: the password is enough from this browser.
+    site.logout().await;
+    site.credentials("/login", "bob").await;
+    site.see_containing("message", "trusted browser").await;
+    assert_eq!(site.path().await, "/account");
+    site.see_where("last-used-0", "a time", |t| t != "never")
+        .await;
+
+    // Revoked: the second step is back.
+    site.click("tr.trusted-browser button.revoke").await;
+    site.see("message", "That browser is no longer trusted.")
+        .await;
+    site.wait_for("no-trusted").await;
+    site.logout().await;
+    site.login_with_code("bob", &mut phone, false).await;
+
+    // Trusted again, then "revoke all": the second step again.
+    site.logout().await;
+    site.login_with_code("bob", &mut phone, true).await;
+    site.see_containing("trusted-browsers", "Chrome on Linux")
+        .await;
+    site.click("#revoke-all").await;
+    site.see("message", "No browser is trusted any more.").await;
+    site.wait_for("no-trusted").await;
+    site.logout().await;
+    site.credentials("/login", "bob").await;
+    site.wait_for("code").await;
+    assert_eq!(site.path().await, "/login/2fa");
+
+    site.client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Required enrolment: an administrator requires it by a date (the user sees a banner, and
+/// "later" puts it away for the session), then now (the password leads only to enrolment, every
+/// other page sends the session there, until 2FA is set up; then it cannot be turned off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_enrolment_with_a_grace_period_then_enforced() {
+    if !browser_available() {
+        return;
+    }
+    let _one = ONE_BROWSER.lock().await;
+    let (site, _driver, work) = open_site("required").await;
+
+    site.credentials("/signup", "admin").await;
+    // The site's own policy: administrators within 14 days of signing up.
+    site.wait_for("enrol-banner").await;
+    let admin_by = site.text("enrol-by").await;
+    site.logout().await;
+    site.credentials("/signup", "carol").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.absent("enrol-banner").await;
+    site.logout().await;
+
+    // Required by a date (the form's default: two weeks from today).
+    site.credentials("/login", "admin").await;
+    site.wait_for("twofa-status").await;
+    site.go("/admin").await;
+    site.wait_for("filter-all").await;
+    let by = site
+        .attr("tr[data-user=carol] input.require-date", "value")
+        .await;
+    assert_eq!(by, admin_by);
+    site.click("tr[data-user=carol] button.require-by").await;
+    let required_by = format!("required by {by}");
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("carol", "2FA disabled", required_by.as_str()),
+    ])
+    .await;
+    site.logout().await;
+
+    // Carol is logged in, with a banner: "set up now" or "later".
+    site.credentials("/login", "carol").await;
+    site.see("enrol-by", &by).await;
+    assert_eq!(site.path().await, "/account");
+    site.wait_for("enrol-now").await;
+    site.click("#enrol-later").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.absent("enrol-banner").await;
+    site.go("/account").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.absent("enrol-banner").await;
+    site.logout().await;
+
+    // Required now.
+    site.credentials("/login", "admin").await;
+    site.wait_for("twofa-status").await;
+    site.go("/admin").await;
+    site.wait_for("filter-all").await;
+    site.click("tr[data-user=carol] button.require-now").await;
+    site.rows_become(&[
+        ("admin", "2FA disabled", "optional"),
+        ("carol", "2FA disabled", "required now"),
+    ])
+    .await;
+    site.logout().await;
+
+    // The password leads only to enrolment; every other page sends the session back there.
+    site.credentials("/login", "carol").await;
+    site.wait_for("manual-key").await;
+    assert_eq!(site.path().await, "/account/2fa/enable");
+    site.see_containing("message", "required for this account")
+        .await;
+    let key = site.text("manual-key").await;
+    for page in ["/account", "/admin", "/"] {
+        site.go(page).await;
+        site.wait_for("manual-key").await;
+        assert_eq!(site.path().await, "/account/2fa/enable", "{page}");
+    }
+    let session = site.session_cookie().await;
+    for page in ["/account", "/admin"] {
+        let answer = site.raw("GET", page, &session, "").await;
+        assert_eq!(answer.status, 303, "{page}: {answer:?}");
+        assert_eq!(
+            answer.location.as_deref(),
+            Some("/account/2fa/enable"),
+            "{page}"
+        );
+    }
+
+    // Set up: the account is open again; turning 2FA off is refused while it is required.
+    assert_eq!(site.text("manual-key").await, key);
+    let mut phone = Phone::from_manual_key(&key);
+    site.fill("code", &phone.code_now().await).await;
+    site.click("#confirm").await;
+    assert_eq!(site.recovery_codes().await.len(), 10);
+    site.click("#done").await;
+    site.see("twofa-status", "2FA enabled").await;
+    site.fill("disable-code", &phone.code_now().await).await;
+    site.click("#disable").await;
+    site.see(
+        "message",
+        "Two-factor authentication is required for this account.",
+    )
+    .await;
+    site.see("twofa-status", "2FA enabled").await;
+
+    site.client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_journey_in_a_real_browser() {
     if !browser_available() {
         return;
     }
+    let _one = ONE_BROWSER.lock().await;
     let work = std::env::temp_dir().join(format!("twofactor-web-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
@@ -469,7 +731,7 @@ async fn the_whole_journey_in_a_real_browser() {
         .unwrap();
     site.fill("code", &wrong).await;
     site.click("#confirm").await;
-    site.see("message", "Invalid code.").await;
+    site.see("message", "That code is not valid.").await;
     assert_eq!(site.text("manual-key").await, key);
     site.fill("code", &phone.fresh_code()).await;
     site.click("#confirm").await;
@@ -496,7 +758,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.credentials("/login", "alice").await;
     site.fill("code", &phone.reuse_last()).await;
     site.click("#verify").await;
-    site.see("message", "Invalid code.").await;
+    site.see("message", "That code is not valid.").await;
     assert_eq!(site.path().await, "/login/2fa");
 
     // A recovery code, typed in lower case with spaces.
@@ -534,7 +796,7 @@ async fn the_whole_journey_in_a_real_browser() {
     // Disable: a wrong code is refused, a current one works.
     site.fill("disable-code", &wrong).await;
     site.click("#disable").await;
-    site.see_starting("message", "Invalid code").await;
+    site.see_starting("message", "That code is not valid").await;
     site.see("twofa-status", "2FA enabled").await;
     // A copy of this session, taken before 2FA is turned off (attack B).
     let copied = site.session_cookie().await;
@@ -582,18 +844,21 @@ async fn the_whole_journey_in_a_real_browser() {
         site.click("#verify").await;
         let text = site.text("message").await;
         if attempt <= 5 {
-            assert_eq!(text, "Invalid code.", "attempt {attempt}");
+            assert_eq!(text, "That code is not valid.", "attempt {attempt}");
         } else {
             assert!(
-                text.starts_with("Invalid code. You can try again at "),
+                text.starts_with("That code is not valid. Next attempt at "),
                 "{text}"
             );
         }
     }
     site.fill("code", &phone.fresh_code()).await;
     site.click("#verify").await;
-    site.see_starting("message", "Too many attempts. Try again at ")
-        .await;
+    site.see_starting(
+        "message",
+        "Too many attempts. Wait a moment and try again. Next attempt at ",
+    )
+    .await;
     site.go("/login").await;
 
     // The administrator's page: listing, filters, reset, the required policy.
@@ -623,10 +888,10 @@ async fn the_whole_journey_in_a_real_browser() {
         ("alice", "2FA disabled", "optional"),
     ])
     .await;
-    site.click("tr[data-user=alice] button.require").await;
+    site.click("tr[data-user=alice] button.require-now").await;
     site.rows_become(&[
         ("admin", "2FA disabled", "optional"),
-        ("alice", "2FA disabled", "required"),
+        ("alice", "2FA disabled", "required now"),
     ])
     .await;
     site.logout().await;
@@ -635,7 +900,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.credentials("/login", "alice").await;
     site.wait_for("manual-key").await;
     assert_eq!(site.path().await, "/account/2fa/enable");
-    site.see_containing("message", "requires two-factor authentication")
+    site.see_containing("message", "required for this account")
         .await;
     let _ = phone.fresh_code();
 
@@ -652,7 +917,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.go("/admin").await;
     let admin_table = [
         ("admin", "2FA enabled", "optional"),
-        ("alice", "2FA disabled", "required"),
+        ("alice", "2FA disabled", "required now"),
     ];
     site.rows_become(&admin_table).await;
     let stolen = site.session_cookie().await;

@@ -4,13 +4,17 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::SignedCookieJar;
+use twofactor::Requirement;
 use twofactor::store::ListFilter;
 
 use crate::Shared;
 use crate::accounts::flow_id;
 use crate::auth::{Admin, User};
-use crate::pages::{csrf_field, esc, message, page, respond, server_error, when};
+use crate::pages::{
+    csrf_field, date, deadline_date, end_of_day, esc, message, page, respond, server_error, when,
+};
 use crate::routes::{AdminForm, Msg};
+use crate::session::now;
 
 pub(crate) async fn admin(
     State(app): State<Shared>,
@@ -19,6 +23,7 @@ pub(crate) async fn admin(
     Query(q): Query<Msg>,
 ) -> Response {
     let note = match q.msg.as_deref() {
+        Some("bad-date") => message("error", "Choose the date by which 2FA is required."),
         Some("own-reset") => message(
             "error",
             "Your own two-factor authentication cannot be reset here: turn it off on your \
@@ -31,6 +36,8 @@ pub(crate) async fn admin(
         Some("disabled") => ListFilter::NotActive,
         _ => ListFilter::All,
     };
+    // Two weeks from today, the date field's default.
+    let default_date = date(now().saturating_add(14 * 86_400));
     let mut rows = String::new();
     for account in app.all_accounts() {
         let status = match app.flow.status(&flow_id(account.id)).await {
@@ -46,17 +53,23 @@ pub(crate) async fn admin(
             continue;
         }
         let csrf = csrf_field(&session);
+        let policy = match status.requirement() {
+            Requirement::Off => "optional".to_owned(),
+            Requirement::Now => "required now".to_owned(),
+            Requirement::By(deadline) => format!("required by {}", deadline_date(deadline)),
+            _ => "required".to_owned(),
+        };
         rows.push_str(&format!(
-            "<tr class=\"user-row\" data-user=\"{name}\"><td>{name}</td><td class=\"user-status\">{}</td><td>{}</td><td>{}</td><td>\
+            "<tr class=\"user-row\" data-user=\"{name}\"><td>{name}</td><td class=\"user-status\">{}</td><td>{policy}</td><td>{}</td><td>\
              <form method=\"post\" action=\"/admin/reset\" style=\"display:inline\">{csrf}<input type=\"hidden\" name=\"user\" value=\"{id}\">\
              <button class=\"reset\">Reset 2FA</button></form> \
-             <form method=\"post\" action=\"/admin/require\" style=\"display:inline\">{csrf}<input type=\"hidden\" name=\"user\" value=\"{id}\">{}\
-             <button class=\"require\">{}</button></form></td></tr>",
+             <form method=\"post\" action=\"/admin/require\" style=\"display:inline\">{csrf}<input type=\"hidden\" name=\"user\" value=\"{id}\">\
+             <label>Require by <input type=\"date\" name=\"by_date\" class=\"require-date\" value=\"{default_date}\"></label> \
+             <button class=\"require-by\" name=\"require\" value=\"by\">Require by date</button> \
+             <button class=\"require-now\" name=\"require\" value=\"now\">Require now</button> \
+             <button class=\"require-off\" name=\"require\" value=\"off\">Off</button></form></td></tr>",
             if status.is_active() { "2FA enabled" } else { "2FA disabled" },
-            if status.required { "required" } else { "optional" },
             status.locked_until.map_or_else(String::new, when),
-            if status.required { "" } else { "<input type=\"hidden\" name=\"required\" value=\"1\">" },
-            if status.required { "Make optional" } else { "Require 2FA" },
             name = esc(&account.username),
             id = account.id,
         ));
@@ -97,9 +110,18 @@ pub(crate) async fn admin_require(
     if let Err(refused) = user.check_csrf(&form.csrf) {
         return refused.into_response();
     }
+    let requirement = match (form.require.as_deref(), form.by_date.as_deref()) {
+        (Some("now"), _) => Requirement::Now,
+        (Some("off"), _) => Requirement::Off,
+        (Some("by"), Some(text)) => match end_of_day(text.trim()) {
+            Some(deadline) => Requirement::By(deadline),
+            None => return Redirect::to("/admin?msg=bad-date").into_response(),
+        },
+        _ => return Redirect::to("/admin?msg=bad-date").into_response(),
+    };
     match app
         .flow
-        .admin_set_required(&flow_id(form.user), form.required.is_some())
+        .admin_require(&flow_id(form.user), requirement)
         .await
     {
         Ok(()) => Redirect::to("/admin").into_response(),

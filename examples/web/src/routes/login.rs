@@ -2,20 +2,26 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::SignedCookieJar;
-use twofactor::LoginFactor;
+use axum_extra::extract::cookie::{CookieJar, SignedCookieJar};
+use twofactor::{LoginFactor, NextStep};
 
 use crate::Shared;
 use crate::accounts::{check_password, flow_id, hash_password};
-use crate::pages::{csrf_field, describe, esc, message, page, respond, server_error};
+use crate::pages::{
+    csrf_field, describe, esc, message, page, respond, server_error, with_error_status,
+};
 use crate::routes::{CodeForm, Credentials, CsrfForm};
-use crate::session::{Session, Stage};
+use crate::session::{Session, Stage, now};
+use crate::trusted;
 
 pub(crate) async fn home(jar: SignedCookieJar) -> Response {
     match Session::read(&jar) {
         Ok(session) if session.full_user().is_some() => Redirect::to("/account").into_response(),
+        Ok(session) if session.stage == Stage::MustEnrol => {
+            Redirect::to("/account/2fa/enable").into_response()
+        }
         Ok(_) => Redirect::to("/login").into_response(),
         Err(e) => server_error(e),
     }
@@ -88,9 +94,9 @@ pub(crate) async fn signup(
         };
         // The first account is the administrator.
         conn.execute(
-            "INSERT INTO accounts (username, password, is_admin)
-             VALUES (?1, ?2, (SELECT COUNT(*) = 0 FROM accounts))",
-            rusqlite::params![username, hash],
+            "INSERT INTO accounts (username, password, is_admin, created)
+             VALUES (?1, ?2, (SELECT COUNT(*) = 0 FROM accounts), ?3)",
+            rusqlite::params![username, hash, i64::try_from(now()).unwrap_or(i64::MAX)],
         )
         .map(|_| conn.last_insert_rowid())
     };
@@ -127,6 +133,7 @@ pub(crate) async fn login_page(jar: SignedCookieJar) -> Response {
 pub(crate) async fn login(
     State(app): State<Shared>,
     jar: SignedCookieJar,
+    plain: CookieJar,
     Form(form): Form<Credentials>,
 ) -> Response {
     let session = match Session::read(&jar) {
@@ -163,18 +170,36 @@ pub(crate) async fn login(
             credentials_page("Log in", "/login", &session, &note),
         );
     };
-    let status = match app.flow.status(&flow_id(id)).await {
-        Ok(s) => s,
+    let Some(me) = app.account(id) else {
+        return server_error("account vanished");
+    };
+    // The one decision after the password: the site's policy for this account, the stored
+    // requirement, the user's 2FA, and this browser's "remember me" cookie if it sent one.
+    let token = trusted::token(&plain);
+    let step = match app
+        .flow
+        .next_step(&flow_id(id), me.policy(), token.as_ref())
+        .await
+    {
+        Ok(step) => step,
         Err(e) => return server_error(e),
     };
-    let (stage, next) = if status.is_active() {
-        (Stage::SecondFactor, "/login/2fa")
-    } else if status.required {
-        (Stage::MustEnrol, "/account/2fa/enable")
-    } else {
-        (Stage::Full, "/account")
+    let (stage, next, stamp) = match step {
+        NextStep::Trusted(login) => (Stage::Full, "/account?msg=trusted", Some(login.stamp)),
+        NextStep::SecondFactor => (Stage::SecondFactor, "/login/2fa", None),
+        // The account page shows the "set up by <date>" banner.
+        NextStep::Continue | NextStep::OfferEnrollment { .. } => (Stage::Full, "/account", None),
+        NextStep::RequireEnrollment => (Stage::MustEnrol, "/account/2fa/enable", None),
+        _ => return server_error("unknown next step"),
     };
-    match Session::for_user(id, stage, status.factor_stamp) {
+    let stamp = match stamp {
+        Some(stamp) => stamp,
+        None => match app.flow.status(&flow_id(id)).await {
+            Ok(s) => s.factor_stamp,
+            Err(e) => return server_error(e),
+        },
+    };
+    match Session::for_user(id, stage, stamp) {
         Ok(session) => (session.write(jar), Redirect::to(next)).into_response(),
         Err(e) => server_error(e),
     }
@@ -188,7 +213,9 @@ fn second_factor_form(session: &Session, note: &str) -> Html<String> {
         &format!(
             "{note}<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>\
              <form method=\"post\" action=\"/login/2fa\">{}<p><input type=\"text\" name=\"code\" id=\"code\" \
-             autocomplete=\"one-time-code\" autofocus required></p><p><button id=\"verify\">Verify</button></p></form>",
+             autocomplete=\"one-time-code\" autofocus required aria-label=\"Code\"></p>\
+             <p><label><input type=\"checkbox\" name=\"remember\" id=\"remember\" value=\"1\"> \
+             Remember this browser for 30 days</label></p><p><button id=\"verify\">Verify</button></p></form>",
             csrf_field(session)
         ),
     )
@@ -208,6 +235,8 @@ pub(crate) async fn second_factor_page(jar: SignedCookieJar) -> Response {
 pub(crate) async fn second_factor(
     State(app): State<Shared>,
     jar: SignedCookieJar,
+    plain: CookieJar,
+    headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
     let session = match Session::read(&jar) {
@@ -220,8 +249,25 @@ pub(crate) async fn second_factor(
     if !session.csrf_ok(&form.csrf) {
         return (StatusCode::FORBIDDEN, "bad CSRF token").into_response();
     }
-    match app.flow.verify(&flow_id(user), &form.code).await {
+    let id = flow_id(user);
+    match app.flow.verify(&id, &form.code).await {
         Ok(verified) => {
+            // "Remember this browser": a token behind this login's proof, as a cookie for the
+            // login pages. Not trusting it is no reason to refuse the login.
+            let mut plain = plain;
+            if form.remember.is_some() {
+                let agent = headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok());
+                match app
+                    .flow
+                    .trust_browser(&id, &verified.proof, &trusted::label(agent), None)
+                    .await
+                {
+                    Ok(trust) => plain = trusted::remember(plain, &trust, app.secure_cookies),
+                    Err(e) => eprintln!("trusting a browser: {e}"),
+                }
+            }
             let target = match verified.factor {
                 LoginFactor::RecoveryCode { remaining } => {
                     format!("/account?msg=recovery-{remaining}")
@@ -233,14 +279,17 @@ pub(crate) async fn second_factor(
             match Session::for_user(user, Stage::Full, verified.stamp) {
                 Ok(mut session) => {
                     session.proof = Some(verified.proof);
-                    (session.write(jar), Redirect::to(&target)).into_response()
+                    (plain, session.write(jar), Redirect::to(&target)).into_response()
                 }
                 Err(e) => server_error(e),
             }
         }
-        Err(e) => respond(
-            jar,
-            second_factor_form(&session, &message("error", &describe(&e))),
+        Err(e) => with_error_status(
+            respond(
+                jar,
+                second_factor_form(&session, &message("error", &describe(&e))),
+            ),
+            &e,
         ),
     }
 }

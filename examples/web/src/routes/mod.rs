@@ -19,6 +19,16 @@ pub(crate) struct Credentials {
 pub(crate) struct CodeForm {
     pub(crate) csrf: String,
     pub(crate) code: String,
+    /// The second step's "remember this browser" box, when ticked.
+    #[serde(default)]
+    pub(crate) remember: Option<String>,
+}
+
+/// A form naming one trusted browser (its id from the list, not its token).
+#[derive(Deserialize)]
+pub(crate) struct TrustedForm {
+    pub(crate) csrf: String,
+    pub(crate) id: String,
 }
 
 /// A form with nothing but the CSRF token (logout).
@@ -32,8 +42,12 @@ pub(crate) struct CsrfForm {
 pub(crate) struct AdminForm {
     pub(crate) csrf: String,
     pub(crate) user: i64,
+    /// The requirement to store: `now`, `by` (with `by_date`) or `off`.
     #[serde(default)]
-    pub(crate) required: Option<String>,
+    pub(crate) require: Option<String>,
+    /// The deadline's date, `YYYY-MM-DD` (UTC), for `require=by`.
+    #[serde(default)]
+    pub(crate) by_date: Option<String>,
 }
 
 /// The query string of the account and admin pages.
@@ -43,4 +57,7 @@ pub(crate) struct Msg {
     pub(crate) msg: Option<String>,
     #[serde(default)]
     pub(crate) filter: Option<String>,
+    /// The retry time of an error in `msg`.
+    #[serde(default)]
+    pub(crate) at: Option<u64>,
 }

@@ -7,14 +7,17 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::SignedCookieJar;
 use twofactor::{
     Enrollment, EnrollmentStatus, EnrollmentTicket, FlowError, QrCode, Reauth, RecoveryCodeSet,
-    Status,
+    Requirement, Status, TrustedBrowser,
 };
 
 use crate::accounts::{Account, flow_id};
 use crate::auth::{Enrolling, Full, User};
-use crate::pages::{csrf_field, describe, esc, message, page, respond, server_error, when};
-use crate::routes::{CodeForm, Msg};
-use crate::session::{Session, Stage};
+use crate::pages::{
+    csrf_field, date, deadline_date, describe, error_from_key, esc, message, page, respond,
+    retry_at, server_error, when,
+};
+use crate::routes::{CodeForm, CsrfForm, Msg, TrustedForm};
+use crate::session::{Session, Stage, now};
 use crate::{App, Shared};
 
 fn status_html(status: &Status) -> String {
@@ -29,7 +32,74 @@ fn status_html(status: &Status) -> String {
     }
 }
 
+/// A date and time of day (UTC) for the trusted-browser list.
+fn stamp_text(t: u64) -> String {
+    format!("{} {}", date(t), when(t).split(" (").next().unwrap_or(""))
+}
+
+/// The trusted-browser section of the account page: each one (label, created, last used,
+/// expires) with its revoke button, and "revoke all".
+fn trusted_html(session: &Session, browsers: &[TrustedBrowser]) -> String {
+    let csrf = csrf_field(session);
+    if browsers.is_empty() {
+        return "<h2>Trusted browsers</h2><p id=\"no-trusted\">No browser skips the second step. \
+                Tick \u{201c}Remember this browser\u{201d} when you log in to add one.</p>"
+            .to_owned();
+    }
+    let rows: String = browsers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            format!(
+                "<tr class=\"trusted-browser\"><td class=\"label\">{}</td><td>{}</td><td id=\"last-used-{i}\">{}</td><td>{}</td>\
+                 <td><form method=\"post\" action=\"/account/trusted/revoke\">{csrf}\
+                 <input type=\"hidden\" name=\"id\" value=\"{}\"><button class=\"revoke\">Revoke</button></form></td></tr>",
+                esc(&b.label),
+                stamp_text(b.created_at),
+                b.last_used_at.map_or_else(|| "never".to_owned(), stamp_text),
+                stamp_text(b.expires_at),
+                esc(&b.id),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Trusted browsers</h2><p>These skip the second step when you log in with your password \
+         (changes to your 2FA still ask for a code).</p>\
+         <table id=\"trusted-browsers\"><tr><th>Browser</th><th>Trusted since</th><th>Last used</th><th>Expires</th><th></th></tr>{rows}</table>\
+         <form method=\"post\" action=\"/account/trusted/revoke-all\">{csrf}<p><button id=\"revoke-all\">Revoke all</button></p></form>"
+    )
+}
+
+/// The banners at the top of the account page: 2FA required by a date (until this session
+/// chose "later"), and recovery codes running low.
+fn banners(session: &Session, me: &Account, status: &Status) -> String {
+    let mut out = String::new();
+    if let Requirement::By(deadline) = me.requirement(status)
+        && !status.is_active()
+        && !session.later
+    {
+        out.push_str(&format!(
+            "<div class=\"msg banner\" id=\"enrol-banner\"><p>Set up two-factor authentication by \
+             <strong id=\"enrol-by\">{}</strong>. After that date you will have to set it up before you can use your account.</p>\
+             <p><a href=\"/account/2fa/enable\" id=\"enrol-now\">Set up now</a> \
+             <form method=\"post\" action=\"/account/2fa/later\" style=\"display:inline\">{}\
+             <button id=\"enrol-later\">Later</button></form></p></div>",
+            deadline_date(deadline),
+            csrf_field(session),
+        ));
+    }
+    if status.recovery_codes_low {
+        out.push_str(&format!(
+            "<p class=\"msg banner\" id=\"low-codes\">Only {} recovery codes left. Generate new ones below \
+             so you are not locked out if you lose your phone.</p>",
+            status.recovery_codes_left.unwrap_or(0)
+        ));
+    }
+    out
+}
+
 pub(crate) async fn account(
+    State(app): State<Shared>,
     User {
         session,
         me,
@@ -45,6 +115,12 @@ pub(crate) async fn account(
             "ok",
             "Your new device is set up. Your recovery codes are unchanged.",
         ),
+        Some("trusted") => message(
+            "ok",
+            "Logged in from a trusted browser: no second step was needed.",
+        ),
+        Some("revoked") => message("ok", "That browser is no longer trusted."),
+        Some("revoked-all") => message("ok", "No browser is trusted any more."),
         Some(m) if m.starts_with("recovery-") => match m["recovery-".len()..].parse::<u32>() {
             Ok(left) => message(
                 "ok",
@@ -54,11 +130,18 @@ pub(crate) async fn account(
             ),
             Err(_) => String::new(),
         },
-        Some(m) if m.starts_with("error-") => message("error", &error_text(&m["error-".len()..])),
+        Some(m) if m.starts_with("error-") => match error_from_key(&m["error-".len()..], q.at) {
+            Some(e) => message("error", &describe(&e)),
+            None => String::new(),
+        },
         _ => String::new(),
     };
     let csrf = csrf_field(&session);
     let actions = if status.is_active() {
+        let browsers = match app.flow.trusted_browsers(&flow_id(me.id)).await {
+            Ok(b) => b,
+            Err(e) => return server_error(e),
+        };
         format!(
             "<h2>Manage</h2><form method=\"post\" action=\"/account/2fa/regenerate\">{csrf}\
              <label>Current code <input type=\"text\" name=\"code\" id=\"regenerate-code\" autocomplete=\"one-time-code\"></label> \
@@ -68,7 +151,8 @@ pub(crate) async fn account(
              <button id=\"disable\">Turn off 2FA</button></form>\
              <h2>New phone</h2><form method=\"post\" action=\"/account/2fa/new-device\">{csrf}\
              <label>Code from your current device <input type=\"text\" name=\"code\" id=\"new-device-code\" autocomplete=\"one-time-code\"></label> \
-             <button id=\"new-device\">Set up a new device</button></form>"
+             <button id=\"new-device\">Set up a new device</button></form>{}",
+            trusted_html(&session, &browsers)
         )
     } else {
         "<p><a href=\"/account/2fa/enable\" id=\"enable\">Enable two-factor authentication</a></p>"
@@ -80,9 +164,61 @@ pub(crate) async fn account(
             "Your account",
             &session,
             Some(&me),
-            &format!("{note}{}{actions}", status_html(&status)),
+            &format!(
+                "{note}{}{}{actions}",
+                banners(&session, &me, &status),
+                status_html(&status)
+            ),
         ),
     )
+}
+
+/// "Later" on the enrolment banner: this session stops showing it (the deadline stands).
+pub(crate) async fn enrol_later(
+    user: User<Full>,
+    jar: SignedCookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let mut session = user.session;
+    session.later = true;
+    (session.write(jar), Redirect::to("/account")).into_response()
+}
+
+/// Revokes one of the user's trusted browsers.
+pub(crate) async fn revoke_trusted(
+    State(app): State<Shared>,
+    user: User<Full>,
+    Form(form): Form<TrustedForm>,
+) -> Response {
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    match app
+        .flow
+        .revoke_trusted_browser(&flow_id(user.me.id), &form.id)
+        .await
+    {
+        Ok(_) => Redirect::to("/account?msg=revoked").into_response(),
+        Err(e) => error_redirect(&e).into_response(),
+    }
+}
+
+/// Revokes every trusted browser of the user.
+pub(crate) async fn revoke_all_trusted(
+    State(app): State<Shared>,
+    user: User<Full>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = user.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    match app.flow.revoke_trusted_browsers(&flow_id(user.me.id)).await {
+        Ok(_) => Redirect::to("/account?msg=revoked-all").into_response(),
+        Err(e) => error_redirect(&e).into_response(),
+    }
 }
 
 fn enable_html(
@@ -103,7 +239,10 @@ fn enable_html(
         if required {
             message(
                 "error",
-                "Your administrator requires two-factor authentication. Set it up to continue.",
+                &format!(
+                    "{} Set it up to continue.",
+                    FlowError::EnrollmentRequired.user_message()
+                ),
             )
         } else {
             String::new()
@@ -147,7 +286,10 @@ async fn enrollment_for(
 pub(crate) async fn enable_page(
     State(app): State<Shared>,
     User {
-        mut session, me, ..
+        mut session,
+        me,
+        status,
+        ..
     }: User<Enrolling>,
     jar: SignedCookieJar,
 ) -> Response {
@@ -158,7 +300,7 @@ pub(crate) async fn enable_page(
         Err(FlowError::AlreadyEnrolled) => return Redirect::to("/account").into_response(),
         Err(e) => return server_error(e),
     };
-    let required = session.stage == Stage::MustEnrol;
+    let required = session.stage == Stage::MustEnrol || me.must_enrol(&status, now());
     match enable_html(&session, &me, &enrollment, "", required) {
         Ok(body) => respond(
             session.write(jar),
@@ -221,7 +363,10 @@ pub(crate) async fn enable(
         return refused.into_response();
     }
     let User {
-        mut session, me, ..
+        mut session,
+        me,
+        status,
+        ..
     } = user;
     let id = flow_id(me.id);
     // Without a ticket the session began nothing: the flow refuses (and audits) the attempt.
@@ -252,7 +397,7 @@ pub(crate) async fn enable(
                 }
                 Err(err) => return server_error(err),
             };
-            let required = session.stage == Stage::MustEnrol;
+            let required = session.stage == Stage::MustEnrol || me.must_enrol(&status, now());
             match enable_html(
                 &session,
                 &me,
@@ -275,44 +420,11 @@ pub(crate) async fn enable(
     }
 }
 
-/// Back to the account page with a message key (never free text: a link must not be able to
-/// put arbitrary words on the page).
+/// Back to the account page with the error's message key ([`FlowError::message_key`]) and its
+/// retry time, never free text: a link must not be able to put arbitrary words on the page.
 fn error_redirect(e: &FlowError) -> Redirect {
-    let key = match e {
-        FlowError::InvalidCode { retry_at: Some(t) } => format!("invalid-{t}"),
-        FlowError::InvalidCode { retry_at: None } => "invalid".to_owned(),
-        FlowError::ClockSkew { .. } => "skew".to_owned(),
-        FlowError::Throttled { until } => format!("throttled-{until}"),
-        FlowError::Locked { until } => format!("locked-{until}"),
-        FlowError::Malformed => "malformed".to_owned(),
-        FlowError::ReauthRequired => "reauth".to_owned(),
-        FlowError::CodeAlreadyUsed => "used".to_owned(),
-        FlowError::NoPendingEnrollment => "pending".to_owned(),
-        FlowError::EnrollmentExpired => "expired".to_owned(),
-        _ => "failed".to_owned(),
-    };
-    Redirect::to(&format!("/account?msg=error-{key}"))
-}
-
-/// The text for an error message key from [`error_redirect`].
-fn error_text(key: &str) -> String {
-    let (kind, time) = match key.split_once('-') {
-        Some((k, t)) => (k, t.parse::<u64>().ok()),
-        None => (key, None),
-    };
-    let e = match (kind, time) {
-        ("invalid", t) => FlowError::InvalidCode { retry_at: t },
-        ("skew", _) => FlowError::ClockSkew { steps: 0 },
-        ("throttled", Some(until)) => FlowError::Throttled { until },
-        ("locked", Some(until)) => FlowError::Locked { until },
-        ("malformed", _) => FlowError::Malformed,
-        ("reauth", _) => FlowError::ReauthRequired,
-        ("used", _) => FlowError::CodeAlreadyUsed,
-        ("pending", _) => FlowError::NoPendingEnrollment,
-        ("expired", _) => FlowError::EnrollmentExpired,
-        _ => return "That did not work; try again.".to_owned(),
-    };
-    describe(&e)
+    let at = retry_at(e).map_or_else(String::new, |t| format!("&at={t}"));
+    Redirect::to(&format!("/account?msg=error-{}{at}", e.message_key()))
 }
 
 /// What a sensitive change is authorised with: the session's login proof (enough on its own for

@@ -1,0 +1,99 @@
+//! "Remember this browser for 30 days": the trust token's cookie, and the label the user sees in
+//! their list of trusted browsers.
+//!
+//! The token from [`twofactor::EnrollmentFlow::trust_browser`] is itself a credential (256 random
+//! bits, stored by the crate only as a hash), so its cookie is not signed: it is `HttpOnly`,
+//! `SameSite=Lax`, `Secure` when the site is served over TLS, and sent only to the login pages
+//! (path `/login`), where [`twofactor::EnrollmentFlow::next_step`] checks it after the password.
+//! Logging out leaves it in place (the browser stays trusted); revoking it on the account page,
+//! turning 2FA off, a new device or an administrator's reset make it worthless.
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use twofactor::{BrowserTrusted, TrustToken};
+
+use crate::session::now;
+
+/// The cookie's name.
+const COOKIE: &str = "trusted_browser";
+
+/// The token the browser sent, if any.
+pub(crate) fn token(jar: &CookieJar) -> Option<TrustToken> {
+    jar.get(COOKIE)
+        .map(|c| c.value())
+        .filter(|v| !v.is_empty())
+        .map(TrustToken::from_cookie)
+}
+
+/// `jar` with the cookie of a browser just trusted, until the trust expires.
+pub(crate) fn remember(jar: CookieJar, trusted: &BrowserTrusted, secure: bool) -> CookieJar {
+    let mut cookie = Cookie::new(COOKIE, trusted.token.expose().to_owned());
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(secure);
+    // Only the login pages need it.
+    cookie.set_path("/login");
+    let seconds = trusted.browser.expires_at.saturating_sub(now());
+    cookie.set_max_age(cookie::time::Duration::seconds(
+        i64::try_from(seconds).unwrap_or(i64::MAX),
+    ));
+    jar.add(cookie)
+}
+
+/// A short label for the browser, from its `User-Agent`: "Firefox on Linux", "Chrome on
+/// Windows". Only a hint for the user's list (the header is the browser's to choose).
+pub(crate) fn label(user_agent: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or("");
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("OPR/") {
+        "Opera"
+    } else if ua.contains("Firefox/") {
+        "Firefox"
+    } else if ua.contains("Chromium/") {
+        "Chromium"
+    } else if ua.contains("Chrome/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else {
+        "A browser"
+    };
+    let os = if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("iPhone") || ua.contains("iPad") {
+        "iOS"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "macOS"
+    } else if ua.contains("Linux") {
+        "Linux"
+    } else {
+        "an unknown system"
+    };
+    format!("{browser} on {os}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn labels_name_the_browser_and_the_system() {
+        assert_eq!(
+            label(Some(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36"
+            )),
+            "Chrome on Linux"
+        );
+        assert_eq!(
+            label(Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            )),
+            "Firefox on Windows"
+        );
+        assert_eq!(label(None), "A browser on an unknown system");
+    }
+}
