@@ -2,13 +2,22 @@
 //!
 //! Everything a real site needs around the 2FA flow is here and real: accounts with Argon2id
 //! password hashes in SQLite, sessions in HMAC-signed cookies, a CSRF token on every form, and
-//! no-store caching on pages that show secrets. The 2FA decisions are all `EnrollmentFlow`'s.
+//! no-store caching on pages that show secrets. The 2FA decisions are all `EnrollmentFlow`'s:
+//! after the password, one call to `next_step` (with the site's policy, administrators within 14
+//! days of signing up, and the browser's "remember me" cookie) says whether the login is complete,
+//! needs the second step, was completed by a trusted browser, offers enrolment before a deadline,
+//! or may only enrol; the texts of its errors are the crate's (`FlowError::user_message`).
 //!
 //! Layout: `session` (the signed session cookie and its CSRF token), `auth` (the gate every
-//! authenticated route goes through: it ends sessions whose factor stamp is stale), `accounts`
-//! (users and their password hashes), `pages` (HTML layout, headers, messages), and `routes` (the
-//! handlers: `login`, `settings` for the user's own 2FA, `admin`). This file holds the state and
-//! the routes.
+//! authenticated route goes through: it ends sessions whose factor stamp is stale and sends
+//! sessions that must enrol to the enrolment page), `accounts` (users, their password hashes and
+//! the site's 2FA policy), `trusted` ("remember this browser": the token's cookie and the label
+//! from the `User-Agent`), `pages` (HTML layout, headers, error texts, dates), and `routes` (the
+//! handlers: `login`, `settings` for the user's own 2FA and trusted browsers, `admin`). This
+//! file holds the state and the routes.
+//!
+//! Set `TWOFACTOR_WEB_TLS=1` when a TLS-terminating proxy serves the site: the trusted-browser
+//! cookie then gets the `Secure` flag.
 
 mod accounts;
 mod auth;

@@ -3,8 +3,12 @@
 //! Run: `cargo run -p twofactor-web-example`, then open the address it prints.
 //!
 //! Sign up (the first account is the administrator), enable 2FA from the account page by scanning
-//! the QR code, save the recovery codes, log out and in again. The admin page lists users, resets
-//! 2FA and can require it.
+//! the QR code, save the recovery codes, log out and in again; tick "Remember this browser for 30
+//! days" at the second step to skip it next time (the account page lists trusted browsers to
+//! revoke). The account page warns when recovery codes run low. The admin page lists users,
+//! resets 2FA and requires it per user: by a date (the user sees a "set up by" banner and may
+//! choose "later"), now (the password leads only to enrolment), or not. Administrators must set up
+//! 2FA within 14 days of signing up.
 //!
 //! Keys: the 2FA secrets' encryption key and the cookie-signing key are generated on the first
 //! run and kept in `<database>.keys` (readable by the owner only). In production, load them from

@@ -8,7 +8,7 @@
 //! Logging out leaves it in place (the browser stays trusted); revoking it on the account page,
 //! turning 2FA off, a new device or an administrator's reset make it worthless.
 
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
 use twofactor::{BrowserTrusted, TrustToken};
 
 use crate::session::now;
@@ -26,17 +26,20 @@ pub(crate) fn token(jar: &CookieJar) -> Option<TrustToken> {
 
 /// `jar` with the cookie of a browser just trusted, until the trust expires.
 pub(crate) fn remember(jar: CookieJar, trusted: &BrowserTrusted, secure: bool) -> CookieJar {
-    let mut cookie = Cookie::new(COOKIE, trusted.token.expose().to_owned());
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(secure);
-    // Only the login pages need it.
-    cookie.set_path("/login");
     let seconds = trusted.browser.expires_at.saturating_sub(now());
-    cookie.set_max_age(cookie::time::Duration::seconds(
-        i64::try_from(seconds).unwrap_or(i64::MAX),
-    ));
-    jar.add(cookie)
+    // The token is URL-safe base64: nothing in it needs quoting. Only the login pages need it.
+    let text = format!(
+        "{COOKIE}={}; Max-Age={seconds}; Path=/login; HttpOnly; SameSite=Lax{}",
+        trusted.token.expose(),
+        if secure { "; Secure" } else { "" }
+    );
+    match Cookie::parse(text) {
+        Ok(cookie) => jar.add(cookie),
+        Err(e) => {
+            eprintln!("trusted-browser cookie: {e}");
+            jar
+        }
+    }
 }
 
 /// A short label for the browser, from its `User-Agent`: "Firefox on Linux", "Chrome on

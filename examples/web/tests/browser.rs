@@ -4,11 +4,14 @@
 //! disable, and the admin listing, reset and "2FA required" policy. And two attacks with a
 //! copied session cookie, both refused: a user's copy replayed after 2FA was turned off in the
 //! original session, and an administrator's copy replayed after they changed a factor (the
-//! copies are sent outside the browser too, as a thief would).
+//! copies are sent outside the browser too, as a thief would). "Remember this browser": ticked at
+//! the second step, the next login skips it until the browser is revoked (one, then all) on the
+//! account page. Required enrolment: by a date (a banner, "later"), then now (the session may
+//! only enrol, every other page sends it there, and 2FA cannot be turned off once set up).
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages, installed by `.ci/run`); skips with
-//! a notice when they are missing outside CI. Saves screenshots of the enrolment and
-//! recovery-code pages to `target/web-screenshots/`.
+//! a notice when they are missing outside CI. Saves screenshots of the enrolment, recovery-code
+//! and trusted-browser pages to `target/web-screenshots/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -381,15 +384,16 @@ impl Site {
 
     /// From the account page of a user without 2FA: enables it (reading the key off the page),
     /// saves the recovery codes, and returns the user's phone, back on the account page.
-    async fn enable_2fa(&self) -> Phone {
+    async fn enable_2fa(&self) -> (Phone, Vec<String>) {
         self.click("#enable").await;
         let mut phone = Phone::from_manual_key(&self.text("manual-key").await);
         self.fill("code", &phone.code_now().await).await;
         self.click("#confirm").await;
-        assert_eq!(self.recovery_codes().await.len(), 10);
+        let codes = self.recovery_codes().await;
+        assert_eq!(codes.len(), 10);
         self.click("#done").await;
         self.see("twofa-status", "2FA enabled").await;
-        phone
+        (phone, codes)
     }
 
     /// Logs in with the password, then a code, ticking "Remember this browser" if `remember`.
@@ -513,8 +517,9 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
     site.see("twofa-status", "2FA disabled").await;
     site.logout().await;
     site.credentials("/signup", "bob").await;
-    let mut phone = site.enable_2fa().await;
+    let (mut phone, codes) = site.enable_2fa().await;
     site.wait_for("no-trusted").await;
+    site.absent("low-codes").await;
     site.logout().await;
 
     // The box ticked: the account page lists this browser, never used yet.
@@ -529,6 +534,31 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
         1
     );
     site.see("last-used-0", "never").await;
+    // The token's cookie: sent to the login pages only, HttpOnly, SameSite=Lax, for 30 days.
+    assert!(
+        site.client
+            .get_named_cookie("trusted_browser")
+            .await
+            .is_err(),
+        "the trust cookie is sent beyond the login pages"
+    );
+    site.logout().await;
+    let cookie = site
+        .client
+        .get_named_cookie("trusted_browser")
+        .await
+        .unwrap();
+    assert_eq!(cookie.path(), Some("/login"));
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(
+        cookie.same_site(),
+        Some(axum_extra::extract::cookie::SameSite::Lax)
+    );
+    let expires = cookie.expires_datetime().unwrap().unix_timestamp();
+    let days = (expires - i64::try_from(now()).unwrap()) / 86_400;
+    assert!((29..=30).contains(&days), "{days} days");
+    site.credentials("/login", "bob").await;
+    site.see("twofa-status", "2FA enabled").await;
     site.screenshot(&screenshot_dir(), "trusted-browsers.png")
         .await;
 
@@ -560,6 +590,23 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
     site.credentials("/login", "bob").await;
     site.wait_for("code").await;
     assert_eq!(site.path().await, "/login/2fa");
+
+    // Logging in by recovery code until 3 are left: the account page says they are running low.
+    for (used, code) in codes.iter().take(7).enumerate() {
+        if used > 0 {
+            site.logout().await;
+            site.credentials("/login", "bob").await;
+        }
+        site.fill("code", code).await;
+        site.click("#verify").await;
+        let left = 9 - used;
+        site.see("recovery-left", &left.to_string()).await;
+        if left > 3 {
+            site.absent("low-codes").await;
+        }
+    }
+    site.see_containing("low-codes", "Only 3 recovery codes left")
+        .await;
 
     site.client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&work);
