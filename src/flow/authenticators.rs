@@ -333,16 +333,23 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             };
             let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
             let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
-            let primary =
-                self.login_totp(&self.keys.open(&user_id, &active.sealed)?, active.params);
+            // Scanned without skew diagnosis (a login's window only, so a right code costs the
+            // same whichever authenticator it is of); a refused code is diagnosed afterwards.
+            let primary = self
+                .login_totp(&self.keys.open(&user_id, &active.sealed)?, active.params)
+                .with_skew_diagnosis(0);
             let mut extras = Vec::with_capacity(meta.authenticators.len());
             for entry in &meta.authenticators {
                 let secret = self.keys.open(&user_id, &entry.sealed)?;
-                extras.push(self.login_totp(&secret, entry.params));
+                extras.push(
+                    self.login_totp(&secret, entry.params)
+                        .with_skew_diagnosis(0),
+                );
             }
+            let diagnosis = self.config.skew_diagnosis;
             let settled = self
                 .settle(record, now, |read| {
-                    let decision = decide(&primary, &extras, &meta, read, code, now);
+                    let decision = decide(&primary, &extras, &meta, read, code, now, diagnosis);
                     let attempt = match decision {
                         Decision::Primary { step, drift } => Attempt::AcceptStep { step, drift },
                         // An additional authenticator's code reserves the attempt like a
@@ -675,7 +682,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
 
 /// Decides a code against every authenticator as read: each one is verified, and the match
 /// is selected without a branch per authenticator (the primary wins a tie: its write is one
-/// `settle_attempt`).
+/// `settle_attempt`). A code none accepts is then checked for clock skew against each of them
+/// (`diagnosis` steps either side), for the audit trail and the person typing.
 fn decide(
     primary: &Totp,
     extras: &[Totp],
@@ -683,6 +691,7 @@ fn decide(
     read: &StoredUser,
     code: &str,
     now: u64,
+    diagnosis: u16,
 ) -> Decision {
     let first = primary.verify(code, now, &TotpState::new(read.last_step, read.drift));
     let mut any = Choice::from(0);
@@ -721,6 +730,22 @@ fn decide(
             Ok(index) => Decision::Extra { index, step, drift },
             Err(_) => Decision::Refused(VerifyError::Invalid),
         };
+    }
+    if diagnosis > 0 && !bool::from(replayed) {
+        let states = core::iter::once(TotpState::new(read.last_step, read.drift)).chain(
+            meta.authenticators
+                .iter()
+                .map(|a| TotpState::new(a.last_step, a.drift)),
+        );
+        for (totp, state) in core::iter::once(primary).chain(extras).zip(states) {
+            let result = totp
+                .clone()
+                .with_skew_diagnosis(diagnosis)
+                .verify(code, now, &state);
+            if let (None, Err(VerifyError::ClockSkew { steps })) = (skew, result) {
+                skew = Some(steps);
+            }
+        }
     }
     Decision::Refused(if bool::from(replayed) {
         VerifyError::Replayed

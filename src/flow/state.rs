@@ -677,6 +677,80 @@ mod tests {
     }
 
     #[test]
+    fn authenticator_metadata_round_trips_and_is_strict() {
+        use crate::flow::authenticators::{AuthEntry, PrimaryName};
+        let ring = KeyRing::new(EncryptionKey::generate(1).unwrap());
+        let stamp = FactorStamp::generate().unwrap();
+        let active = EnrollmentState::NotEnrolled
+            .begin(pending(&ring, 10))
+            .confirm(20)
+            .unwrap();
+        let with_pending = active.clone().begin(pending(&ring, 30));
+        let entry = |id: u8| AuthEntry {
+            id: [id; 16],
+            name: format!("app {id}"),
+            created_at: 25,
+            sealed: ring
+                .seal("u", &Secret::generate(Algorithm::Sha1).unwrap())
+                .unwrap(),
+            params: TotpParams::default(),
+            last_step: Some(1),
+            drift: 0,
+            last_used_at: Some(40),
+        };
+        let meta = Meta {
+            required_by: Some(5),
+            primary: Some(PrimaryName {
+                id: [9; 16],
+                name: "Phone".to_owned(),
+            }),
+            adding: Some("Key".to_owned()),
+            authenticators: vec![entry(1), entry(2)],
+            ..Meta::new(stamp)
+        };
+        let text = with_pending.encode_with(&meta);
+        assert_eq!(
+            EnrollmentState::decode_meta(&text).unwrap(),
+            (meta.clone(), with_pending.clone())
+        );
+        let items: Vec<&str> = text.split('|').nth(2).unwrap().split(';').collect();
+        let body = text.splitn(4, '|').nth(3).unwrap();
+        let with = |items: &[&str], body: &str| format!("v3|{stamp}|{}|{body}", items.join(";"));
+        let swapped = [items[0], items[2], items[1], items[3], items[4]];
+        let au_first = [items[3], items[0], items[1], items[2], items[4]];
+        let twice = [items[0], items[1], items[1], items[2], items[3]];
+        let same_id = [items[0], items[1], items[2], items[3], items[3]];
+        let active_body = active.encode(&stamp);
+        let active_body = active_body.splitn(3, '|').nth(2).unwrap();
+        for bad in [
+            with(&swapped, body),
+            with(&au_first, body),
+            with(&twice, body),
+            with(&same_id, body),
+            // An addition without a pending replacement; names on no active enrolment.
+            with(&items, active_body),
+            with(&[items[1]], "none"),
+            with(&[items[3]], "none"),
+            with(&["pn="], body),
+            with(&["pa=AAAA,UGhvbmU"], body),
+        ] {
+            assert!(
+                matches!(EnrollmentState::decode(&bad), Err(StoreError::Corrupt(_))),
+                "{bad}"
+            );
+        }
+        // Without the addition, the active body is fine; nothing named: v2.
+        assert!(EnrollmentState::decode(&with(&[items[1], items[3]], active_body)).is_ok());
+        assert!(active.encode_with(&Meta::new(stamp)).starts_with("v2|"));
+        // A factor change drops them all; an authenticator change keeps all but the addition.
+        let after = meta.after_factor_change(stamp);
+        assert!(after.primary.is_none() && after.authenticators.is_empty());
+        let kept = meta.after_authenticator_change(stamp);
+        assert_eq!(kept.authenticators.len(), 2);
+        assert!(kept.adding.is_none() && kept.primary.is_some());
+    }
+
+    #[test]
     fn corrupt_records_are_typed_errors() {
         for bad in [
             "",
