@@ -4,8 +4,11 @@
 //! session whose factor stamp is no longer the user's. Every change of the user's factors (2FA
 //! turned on or off, a new device confirmed, new recovery codes, an administrator's reset)
 //! changes the stamp, so a session from before it (a copied cookie, a forgotten tab) is dead on
-//! every route, for full, must-enrol and administrator sessions alike. Each route then says which
-//! sessions it admits: [`Full`], [`Enrolling`] or [`Admin`].
+//! every route, for full, must-enrol and administrator sessions alike. A session whose user must
+//! set up 2FA now (a password-only one from `next_step`'s `RequireEnrollment`, or a full one whose
+//! deadline passed or was made "now" by an administrator) is sent to the enrolment page from every
+//! other route. Each route then says which sessions it admits: [`Full`], [`Enrolling`] or
+//! [`Admin`].
 //!
 //! Handlers that change the factors write the new stamp into the session this gate handed them,
 //! in the same request, so only a session that was current when the change began ever takes the
@@ -149,8 +152,8 @@ impl<A: Access> FromRequestParts<Shared> for User<A> {
         let jar = SignedCookieJar::from_headers(&parts.headers, app.cookie_key.clone());
         let session = Session::read(&jar).map_err(|e| Refused::Internal(e.to_string()))?;
         // A password-only session that must enrol first: every page but enrolment sends it there.
-        let elsewhere = !A::admits(Stage::MustEnrol);
-        if elsewhere && session.stage == Stage::MustEnrol && session.user.is_some() {
+        let not_enrolment = !A::admits(Stage::MustEnrol);
+        if not_enrolment && session.stage == Stage::MustEnrol && session.user.is_some() {
             return Err(Refused::MustEnrol);
         }
         let me = session
@@ -170,7 +173,7 @@ impl<A: Access> FromRequestParts<Shared> for User<A> {
         }
         // Required now (or the deadline passed, or an administrator made it so since this session
         // logged in) and not set up: a full session too may only enrol, until it confirms.
-        if elsewhere && me.must_enrol(&status, now()) {
+        if not_enrolment && me.must_enrol(&status, now()) {
             return Err(Refused::MustEnrol);
         }
         A::allows(&me, &session, &status)?;
