@@ -278,12 +278,12 @@ pub(super) fn latest_extra_use(meta: &Meta) -> Option<u64> {
 }
 
 /// Which authenticator a code matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Matched {
     /// The primary: settled by `settle_attempt(AcceptStep)`.
     Primary,
-    /// The additional authenticator at this index of the metadata.
-    Extra(usize),
+    /// An additional authenticator, as it stands after the login.
+    Extra(Authenticator),
 }
 
 /// What one read decided for a code, with the data to settle it.
@@ -321,18 +321,22 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             return Ok((record, Matched::Primary));
         }
         let user_id = record.user_id.clone();
-        let mut next = Some(record);
+        // The first round decides on the record the caller read and decoded.
+        let mut next = Some((record, active.clone(), meta.clone()));
         for _ in 0..CAS_RETRIES {
-            let record = match next.take() {
-                Some(record) => record,
-                None => self
-                    .store
-                    .get(&user_id)
-                    .await?
-                    .ok_or(FlowError::NotEnrolled)?,
+            let (record, active, meta) = match next.take() {
+                Some(read) => read,
+                None => {
+                    let record = self
+                        .store
+                        .get(&user_id)
+                        .await?
+                        .ok_or(FlowError::NotEnrolled)?;
+                    let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+                    let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
+                    (record, active, meta)
+                }
             };
-            let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
-            let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
             // Scanned without skew diagnosis (a login's window only, so a right code costs the
             // same whichever authenticator it is of); a refused code is diagnosed afterwards.
             let primary = self
@@ -366,7 +370,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             match (attempt, decision) {
                 (Attempt::AcceptStep { .. }, _) => return Ok((record, Matched::Primary)),
                 (_, Decision::Extra { index, step, drift }) => {
-                    let mut meta = meta;
+                    // The state as read, to write it back with the new step.
+                    let (mut meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
                     let Some(entry) = meta.authenticators.get_mut(index) else {
                         return Err(FlowError::Internal("authenticator index"));
                     };
@@ -392,7 +397,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                             after.cold = cold;
                             after.failures = 0;
                             after.last_failure_at = None;
-                            return Ok((after, Matched::Extra(index)));
+                            let view = meta
+                                .authenticators
+                                .get(index)
+                                .map(|a| a.view(false))
+                                .ok_or(FlowError::Internal("authenticator index"))?;
+                            return Ok((after, Matched::Extra(view)));
                         }
                         // Another write came first (maybe this very code on another server):
                         // read again and decide again.
@@ -650,24 +660,6 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             }
         }
         Err(FlowError::Conflict)
-    }
-
-    /// The view of the authenticator a login matched, as it stands after the login.
-    pub(super) fn matched_view(
-        &self,
-        record: &StoredUser,
-        matched: Matched,
-    ) -> Result<Authenticator, FlowError> {
-        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
-        let active = state.active().ok_or(FlowError::NotEnrolled)?;
-        match matched {
-            Matched::Primary => Ok(primary_view(&meta, active, record)),
-            Matched::Extra(i) => meta
-                .authenticators
-                .get(i)
-                .map(|a| a.view(false))
-                .ok_or(FlowError::Internal("authenticator index")),
-        }
     }
 
     /// The sealed secret, parameters and last step of the authenticator whose last use is

@@ -146,7 +146,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 view.last_used_at = Some(now);
                 view
             }
-            Matched::Extra(_) => self.matched_view(&record, matched)?,
+            Matched::Extra(view) => view,
         };
         self.emit(AuditEvent::LoginWithCode {
             user_id: record.user_id.clone(),
