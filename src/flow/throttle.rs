@@ -227,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn the_lock_count_is_the_one_given() {
+        assert_eq!(
+            ThrottlePolicy::new(2, 10, 60, 6, 1000)
+                .unwrap()
+                .lock_after(),
+            6
+        );
+        assert_eq!(ThrottlePolicy::default().lock_after(), 20);
+    }
+
+    #[test]
     fn policies_out_of_range() {
         assert_eq!(
             ThrottlePolicy::new(0, 1, 1, 101, 1),

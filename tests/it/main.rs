@@ -33,6 +33,7 @@ mod required;
 #[cfg(feature = "serde")]
 mod serde_outcomes;
 mod sessions;
+mod throttling;
 mod trust;
 
 // Around it.
