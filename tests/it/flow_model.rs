@@ -7,7 +7,10 @@
 //! proof authorises a change exactly while it is younger than the window and its stamp is
 //! current, and no session but the one holding the ticket sees or confirms a pending secret.
 //!
-//! Required enrolment and trusted browsers are modelled too: the step after the password is the
+//! A second authenticator is modelled too (added behind the primary's code, its own replay
+//! state, one shared failure count, removed or promoted when the primary is removed), with a
+//! strategy of its own weighted towards it. Required enrolment and trusted browsers are
+//! modelled as well: the step after the password is the
 //! model's (the stricter of the stored and the application's requirement, a trusted browser
 //! only while its token is unexpired, unrevoked, within the cap and issued under the current
 //! factors), and the listed browsers are exactly the model's live ones.
@@ -74,6 +77,41 @@ enum Op {
     RevokeTrust {
         which: Option<usize>,
     },
+    /// At the next step, add a second authenticator behind the primary's code (begin, then
+    /// confirm with the new one's code).
+    AddSecond,
+    /// Log in with the second authenticator's code of the current step (after waiting for the
+    /// next step, with `next`).
+    VerifySecond {
+        next: bool,
+    },
+    /// Remove the second authenticator (or, with `primary`, the first one, which promotes the
+    /// second) on the strength of the last login's proof.
+    RemoveAuthenticator {
+        primary: bool,
+    },
+}
+
+/// Operations weighted towards several authenticators: enrolment, logins with either, adding,
+/// removing (either one), a new device, disable, proofs, trusted browsers, waiting.
+fn authenticator_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Begin),
+        3 => Just(Op::Confirm { wrong: false }),
+        1 => Just(Op::NewDevice),
+        4 => prop_oneof![3 => Just(0i64), 1 => Just(1)].prop_map(|offset| Op::VerifyCode { offset }),
+        2 => Just(Op::VerifyWrongCode),
+        4 => Just(Op::AddSecond),
+        6 => any::<bool>().prop_map(|next| Op::VerifySecond { next }),
+        3 => any::<bool>().prop_map(|primary| Op::RemoveAuthenticator { primary }),
+        1 => any::<bool>().prop_map(|with_recovery| Op::Disable { with_recovery }),
+        2 => prop_oneof![4 => Just(false), 1 => Just(true)].prop_map(|disable| Op::WithProof { disable }),
+        1 => proptest::option::of(Just(700u64)).prop_map(|lifetime| Op::TrustBrowser { lifetime }),
+        1 => (Just(None), proptest::option::of(0usize..4))
+            .prop_map(|(policy, token)| Op::Next { policy, token }),
+        3 => prop_oneof![Just(10u64), Just(30), Just(61), Just(400)]
+            .prop_map(|seconds| Op::Wait { seconds }),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -103,6 +141,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => proptest::option::of(prop_oneof![Just(100u64), Just(700)])
             .prop_map(|lifetime| Op::TrustBrowser { lifetime }),
         1 => proptest::option::of(0usize..8).prop_map(|which| Op::RevokeTrust { which }),
+        3 => Just(Op::AddSecond),
+        4 => any::<bool>().prop_map(|next| Op::VerifySecond { next }),
+        2 => any::<bool>().prop_map(|primary| Op::RemoveAuthenticator { primary }),
     ]
 }
 
@@ -130,9 +171,18 @@ struct Model {
     /// Every trust token issued, in order: the token, its id, expiry, the factor changes at
     /// issue, and whether it is still stored (not revoked or dropped by the cap).
     trusted: Vec<(TrustToken, String, u64, u32, bool)>,
+    /// A second authenticator: its app, id, and last accepted step (its own replay state).
+    second: Option<(Totp, String, u64)>,
 }
 
 impl Model {
+    /// Whether the last login's proof authorises a sensitive change now.
+    fn proof_valid(&self, now: u64) -> Option<RecentVerification> {
+        let (proof, at, changes) = self.proof.clone()?;
+        (self.active.is_some() && changes == self.factor_changes && now - at <= WINDOW)
+            .then_some(proof)
+    }
+
     /// Whether turning 2FA off is refused for the stored requirement (required now, or the
     /// deadline reached).
     fn disable_refused(&self, now: u64) -> bool {
@@ -353,6 +403,7 @@ async fn run(ops: Vec<Op>) {
                 let code = if wrong {
                     let mut apps = vec![&app];
                     apps.extend(m.active.iter());
+                    apps.extend(m.second.as_ref().map(|s| &s.0));
                     wrong_code(&apps, now_step)
                 } else {
                     match unambiguous(&app, now_step) {
@@ -411,7 +462,9 @@ async fn run(ops: Vec<Op>) {
                 let Some(app) = m.active.clone() else {
                     continue;
                 };
-                let r = flow.verify(USER, &wrong_code(&[&app], now_step)).await;
+                let mut apps = vec![&app];
+                apps.extend(m.second.as_ref().map(|s| &s.0));
+                let r = flow.verify(USER, &wrong_code(&apps, now_step)).await;
                 if m.gated(now) {
                     check_gated(&r);
                 } else {
@@ -485,6 +538,7 @@ async fn run(ops: Vec<Op>) {
                         m.accept(now_step, now_step);
                     }
                     m.active = None;
+                    m.second = None;
                     m.pending = None;
                     m.codes.clear();
                     m.used.clear();
@@ -517,6 +571,7 @@ async fn run(ops: Vec<Op>) {
             Op::AdminReset => {
                 flow.admin_reset(USER).await.unwrap();
                 m.active = None;
+                m.second = None;
                 m.pending = None;
                 m.codes.clear();
                 m.used.clear();
@@ -541,6 +596,7 @@ async fn run(ops: Vec<Op>) {
                     } else if valid {
                         r.unwrap();
                         m.active = None;
+                        m.second = None;
                         m.pending = None;
                         m.codes.clear();
                         m.used.clear();
@@ -695,6 +751,123 @@ async fn run(ops: Vec<Op>) {
                 }
                 Some(_) => {}
             },
+            Op::AddSecond => {
+                let Some(primary) = m.active.clone() else {
+                    continue;
+                };
+                if m.second.is_some() {
+                    continue;
+                }
+                // At the next step, so that the primary's code is fresh.
+                clock.advance(30);
+                let (now, now_step) = (clock.now(), clock.now() / 30);
+                let Some(code) = unambiguous(&primary, now_step) else {
+                    continue;
+                };
+                // Authorised by the primary's code typed now (checked and consumed like a login).
+                let r = flow
+                    .begin_add_authenticator(USER, "m", "second", code.as_str())
+                    .await;
+                if m.gated(now) {
+                    check_gated(&r);
+                    continue;
+                }
+                if !m.code_outcome(now_step, now_step) {
+                    check_failure(&r);
+                    m.fail(now);
+                    continue;
+                }
+                let e = r.unwrap();
+                m.accept(now_step, now_step);
+                let app = e.uri().to_totp().unwrap();
+                m.last_ticket = Some(e.ticket().clone());
+                let confirmed = flow
+                    .confirm(USER, e.ticket(), &app.generate_step(now_step).to_string())
+                    .await
+                    .unwrap();
+                let id = confirmed.added_authenticator().unwrap().id.clone();
+                m.second = Some((app, id, now_step));
+                m.pending = None;
+                m.factor_changes += 1;
+                m.succeed();
+            }
+            Op::VerifySecond { next } => {
+                let Some((app, _, last)) = m.second.clone() else {
+                    continue;
+                };
+                if next {
+                    clock.advance(30);
+                }
+                let (now, now_step) = (clock.now(), clock.now() / 30);
+                let Some(code) = unambiguous(&app, now_step) else {
+                    continue;
+                };
+                if m.active.as_ref().is_some_and(|primary| {
+                    (now_step - 30..=now_step + 30)
+                        .any(|s| primary.generate_step(s).to_string() == code)
+                }) {
+                    continue;
+                }
+                let r = flow.verify(USER, &code).await;
+                if m.gated(now) {
+                    check_gated(&r);
+                } else if last < now_step {
+                    let v = r.unwrap();
+                    assert_eq!(v.authenticator.unwrap().name, "second");
+                    m.proof = Some((v.proof, now, m.factor_changes));
+                    if let Some(second) = &mut m.second {
+                        second.2 = now_step;
+                    }
+                    m.succeed();
+                } else {
+                    check_failure(&r);
+                    m.fail(now);
+                }
+            }
+            Op::RemoveAuthenticator { primary } => {
+                let Some((app, id, last)) = m.second.clone() else {
+                    continue;
+                };
+                let listed = flow.authenticators(USER).await.unwrap();
+                assert_eq!(listed.len(), 2);
+                let target = if primary { listed[0].id.clone() } else { id };
+                // Authorised by the last login's proof when it is fresh, else by the primary's
+                // code typed now.
+                if let Some(proof) = m.proof_valid(now) {
+                    flow.remove_authenticator(USER, &target, Reauth::recent(&proof))
+                        .await
+                        .unwrap();
+                } else {
+                    let Some(code) = m.active.as_ref().and_then(|p| unambiguous(p, now_step))
+                    else {
+                        continue;
+                    };
+                    let r = flow
+                        .remove_authenticator(USER, &target, code.as_str())
+                        .await;
+                    if m.gated(now) {
+                        check_gated(&r);
+                        continue;
+                    }
+                    if !m.code_outcome(now_step, now_step) {
+                        check_failure(&r);
+                        m.fail(now);
+                        continue;
+                    }
+                    r.unwrap();
+                    m.accept(now_step, now_step);
+                }
+                if primary {
+                    // The second becomes the primary: its step goes to the hot field, which
+                    // never goes down.
+                    m.active = Some(app);
+                    m.last_step = Some(m.last_step.map_or(last, |l| l.max(last)));
+                    m.drift = 0;
+                }
+                m.second = None;
+                m.pending = None;
+                m.factor_changes += 1;
+            }
         }
 
         // Invariants after every operation.
@@ -748,6 +921,16 @@ proptest! {
 
     #[test]
     fn random_operation_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 1..60)) {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run(ops));
+    }
+
+    #[test]
+    fn several_authenticators_keep_the_invariants(
+        ops in proptest::collection::vec(authenticator_op(), 1..50)
+    ) {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
