@@ -725,3 +725,25 @@ async fn flow_conformance_on_mysql() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_login_with_an_added_authenticator_can_trust_its_browser() {
+    let (flow, clock, _) = setup();
+    let (phone, _) = enrol(&flow, &clock).await;
+    let (manager, _) = add(&flow, &clock, &phone, "manager").await;
+    let v = flow.verify("u", &code(&manager, &clock)).await.unwrap();
+    let t = flow
+        .trust_browser("u", &v.proof, "Firefox", None)
+        .await
+        .unwrap();
+    assert!(flow.verify_trusted("u", &t.token).await.unwrap().is_some());
+    // The login's proof authorises a sensitive change (its time is the added one's last use).
+    clock.advance(10);
+    let r = flow
+        .disable(
+            "u",
+            Reauth::recent(&v.proof).with_factor(&code(&manager, &clock)),
+        )
+        .await;
+    assert!(r.is_ok(), "a fresh proof suffices alone: {r:?}");
+}
