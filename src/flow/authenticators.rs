@@ -527,6 +527,31 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// accepted). Changes the factor stamp, which revokes every trusted browser; cancels any
     /// pending enrolment. Returns the new stamp.
     ///
+    /// ```
+    /// use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KeyRing, MemoryStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let flow = EnrollmentFlow::new(
+    ///     MemoryStore::new(),
+    ///     KeyRing::new(EncryptionKey::generate(1)?),
+    ///     FlowConfig::new("Example Co"),
+    /// )?;
+    /// # let e = flow.begin("u1", "alice").await?;
+    /// # let phone = e.uri().to_totp().expect("totp");
+    /// # let codes = flow.confirm("u1", e.ticket(), phone.generate_now()?.as_str()).await?
+    /// #     .into_recovery_codes().expect("codes");
+    /// let proof = flow.verify("u1", &codes.codes()[0].expose()).await?.proof;
+    /// let only = flow.authenticators("u1").await?.remove(0);
+    /// flow.rename_authenticator("u1", &only.id, "Phone").await?;
+    /// // The only authenticator stays: turning 2FA off is a decision of its own.
+    /// let refused = flow.remove_authenticator("u1", &only.id, &proof).await;
+    /// assert!(matches!(refused, Err(FlowError::LastAuthenticator)));
+    /// assert_eq!(flow.authenticators("u1").await?[0].name, "Phone");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`FlowError::UnknownAuthenticator`], [`FlowError::LastAuthenticator`], as
     /// [`EnrollmentFlow::disable`] for the reauthentication, and [`FlowError::Conflict`].
