@@ -747,3 +747,36 @@ async fn a_login_with_an_added_authenticator_can_trust_its_browser() {
         .await;
     assert!(r.is_ok(), "a fresh proof suffices alone: {r:?}");
 }
+
+#[tokio::test]
+async fn an_added_authenticators_code_typed_now_authorises_a_change() {
+    let (flow, clock, _) = setup();
+    let (phone, _) = enrol(&flow, &clock).await;
+    let (manager, added) = add(&flow, &clock, &phone, "manager").await;
+    // Checked and consumed like a login (a compare-and-swap on the state), then the change is
+    // a compare-and-swap on the record as that write left it.
+    let e = flow
+        .begin_add_authenticator("u", "alice", "key", code(&manager, &clock).as_str())
+        .await
+        .unwrap();
+    assert!(
+        flow.verify("u", &code(&manager, &clock)).await.is_err(),
+        "consumed"
+    );
+    let key = e.uri().to_totp().unwrap();
+    flow.confirm("u", e.ticket(), &code(&key, &clock))
+        .await
+        .unwrap();
+    clock.advance(30);
+    flow.remove_authenticator("u", &added.id, code(&manager, &clock).as_str())
+        .await
+        .unwrap();
+    let names: Vec<String> = flow
+        .authenticators("u")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, [DEFAULT_AUTHENTICATOR_NAME, "key"]);
+}
