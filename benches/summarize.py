@@ -77,6 +77,11 @@ if "login_memory/store/concurrent_8" in medians and "login_memory/core/totp_new_
     print(f"{'login_memory concurrent_8: (round / 8) / Totp::new + verify':<64} {r:6.2f}x")
 
 print()
+print("Several authenticators: a code login through MemoryStore / the same with one")
+ratio("authenticators: five (primary matches) / one", "authenticators/five_primary_matches", "authenticators/one")
+ratio("authenticators: five (last added matches) / one", "authenticators/five_last_matches", "authenticators/one")
+
+print()
 print("Paging: page after the 900,000th of 1,000,000 users / first page")
 for backend in ("sqlite", "postgres"):
     for op in ("list", "admin_list"):
