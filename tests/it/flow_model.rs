@@ -1,4 +1,6 @@
-//! Random sequences of flow operations against a model of what must happen.
+//! Random sequences of flow operations (enrolment, logins, sensitive changes, admin reset,
+//! required enrolment, trusted browsers, several authenticators, imports) against a model of
+//! what must happen.
 //!
 //! After every operation: accepted time steps strictly increase (no code accepted twice), no
 //! recovery code is accepted twice or after its set was replaced, the enrolment status and the
@@ -19,9 +21,10 @@ use proptest::prelude::*;
 use twofactor::flow::{NextStep, Requirement, TrustToken, check_record};
 use twofactor::store::SecretStore;
 use twofactor::{
-    Clock, EncryptionKey, EnrollmentFlow, EnrollmentStatus, EnrollmentTicket, FactorStamp,
-    FlowConfig, FlowError, KdfParams, KeyRing, LoginFactor, ManualClock, MemoryStore, Reauth,
-    RecentVerification, RecoveryConfig, ThrottlePolicy, Totp,
+    Algorithm, Clock, EncryptionKey, EnrollmentFlow, EnrollmentImport, EnrollmentStatus,
+    EnrollmentTicket, FactorStamp, FlowConfig, FlowError, KdfParams, KeyRing, LoginFactor,
+    ManualClock, MemoryStore, Reauth, RecentVerification, RecoveryConfig, Secret, ThrottlePolicy,
+    Totp, TotpParams,
 };
 
 const USER: &str = "model-user";
@@ -90,6 +93,12 @@ enum Op {
     RemoveAuthenticator {
         primary: bool,
     },
+    /// Import an existing enrolment (a new secret, four plain recovery codes, the last step
+    /// `back` steps ago if given), over an active one only with `replace`.
+    Import {
+        replace: bool,
+        back: Option<u64>,
+    },
 }
 
 /// Operations weighted towards several authenticators: enrolment, logins with either, adding,
@@ -116,6 +125,8 @@ fn authenticator_op() -> impl Strategy<Value = Op> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
+        1 => (any::<bool>(), proptest::option::of(0u64..3))
+            .prop_map(|(replace, back)| Op::Import { replace, back }),
         2 => Just(Op::Begin),
         1 => Just(Op::NewDevice),
         4 => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(|wrong| Op::Confirm { wrong }),
@@ -340,6 +351,7 @@ async fn run(ops: Vec<Op>) {
     let mut m = Model::default();
     let mut stamp = FactorStamp::default();
     let mut seen_changes = 0;
+    let mut imports = 0u32;
 
     for op in ops {
         let op_name = format!("{op:?}");
@@ -347,6 +359,46 @@ async fn run(ops: Vec<Op>) {
         let now_step = now / 30;
         match op {
             Op::Wait { seconds } => clock.advance(seconds),
+            Op::Import { replace, back } => {
+                imports += 1;
+                let secret = Secret::generate(Algorithm::Sha1).unwrap();
+                let app = Totp::new(&secret, TotpParams::default());
+                let codes: Vec<String> =
+                    (0..4).map(|i| format!("MPRTX{imports:03}{i:02}")).collect();
+                let plain: Vec<&str> = codes.iter().map(String::as_str).collect();
+                let mut import = EnrollmentImport::new(secret, TotpParams::default())
+                    .unwrap()
+                    .with_recovery_codes(&plain)
+                    .unwrap();
+                if let Some(back) = back {
+                    import = import.with_last_step(now_step - back);
+                }
+                if replace {
+                    import = import.replace_active();
+                }
+                let r = flow.import(USER, import).await;
+                if m.active.is_some() && !replace {
+                    assert!(matches!(r, Err(FlowError::AlreadyEnrolled)), "{r:?}");
+                    continue;
+                }
+                let imported = r.unwrap();
+                assert_eq!(imported.replaced, m.active.is_some());
+                // A factor change: the pending enrolment, added authenticators and trusted
+                // browsers go; the failure count is reset; the last step is the imported one
+                // or the stored one, whichever is later (never lowered), with no drift.
+                m.active = Some(app);
+                m.second = None;
+                m.pending = None;
+                m.codes = codes;
+                m.used = vec![false; 4];
+                m.factor_changes += 1;
+                let step = back.map(|b| now_step - b);
+                if let Some(step) = step.or(m.last_step) {
+                    m.last_step = Some(m.last_step.map_or(step, |l| l.max(step)));
+                    m.drift = 0;
+                }
+                m.succeed();
+            }
             Op::Begin => {
                 let r = flow.begin(USER, "model@example.com").await;
                 if m.active.is_some() {
