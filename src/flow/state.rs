@@ -385,7 +385,7 @@ fn decode_meta_items(stamp: FactorStamp, text: &str) -> Result<Meta, StoreError>
         last = rank;
         match key {
             "by" => {
-                meta.required_by = Some(value.parse().map_err(|_| corrupt())?);
+                meta.required_by = Some(number(value)?);
             }
             "pa" => {
                 meta.primary = Some(PrimaryName::decode(value).ok_or_else(corrupt)?);
@@ -451,9 +451,13 @@ fn encode_pending(p: &Pending) -> String {
     )
 }
 
+/// A number as `u64` writes it: digits only, no sign, no leading zero (so a stored record has
+/// one text form).
 fn number(s: &str) -> Result<u64, StoreError> {
-    s.parse()
-        .map_err(|_| StoreError::Corrupt("enrolment state"))
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| n.to_string() == s)
+        .ok_or(StoreError::Corrupt("enrolment state"))
 }
 
 fn decode_params(
@@ -641,6 +645,8 @@ mod tests {
             format!("v3|{s}|by=|none"),
             format!("v3|{s}|by=x|none"),
             format!("v3|{s}|by=-1|none"),
+            format!("v3|{s}|by=+5|none"),
+            format!("v3|{s}|by=007|none"),
             format!("v3|{s}|by=1;by=2|none"),
             format!("v3|{s}|{tb};by=1|none"),
             format!("v3|{s}|by=1;|none"),

@@ -184,6 +184,8 @@ struct Model {
     trusted: Vec<(TrustToken, String, u64, u32, bool)>,
     /// A second authenticator: its app, id, and last accepted step (its own replay state).
     second: Option<(Totp, String, u64)>,
+    /// When a second factor was last accepted (only the proof of that login trusts a browser).
+    latest_use_at: Option<u64>,
 }
 
 impl Model {
@@ -430,6 +432,8 @@ async fn run(ops: Vec<Op>) {
                 } else if m.code_outcome(now_step, now_step) {
                     let e = r.unwrap();
                     m.accept(now_step, now_step);
+                    // A code typed now: the last login's proof is no longer the latest.
+                    m.latest_use_at = Some(now);
                     m.pending = Some((
                         e.uri().to_totp().unwrap(),
                         e.expires_at(),
@@ -504,6 +508,7 @@ async fn run(ops: Vec<Op>) {
                     let v = r.unwrap();
                     assert_eq!(v.factor, LoginFactor::Code);
                     m.proof = Some((v.proof, now, m.factor_changes));
+                    m.latest_use_at = Some(now);
                     m.accept(step, now_step);
                 } else {
                     check_failure(&r);
@@ -541,6 +546,7 @@ async fn run(ops: Vec<Op>) {
                     let v = r.unwrap();
                     assert_eq!(v.factor, LoginFactor::RecoveryCode { remaining: left });
                     m.proof = Some((v.proof, now, m.factor_changes));
+                    m.latest_use_at = Some(now);
                     m.used[index] = true;
                     m.succeed();
                 } else {
@@ -762,6 +768,7 @@ async fn run(ops: Vec<Op>) {
                     assert!(matches!(r, Err(FlowError::NotEnrolled)), "{r:?}");
                 } else if changes != m.factor_changes
                     || now - at > twofactor::flow::TRUST_AFTER_LOGIN
+                    || m.latest_use_at != Some(at)
                 {
                     assert!(matches!(r, Err(FlowError::ReauthRequired)), "{r:?}");
                 } else {
@@ -867,6 +874,7 @@ async fn run(ops: Vec<Op>) {
                     let v = r.unwrap();
                     assert_eq!(v.authenticator.unwrap().name, "second");
                     m.proof = Some((v.proof, now, m.factor_changes));
+                    m.latest_use_at = Some(now);
                     if let Some(second) = &mut m.second {
                         second.2 = now_step;
                     }
