@@ -34,6 +34,7 @@ mod required;
 mod serde_outcomes;
 mod sessions;
 mod throttling;
+mod tokens;
 mod trust;
 
 // Around it.
