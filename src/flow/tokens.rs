@@ -328,3 +328,14 @@ impl<'a> From<&'a RecentVerification> for Reauth<'a> {
         Reauth::recent(proof)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_hash_prints_nothing_of_itself() {
+        let hash = EnrollmentTicket::generate().unwrap().hash();
+        assert_eq!(format!("{hash:?}"), "TicketHash(..)");
+    }
+}
