@@ -519,3 +519,37 @@ fn an_empty_account_name_is_tolerated_with_a_warning() {
         UriError::Name
     );
 }
+
+#[test]
+fn a_uri_exactly_at_the_length_limit_parses_and_one_byte_more_does_not() {
+    let base = format!("otpauth://totp/Example:alice?secret={B32}&issuer=Example&image=");
+    let at_limit = format!(
+        "{base}{}",
+        "E".repeat(twofactor::otp::MAX_URI_LEN - base.len())
+    );
+    assert_eq!(at_limit.len(), twofactor::otp::MAX_URI_LEN);
+    assert_eq!(parse(&at_limit).unwrap().account(), "alice");
+    assert_eq!(
+        parse(&format!("{at_limit}E")).unwrap_err(),
+        UriError::TooLong
+    );
+}
+
+#[test]
+fn a_secret_of_exactly_128_bits_draws_no_short_secret_warning() {
+    // 16 bytes: the minimum, not below it.
+    let uri =
+        parse("otpauth://totp/Example:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY&issuer=Example")
+            .unwrap();
+    assert_eq!(uri.warnings(), Vec::<UriWarning>::new());
+}
+
+#[test]
+fn a_plus_in_the_label_is_a_plus_and_in_the_query_a_space() {
+    let uri = parse(&format!(
+        "otpauth://totp/alice+work?secret={B32}&issuer=Example+Co"
+    ))
+    .unwrap();
+    assert_eq!(uri.account(), "alice+work");
+    assert_eq!(uri.issuer(), Some("Example Co"));
+}
