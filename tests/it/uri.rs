@@ -553,3 +553,21 @@ fn a_plus_in_the_label_is_a_plus_and_in_the_query_a_space() {
     assert_eq!(uri.account(), "alice+work");
     assert_eq!(uri.issuer(), Some("Example Co"));
 }
+
+#[test]
+fn names_of_exactly_the_name_limit_are_kept_and_one_byte_more_is_refused() {
+    let max = twofactor::otp::MAX_NAME_LEN;
+    let name = "a".repeat(max);
+    let built = OtpAuthUri::totp(secret(), &name).unwrap();
+    assert_eq!(built.account(), name);
+    assert_eq!(
+        OtpAuthUri::totp(secret(), &format!("{name}a")).unwrap_err(),
+        UriError::TooLong
+    );
+    let parsed = parse(&format!("otpauth://totp/{name}?secret={B32}")).unwrap();
+    assert_eq!(parsed.account(), name);
+    assert_eq!(
+        parse(&format!("otpauth://totp/{name}a?secret={B32}")).unwrap_err(),
+        UriError::TooLong
+    );
+}
