@@ -658,6 +658,49 @@ mod tests {
     }
 
     #[test]
+    fn configurations_report_what_they_hold() {
+        let c = RecoveryConfig::new(7, 12).unwrap();
+        assert_eq!((c.count(), c.length(), c.bits()), (7, 12, 60));
+        let k = KdfParams::argon2id(64, 2, 3).unwrap();
+        assert_eq!(
+            (k.memory_kib(), k.iterations(), k.parallelism()),
+            (64, 2, 3)
+        );
+        assert_eq!(KdfParams::CEILING.memory_kib(), 65_536);
+    }
+
+    #[test]
+    fn key_derivation_costs_are_capped_exactly_at_the_limits() {
+        assert!(KdfParams::argon2id(MAX_MEMORY_KIB, 1, 1).is_ok());
+        assert!(KdfParams::argon2id(MAX_MEMORY_KIB + 1, 1, 1).is_err());
+        assert!(KdfParams::argon2id(64, MAX_ITERATIONS, 1).is_ok());
+        assert!(KdfParams::argon2id(64, MAX_ITERATIONS + 1, 1).is_err());
+        assert!(KdfParams::argon2id(8 * MAX_LANES, 1, MAX_LANES).is_ok());
+        assert!(KdfParams::argon2id(8 * (MAX_LANES + 1), 1, MAX_LANES + 1).is_err());
+        assert_eq!(MAX_MEMORY_KIB, 262_144);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn plain_codes_are_measured_without_separators_and_checked_for_duplicates() {
+        let set = RecoveryCodeSet::from_plain(&["ABCD-EFGH-JK", "abcdefghjm"]).unwrap();
+        assert_eq!(set.config(), RecoveryConfig::new(2, 10).unwrap());
+        assert_eq!(&*set.codes()[0].expose(), "ABCD-EFGH-JK");
+        assert_eq!(
+            RecoveryCodeSet::from_plain(&["ABCD-EFGH-JK", "abcd efgh jk"]).unwrap_err(),
+            PlainCodeError::Duplicate { index: 1 }
+        );
+        assert_eq!(
+            RecoveryCodeSet::from_plain(&["ABCDE"]).unwrap_err(),
+            PlainCodeError::Length
+        );
+        assert_eq!(
+            RecoveryCodeSet::from_plain(&[]).unwrap_err(),
+            PlainCodeError::Count
+        );
+    }
+
+    #[test]
     fn normalisation() {
         assert_eq!(
             &*normalize("abcd-efgh-jkmn-pqrs", 16).unwrap(),
