@@ -158,10 +158,19 @@ async fn the_whole_life_cycle() {
         flow.verify("alice", &typed).await.unwrap().factor,
         LoginFactor::RecoveryCode { remaining: 9 }
     );
+    // A used recovery code typed again is refused and audited as a replay, like a replayed code.
+    let replays = |events: &Events| {
+        names(events)
+            .iter()
+            .filter(|n| **n == "replay_refused")
+            .count()
+    };
+    let before = replays(&events);
     assert!(matches!(
         flow.verify("alice", &typed).await,
         Err(FlowError::InvalidCode { .. })
     ));
+    assert_eq!(replays(&events), before + 1);
 
     // Regeneration needs proof, and invalidates the old set.
     assert!(
