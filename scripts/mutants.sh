@@ -34,7 +34,7 @@ flow_files=(src/flow/throttle.rs src/flow/tokens.rs)
 # login.rs and sensitive.rs: replay (check_code, check_recovery_code), the code/recovery-code
 # shape rule, the unknown-user path, and the proof check (prove).
 flow_decisions_re='check_code|check_recovery_code|looks_like_code|unused_entries|not_enrolled|prove'
-flow_tests=(flow:: flow_model:: sessions:: enumeration:: throttling:: tokens::)
+flow_tests=(flow:: flow_model:: sessions:: enumeration:: throttling:: tokens:: serde_outcomes::)
 
 # run NAME TEST_FILTERS... -- CARGO_MUTANTS_ARGS...
 run() {
