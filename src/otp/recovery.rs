@@ -658,6 +658,50 @@ mod tests {
     }
 
     #[test]
+    fn a_hashed_set_reports_its_size_cost_and_shape() {
+        let set = RecoveryCodeSet::generate(RecoveryConfig::new(2, 10).unwrap()).unwrap();
+        let hashed = set.hash(&cheap()).unwrap();
+        assert_eq!(hashed.total(), 2);
+        assert!(hashed.is_available(1) && !hashed.is_available(2));
+        assert_eq!(hashed.kdf(), cheap());
+        assert!(hashed.accepts_shape("ABCD-EFGH-JK"));
+        assert!(!hashed.accepts_shape("ABCD"));
+        assert!(format!("{hashed:?}").contains("total: 2"));
+    }
+
+    #[test]
+    fn stored_records_are_bounded_exactly_at_their_limits() {
+        let set = RecoveryCodeSet::generate(RecoveryConfig::new(1, 10).unwrap()).unwrap();
+        let text = set.hash(&cheap()).unwrap().encode();
+        let head = &text[..text.rfind('$').unwrap() + 1];
+        let with = |n: usize| format!("{head}{}", vec!["-"; n].join("."));
+        assert!(with(100).parse::<HashedRecoveryCodes>().is_ok());
+        let too_many = with(101).parse::<HashedRecoveryCodes>().unwrap_err();
+        assert_eq!(too_many, RecoveryError::Stored("entry count out of range"));
+        let too_long = RecoveryError::Stored("record too long");
+        assert_ne!(
+            "x".repeat(64 * 1024)
+                .parse::<HashedRecoveryCodes>()
+                .unwrap_err(),
+            too_long
+        );
+        assert_eq!(
+            "x".repeat(64 * 1024 + 1)
+                .parse::<HashedRecoveryCodes>()
+                .unwrap_err(),
+            too_long
+        );
+    }
+
+    #[test]
+    fn typed_input_is_bounded_exactly_at_three_characters_a_character_and_sixteen() {
+        // Length 10: at most 46 bytes of input, separators included.
+        let at_limit = format!("ABCDEFGHJK{}", " ".repeat(36));
+        assert_eq!(&*normalize(&at_limit, 10).unwrap(), "ABCDEFGHJK");
+        assert!(normalize(&format!("{at_limit} "), 10).is_err());
+    }
+
+    #[test]
     fn configurations_report_what_they_hold() {
         let c = RecoveryConfig::new(7, 12).unwrap();
         assert_eq!((c.count(), c.length(), c.bits()), (7, 12, 60));
