@@ -63,8 +63,9 @@ one_file() {
   case "$file" in
     src/otp/*) run "$name" "${core_tests[@]}" -- -f "$file" ;;
     src/flow/login.rs | src/flow/sensitive.rs)
-      run "$name" "${flow_tests[@]}" -- -f "$file" -F "$flow_decisions_re" ;;
-    src/flow/*) run "$name" "${flow_tests[@]}" -- -f "$file" ;;
+      run "$name" "${flow_tests[@]}" -- -f "$file" -F "$flow_decisions_re" --features serde ;;
+    # With `serde`, so that the serde impls are compiled and their tests run.
+    src/flow/*) run "$name" "${flow_tests[@]}" -- -f "$file" --features serde ;;
     *) echo "not a file this script covers: $file" >&2; exit 2 ;;
   esac
 }
