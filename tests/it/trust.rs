@@ -439,12 +439,14 @@ async fn no_token_in_debug_audit_or_the_stored_record() {
 }
 
 // The flow-level conformance kit on every store available here: issue, use, revoke, expiry,
-// a stale stamp, the cap, and concurrent revoke/use; and the requirement to enrol.
+// a stale stamp, the cap, and concurrent revoke/use; the requirement to enrol; and several
+// authenticators (their user ids differ, so the cases share a store).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flow_conformance_in_memory() {
     twofactor::flow::conformance::trust_tokens(MemoryStore::new()).await;
     twofactor::flow::conformance::required_enrolment(MemoryStore::new()).await;
+    twofactor::flow::conformance::several_authenticators(MemoryStore::new()).await;
 }
 
 #[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]
@@ -467,6 +469,10 @@ async fn flow_conformance_on_sqlite() {
         .await
         .unwrap();
     twofactor::flow::conformance::required_enrolment(store).await;
+    let store = twofactor::SqliteStore::open(sqlite_path("authenticators"))
+        .await
+        .unwrap();
+    twofactor::flow::conformance::several_authenticators(store).await;
 }
 
 #[cfg(feature = "postgres")]
@@ -481,6 +487,12 @@ async fn flow_conformance_on_postgres() {
         .unwrap();
     twofactor::flow::conformance::trust_tokens(store).await;
     twofactor::flow::conformance::required_enrolment(
+        twofactor::PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap(),
+    )
+    .await;
+    twofactor::flow::conformance::several_authenticators(
         twofactor::PostgresStore::connect_with_schema(&url, &schema)
             .await
             .unwrap(),
@@ -515,6 +527,7 @@ async fn flow_conformance_on_mysql() {
     };
     twofactor::flow::conformance::trust_tokens(store().await).await;
     twofactor::flow::conformance::required_enrolment(store().await).await;
+    twofactor::flow::conformance::several_authenticators(store().await).await;
     sqlx::query(&format!("DROP TABLE IF EXISTS `{table}`, `{table}_schema`"))
         .execute(&pool)
         .await
@@ -560,6 +573,7 @@ async fn flow_conformance_on_sqlx_sqlite() {
     };
     twofactor::flow::conformance::trust_tokens(store().await).await;
     twofactor::flow::conformance::required_enrolment(store().await).await;
+    twofactor::flow::conformance::several_authenticators(store().await).await;
 }
 
 #[cfg(feature = "sqlx-postgres")]
@@ -583,6 +597,7 @@ async fn flow_conformance_on_sqlx_postgres() {
     };
     twofactor::flow::conformance::trust_tokens(store().await).await;
     twofactor::flow::conformance::required_enrolment(store().await).await;
+    twofactor::flow::conformance::several_authenticators(store().await).await;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&pool)
         .await
