@@ -294,7 +294,7 @@ enum Decision {
 }
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
-    fn login_totp(&self, secret: &crate::otp::Secret, params: TotpParams) -> Totp {
+    pub(super) fn login_totp(&self, secret: &crate::otp::Secret, params: TotpParams) -> Totp {
         Totp::new(secret, params)
             .with_window(self.config.window)
             .with_max_drift(self.config.max_drift)

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::authenticators::{Authenticator, Matched, primary_view};
 use super::off_executor;
 use super::state::{Active, EnrollmentState, Meta};
+use super::throttle::ReadThen;
 use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::trust::TrustToken;
 use super::{EnrollmentFlow, FlowError, LoginFactor, NextStep, Requirement};
@@ -40,16 +41,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// the configured cost (a recovery code), before [`FlowError::NotEnrolled`] is returned: the
     /// answer then costs what a wrong code of an enrolled user costs, bar the store's write.
     pub async fn verify(&self, user_id: &str, input: &str) -> Result<Verified, FlowError> {
-        let (record, active, meta) = match self.active_record_meta(user_id).await {
-            Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(input, None).await),
-            found => found?,
-        };
-        if looks_like_code(input, active.params.digits.get()) {
-            self.login_with_code(record, &active, &meta, input).await
-        } else {
-            self.login_with_recovery_code(record, meta.stamp, input)
-                .await
-        }
+        self.login(user_id, input, None).await
     }
 
     /// Verifies an authenticator code only. See [`EnrollmentFlow::verify`].
@@ -57,11 +49,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// # Errors
     /// As [`EnrollmentFlow::verify`].
     pub async fn verify_code(&self, user_id: &str, code: &str) -> Result<Verified, FlowError> {
-        let (record, active, meta) = match self.active_record_meta(user_id).await {
-            Err(FlowError::NotEnrolled) => return Err(self.not_enrolled(code, Some(true)).await),
-            found => found?,
-        };
-        self.login_with_code(record, &active, &meta, code).await
+        self.login(user_id, code, Some(true)).await
     }
 
     /// Verifies a recovery code only. See [`EnrollmentFlow::verify`].
@@ -78,6 +66,89 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             found => found?,
         };
         self.login_with_recovery_code(record, stamp, code).await
+    }
+
+    /// A login with `input`: a code if `as_code` says so, or if it is `None` and `input` is
+    /// shaped like one; a recovery code otherwise.
+    ///
+    /// A code for a user with one authenticator, the common case, is read, checked and settled
+    /// in one store call ([`SecretStore::read_and_settle`](crate::store::SecretStore::read_and_settle):
+    /// one connection of a SQL store's pool); the record that call reads for anything else (a
+    /// recovery code, several authenticators) goes on the way it needs, unwritten.
+    async fn login(
+        &self,
+        user_id: &str,
+        input: &str,
+        as_code: Option<bool>,
+    ) -> Result<Verified, FlowError> {
+        let now = self.clock.now();
+        let read = self
+            .settle_read(
+                user_id,
+                now,
+                |record| self.prepare_code(record, input, as_code),
+                |one: &OneCode, record| Ok(decide_code(&one.totp, input, now, record)),
+            )
+            .await;
+        let (record, one, verdict, failures) = match read {
+            Err(FlowError::NotEnrolled) | Ok(ReadThen::Missing) => {
+                return Err(self.not_enrolled(input, as_code).await);
+            }
+            Err(e) => return Err(e),
+            Ok(ReadThen::Declined(record)) => {
+                let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+                let Some(active) = state.active() else {
+                    return Err(self.not_enrolled(input, as_code).await);
+                };
+                return if as_code
+                    .unwrap_or_else(|| looks_like_code(input, active.params.digits.get()))
+                {
+                    self.login_with_code(record, active, &meta, input).await
+                } else {
+                    self.login_with_recovery_code(record, meta.stamp, input)
+                        .await
+                };
+            }
+            Ok(ReadThen::Settled {
+                record,
+                prepared,
+                verdict,
+                failures,
+            }) => (record, prepared, verdict, failures),
+        };
+        match verdict {
+            Ok(()) => self.code_verified(record, &one.active, &one.meta, now, Matched::Primary),
+            Err(error) => Err(self.refused(&record.user_id, error, failures, now)),
+        }
+    }
+
+    /// What checking a code in [`EnrollmentFlow::login`] needs from the first record read: the
+    /// enrolment, and the code's key opened. `None` for a record that takes another way: input
+    /// that is not a code, or several authenticators. [`FlowError::NotEnrolled`] without an
+    /// active enrolment, [`FlowError::Malformed`] for a code of the wrong shape.
+    fn prepare_code(
+        &self,
+        record: &StoredUser,
+        input: &str,
+        as_code: Option<bool>,
+    ) -> Result<Option<OneCode>, FlowError> {
+        let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
+        let active = state.active().ok_or(FlowError::NotEnrolled)?;
+        let digits = active.params.digits;
+        if !as_code.unwrap_or_else(|| looks_like_code(input, digits.get()))
+            || !meta.authenticators.is_empty()
+        {
+            return Ok(None);
+        }
+        if parse_code(input, digits).is_err() {
+            return Err(FlowError::Malformed);
+        }
+        let secret = self.keys.open(&record.user_id, &active.sealed)?;
+        Ok(Some(OneCode {
+            totp: self.login_totp(&secret, active.params),
+            active: active.clone(),
+            meta,
+        }))
     }
 
     /// [`FlowError::NotEnrolled`], after the work a wrong attempt of an enrolled user costs
@@ -137,8 +208,19 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             return Err(FlowError::Malformed);
         }
         let now = self.clock.now();
-        let stamp = meta.stamp;
         let (record, matched) = self.check_any_code(record, active, meta, code, now).await?;
+        self.code_verified(record, active, meta, now, matched)
+    }
+
+    /// A code login's success, with its audit event: `record` as read for the winning write.
+    fn code_verified(
+        &self,
+        record: StoredUser,
+        active: &Active,
+        meta: &Meta,
+        now: u64,
+        matched: Matched,
+    ) -> Result<Verified, FlowError> {
         let authenticator = match matched {
             // The record as read: the primary's step is now the accepted one.
             Matched::Primary => {
@@ -162,7 +244,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             &record.user_id,
             LoginFactor::Code,
             now,
-            stamp,
+            meta.stamp,
             left,
             Some(authenticator),
         )
@@ -229,23 +311,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<StoredUser, FlowError> {
         let user_id = record.user_id.clone();
         let secret = self.keys.open(&user_id, &active.sealed)?;
-        let totp = Totp::new(&secret, active.params)
-            .with_window(self.config.window)
-            .with_max_drift(self.config.max_drift)
-            .with_skew_diagnosis(self.config.skew_diagnosis);
+        let totp = self.login_totp(&secret, active.params);
         let (record, _, verdict, failures) = self
             .settle(record, now, |record| {
-                let state = TotpState::new(record.last_step, record.drift);
-                Ok(match totp.verify(code, now, &state) {
-                    Ok(m) => (
-                        Attempt::AcceptStep {
-                            step: m.step,
-                            drift: m.drift,
-                        },
-                        Ok(()),
-                    ),
-                    Err(e) => (Attempt::Failed, Err(e)),
-                })
+                Ok(decide_code(&totp, code, now, record))
             })
             .await?;
         match verdict {
@@ -429,6 +498,37 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             // `Now`, or the deadline reached.
             _ => NextStep::RequireEnrollment,
         })
+    }
+}
+
+/// What a code login with one authenticator decides on: made from the first record read.
+struct OneCode {
+    /// The code's key, opened, with the login's window and diagnosis.
+    totp: Totp,
+    /// The enrolment as read.
+    active: Active,
+    /// The state's metadata as read.
+    meta: Meta,
+}
+
+/// The verdict on `code` for the record as read: its step accepted if it matches a step later
+/// than the last accepted one, a failure counted otherwise.
+fn decide_code(
+    totp: &Totp,
+    code: &str,
+    now: u64,
+    record: &StoredUser,
+) -> (Attempt, Result<(), VerifyError>) {
+    let state = TotpState::new(record.last_step, record.drift);
+    match totp.verify(code, now, &state) {
+        Ok(m) => (
+            Attempt::AcceptStep {
+                step: m.step,
+                drift: m.drift,
+            },
+            Ok(()),
+        ),
+        Err(e) => (Attempt::Failed, Err(e)),
     }
 }
 

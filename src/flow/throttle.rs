@@ -103,7 +103,26 @@ impl Default for ThrottlePolicy {
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::{ATTEMPT_RETRIES, EnrollmentFlow, FlowError};
-use crate::store::{Attempt, SecretStore, StoredUser};
+use crate::store::{Attempt, ReadSettled, SecretStore, StoredUser};
+
+/// What [`EnrollmentFlow::settle_read`] did.
+pub(super) enum ReadThen<P, V> {
+    /// The user has no record.
+    Missing,
+    /// `prepare` declined the record (as read): nothing was written.
+    Declined(StoredUser),
+    /// An attempt was decided and settled.
+    Settled {
+        /// The record as read for the winning write.
+        record: StoredUser,
+        /// What `prepare` made of the first read.
+        prepared: P,
+        /// The verdict `decide` gave with the settled attempt.
+        verdict: V,
+        /// The failure count after the write.
+        failures: u32,
+    },
+}
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Refuses, unchecked, an attempt during a throttling delay or lock.
@@ -170,6 +189,83 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .ok_or(FlowError::NotEnrolled)?;
         }
         Err(FlowError::Conflict)
+    }
+
+    /// [`EnrollmentFlow::settle`] with the store reading the record itself, in the same
+    /// operation as the write ([`SecretStore::read_and_settle`]: one connection, or one hop to a
+    /// blocking thread): a code login in one store call.
+    ///
+    /// `prepare` looks at the first record read and returns what deciding needs (the code's
+    /// key, the enrolment), or `None` if the record is not for this path: the record is then
+    /// returned as [`ReadThen::Declined`], nothing written, for the caller to take another way.
+    /// From then on it is [`EnrollmentFlow::settle`]: on every read the attempt is gated, decided
+    /// by `decide` and settled on that read's failure count; a read that finds the cold fields
+    /// changed since `prepare` ends with [`FlowError::Conflict`], as do too many lost writes.
+    pub(super) async fn settle_read<P: Send, V: Send>(
+        &self,
+        user_id: &str,
+        now: u64,
+        mut prepare: impl FnMut(&StoredUser) -> Result<Option<P>, FlowError> + Send,
+        mut decide: impl FnMut(&P, &StoredUser) -> Result<(Attempt, V), FlowError> + Send,
+    ) -> Result<ReadThen<P, V>, FlowError> {
+        // What the first read prepared, with the version it was prepared on.
+        let mut prepared: Option<(u64, P)> = None;
+        let mut verdict: Option<V> = None;
+        // Why the decision stopped without an attempt, if it did not decline.
+        let mut stopped: Option<FlowError> = None;
+        let mut reads = 0;
+        let mut on_read = |record: &StoredUser| -> Result<Option<Attempt>, FlowError> {
+            reads += 1;
+            if reads > ATTEMPT_RETRIES {
+                return Err(FlowError::Conflict);
+            }
+            let ready = match prepared.take() {
+                Some((version, _)) if version != record.version => {
+                    return Err(FlowError::Conflict);
+                }
+                Some(ready) => ready,
+                None => match prepare(record)? {
+                    Some(made) => (record.version, made),
+                    None => return Ok(None),
+                },
+            };
+            let p = &prepared.insert(ready).1;
+            self.gate(record, now)?;
+            let (attempt, v) = decide(p, record)?;
+            verdict = Some(v);
+            Ok(Some(attempt))
+        };
+        let read = self
+            .store
+            .read_and_settle(user_id, now, &mut |record| {
+                on_read(record).unwrap_or_else(|e| {
+                    stopped = Some(e);
+                    None
+                })
+            })
+            .await?;
+        Ok(match read {
+            ReadSettled::Missing => ReadThen::Missing,
+            ReadSettled::Declined(record) => match stopped {
+                Some(e) => return Err(e),
+                None => ReadThen::Declined(record),
+            },
+            ReadSettled::Settled(record, attempt) => {
+                let (Some((_, prepared)), Some(verdict)) = (prepared, verdict) else {
+                    return Err(FlowError::Internal("an attempt settled undecided"));
+                };
+                let failures = match attempt {
+                    Attempt::Failed => record.failures.saturating_add(1),
+                    _ => 0,
+                };
+                ReadThen::Settled {
+                    record,
+                    prepared,
+                    verdict,
+                    failures,
+                }
+            }
+        })
     }
 
     /// The error to report for a failed attempt (already counted when it was reserved), with its

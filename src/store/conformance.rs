@@ -63,7 +63,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{
-    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
+    Attempt, ColdFields, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
+    StoredStatus,
 };
 
 /// Concurrent tasks per race.
@@ -97,12 +98,14 @@ where
     list_filters_and_pages(&make().await).await;
     delete_erases_everything(&make().await).await;
     settle_is_conditioned_on_the_failure_count(&make().await).await;
+    read_and_settle_reads_decides_and_settles(&make().await).await;
     let store = Arc::new(make().await);
     race_same_step(store.clone()).await;
     race_same_recovery_code(store.clone()).await;
     race_compare_and_swap(store.clone()).await;
     race_failure_count(store.clone()).await;
-    race_verdicts(store).await;
+    race_verdicts(store.clone()).await;
+    race_read_and_settle(store).await;
 }
 
 /// Insert, read back, compare-and-swap: versions, conflicts, values stored exactly.
@@ -521,6 +524,111 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     assert_eq!(u.version, 1, "hot fields never bump the version");
 }
 
+/// [`SecretStore::read_and_settle`] is the loop it documents: `decide` sees each record read,
+/// its attempt is settled exactly as `settle_attempt` settles it on the count read, a write that
+/// loses is followed by a read and a decision again, and nothing is written when `decide`
+/// declines or the record is missing.
+pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S) {
+    let mut calls = 0;
+    let missing = store
+        .read_and_settle("nobody", 1, &mut |_| {
+            calls += 1;
+            Some(Attempt::Failed)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (missing, calls),
+        (ReadSettled::Missing, 0),
+        "no record: nothing to decide"
+    );
+    store
+        .insert("r", &cold(StoredStatus::Active, 2))
+        .await
+        .unwrap();
+    let before = store.get("r").await.unwrap().unwrap();
+    // Declined: the record as read comes back, and nothing is written.
+    let mut seen = Vec::new();
+    let declined = store
+        .read_and_settle("r", 10, &mut |user| {
+            seen.push(user.clone());
+            None
+        })
+        .await
+        .unwrap();
+    assert_eq!(declined, ReadSettled::Declined(before.clone()));
+    assert_eq!(seen, vec![before.clone()], "decide sees the record read");
+    assert_eq!(
+        store.get("r").await.unwrap().unwrap(),
+        before,
+        "nothing written"
+    );
+    // A failure, on the count read.
+    let failed = store
+        .read_and_settle("r", 11, &mut |_| Some(Attempt::Failed))
+        .await
+        .unwrap();
+    assert_eq!(failed, ReadSettled::Settled(before, Attempt::Failed));
+    let after = store.get("r").await.unwrap().unwrap();
+    assert_eq!((after.failures, after.last_failure_at), (1, Some(11)));
+    // An accepted step resets the count, with its drift and time of use.
+    let accept = Attempt::AcceptStep { step: 5, drift: -1 };
+    let settled = store
+        .read_and_settle("r", 12, &mut |_| Some(accept))
+        .await
+        .unwrap();
+    assert_eq!(settled, ReadSettled::Settled(after, accept));
+    let after = store.get("r").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.last_step,
+            after.drift,
+            after.last_used_at,
+            after.failures,
+            after.last_failure_at
+        ),
+        (Some(5), -1, Some(12), 0, None)
+    );
+    // The same step again: its write loses, so the record is read and decided again.
+    let mut calls = 0;
+    let again = store
+        .read_and_settle("r", 13, &mut |_| {
+            calls += 1;
+            (calls == 1).then_some(accept)
+        })
+        .await
+        .unwrap();
+    assert_eq!((again, calls), (ReadSettled::Declined(after.clone()), 2));
+    assert_eq!(
+        store.get("r").await.unwrap().unwrap(),
+        after,
+        "nothing written"
+    );
+    // A recovery code, consumed once.
+    let consume = Attempt::ConsumeRecoveryCode {
+        generation: 2,
+        index: 4,
+    };
+    let consumed = store
+        .read_and_settle("r", 14, &mut |_| Some(consume))
+        .await
+        .unwrap();
+    assert_eq!(consumed, ReadSettled::Settled(after, consume));
+    let after = store.get("r").await.unwrap().unwrap();
+    assert_eq!(
+        (after.recovery_used, after.last_used_at),
+        (0b1_0000, Some(14))
+    );
+    assert_eq!(after.version, 1, "hot fields never bump the version");
+    // Deleted: missing again.
+    assert!(store.delete("r").await.unwrap());
+    let gone = store
+        .read_and_settle("r", 15, &mut |_| Some(Attempt::Failed))
+        .await
+        .unwrap();
+    assert_eq!(gone, ReadSettled::Missing);
+}
+
 /// Deleting a record removes it whole (hot fields too): the user reads as never enrolled, every
 /// operation then behaves as for a missing user, and a new record starts from zero.
 pub async fn delete_erases_everything<S: SecretStore>(store: &S) {
@@ -717,16 +825,17 @@ where
             tokio::spawn(race_across_task(b.clone(), barrier))
         });
     }
-    let mut wins = (0, 0, 0);
+    let mut wins = (0, 0, 0, 0);
     let mut counts = Vec::new();
     for handle in handles {
-        let (step, code, swap, count) = handle.await.unwrap();
+        let (step, code, swap, login, count) = handle.await.unwrap();
         wins.0 += usize::from(step);
         wins.1 += usize::from(code);
         wins.2 += usize::from(swap);
+        wins.3 += usize::from(login);
         counts.push(count);
     }
-    assert_eq!(wins, (1, 1, 1), "one winner per race across both stores");
+    assert_eq!(wins, (1, 1, 1, 1), "one winner per race across both stores");
     counts.sort_unstable();
     assert_eq!(
         counts,
@@ -738,9 +847,20 @@ where
 async fn race_across_task<S: SecretStore>(
     store: Arc<S>,
     barrier: Arc<tokio::sync::Barrier>,
-) -> (bool, bool, bool, u32) {
+) -> (bool, bool, bool, bool, u32) {
     barrier.wait().await;
     let step = advance_step(&*store, "across", 77, 0, 1).await.unwrap();
+    // A login's read and write in one call, on a later step.
+    let accept = Attempt::AcceptStep { step: 78, drift: 0 };
+    let login = store
+        .read_and_settle("across", 1, &mut |user| {
+            user.last_step
+                .is_none_or(|last| last < 78)
+                .then_some(accept)
+        })
+        .await
+        .unwrap();
+    let login = matches!(login, ReadSettled::Settled(..));
     let code = consume_recovery_code(&*store, "across", 1, 9, 1)
         .await
         .unwrap();
@@ -762,7 +882,7 @@ async fn race_across_task<S: SecretStore>(
             break current + 1;
         }
     };
-    (step, code, swap, count)
+    (step, code, swap, login, count)
 }
 
 /// Many tasks settle verdicts on the same count at once, right codes and wrong ones mixed, none
@@ -799,6 +919,54 @@ pub async fn race_verdicts<S: SecretStore + 'static>(store: Arc<S>) {
     let user = store.get("race-verdict").await.unwrap().unwrap();
     assert_eq!(user.last_step.is_some(), wins(false) == 1);
     assert_eq!(usize::try_from(user.failures).unwrap(), wins(true));
+}
+
+/// Many tasks log in at once through [`SecretStore::read_and_settle`], each deciding on what it
+/// read: of those accepting one step exactly one settles it (the others read it accepted and
+/// decline), and failures settled through it hand out every count exactly once.
+pub async fn race_read_and_settle<S: SecretStore + 'static>(store: Arc<S>) {
+    const EACH: u32 = 3;
+    store
+        .insert("race-read", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    let results = race(&store, |store, _| async move {
+        let accept = Attempt::AcceptStep {
+            step: 500,
+            drift: 0,
+        };
+        let step = store
+            .read_and_settle("race-read", 1, &mut |user| {
+                user.last_step
+                    .is_none_or(|last| last < 500)
+                    .then_some(accept)
+            })
+            .await
+            .unwrap();
+        let mut counts = Vec::new();
+        for _ in 0..EACH {
+            match store
+                .read_and_settle("race-read", 2, &mut |_| Some(Attempt::Failed))
+                .await
+                .unwrap()
+            {
+                ReadSettled::Settled(user, Attempt::Failed) => counts.push(user.failures + 1),
+                other => panic!("a failure always settles, at some count: {other:?}"),
+            }
+        }
+        (matches!(step, ReadSettled::Settled(..)), counts)
+    })
+    .await;
+    let wins = results.iter().filter(|(won, _)| *won).count();
+    assert_eq!(wins, 1, "exactly one login settles a step");
+    let mut counts: Vec<u32> = results.into_iter().flat_map(|(_, c)| c).collect();
+    counts.sort_unstable();
+    let total = u32::try_from(RACERS).unwrap() * EACH;
+    assert_eq!(
+        counts,
+        (1..=total).collect::<Vec<_>>(),
+        "every failure count settled once, none lost"
+    );
 }
 
 /// Many tasks reserve attempts at once: every count is handed out exactly once.

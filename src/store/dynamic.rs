@@ -27,7 +27,10 @@ use alloc::sync::Arc;
 use core::future::Future;
 use core::pin::Pin;
 
-use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::{
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
+    StoredUser,
+};
 
 /// A boxed, `Send` future, as [`DynSecretStore`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -61,6 +64,13 @@ pub trait DynSecretStore: Send + Sync {
         attempt: Attempt,
         at: u64,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// [`SecretStore::read_and_settle`] (the store's own, if it overrides it).
+    fn read_and_settle<'a>(
+        &'a self,
+        user_id: &'a str,
+        at: u64,
+        decide: &'a mut Decide<'_>,
+    ) -> BoxFuture<'a, Result<ReadSettled, StoreError>>;
     /// [`SecretStore::reset_failures`].
     fn reset_failures<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// [`SecretStore::delete`].
@@ -120,6 +130,15 @@ impl<S: SecretStore> DynSecretStore for S {
             attempt,
             at,
         ))
+    }
+
+    fn read_and_settle<'a>(
+        &'a self,
+        user_id: &'a str,
+        at: u64,
+        decide: &'a mut Decide<'_>,
+    ) -> BoxFuture<'a, Result<ReadSettled, StoreError>> {
+        Box::pin(SecretStore::read_and_settle(self, user_id, at, decide))
     }
 
     fn reset_failures<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -194,6 +213,16 @@ impl SecretStore for AnyStore {
         self.0
             .settle_attempt(user_id, expected_failures, attempt, at)
             .await
+    }
+
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        // The wrapped store's own: one connection, if it holds one.
+        self.0.read_and_settle(user_id, at, decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {

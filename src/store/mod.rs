@@ -15,7 +15,9 @@
 //! read, which in the same statement accepts the step (or consumes the recovery code) and resets
 //! the count, or records the failure. A write that loses the race is re-read and re-decided, and
 //! its verdict is never revealed, so no number of concurrent requests gets more verdicts than
-//! the throttling policy allows.
+//! the throttling policy allows. A code login makes that whole loop one store call,
+//! [`SecretStore::read_and_settle`], which a SQL store runs on one connection of its pool (one
+//! acquisition, where a sqlx pool tests each connection it hands out with a round trip).
 //!
 //! `replace` never writes the hot fields (except to raise the last step, never lower it), so a
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.
@@ -42,6 +44,12 @@ mod record;
 ))]
 mod sql;
 #[cfg(any(
+    feature = "sqlx-sqlite",
+    feature = "postgres",
+    feature = "sqlx-postgres"
+))]
+mod sql_login;
+#[cfg(any(
     feature = "sqlite",
     feature = "sqlx-sqlite",
     feature = "postgres",
@@ -65,7 +73,9 @@ pub use mysql::{MYSQL_MIGRATION_0001, MySqlStore};
 pub use postgres::{PostgresOptions, PostgresStore};
 #[cfg(any(feature = "postgres", feature = "sqlx-postgres"))]
 pub use postgres_sql::POSTGRES_MIGRATION_0001;
-pub use record::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoredStatus, StoredUser};
+pub use record::{
+    Attempt, ColdFields, ListFilter, ReadSettled, ReplaceEffects, StoredStatus, StoredUser,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 #[cfg(any(feature = "sqlite", feature = "sqlx-sqlite"))]
@@ -217,6 +227,36 @@ pub trait SecretStore: Send + Sync {
         at: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// A login's read and conditional write as one operation: reads the user's record, asks
+    /// `decide` for the attempt to settle on it (`None`: write nothing), and settles that attempt
+    /// exactly as [`SecretStore::settle_attempt`] does, on the failure count just read. If the
+    /// write loses (a concurrent attempt or change came first, or the record was deleted), reads
+    /// again and asks `decide` again, so a verdict whose write lost is never settled; `decide`
+    /// ends the retries by returning `None`.
+    ///
+    /// The provided method is that loop over [`SecretStore::get`] and
+    /// [`SecretStore::settle_attempt`], correct for every store. A store overrides it only to
+    /// run the same loop on one connection (one acquisition from its pool, one hop to a blocking
+    /// thread), never to change what it does: the conformance kit checks the loop's outcomes
+    /// and races. `decide` runs between the read and the write, maybe while the store holds a
+    /// connection: it must be quick work on the CPU (the flow checks a code: microseconds), never
+    /// I/O or a key derivation.
+    fn read_and_settle<'d>(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'d>,
+    ) -> impl Future<Output = Result<ReadSettled, StoreError>> + Send {
+        async move {
+            let on = PerCall {
+                store: self,
+                user_id,
+                at,
+            };
+            settle_loop(on, decide).await
+        }
+    }
+
     /// Resets the consecutive failure count.
     fn reset_failures(&self, user_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -232,4 +272,67 @@ pub trait SecretStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredUser>, StoreError>> + Send;
+}
+
+/// The decision [`SecretStore::read_and_settle`] asks for on each record it reads: the attempt
+/// to settle on that record, or `None` to write nothing.
+pub type Decide<'a> = dyn FnMut(&StoredUser) -> Option<Attempt> + Send + 'a;
+
+/// One user's record as [`settle_loop`] reads and settles it: through the store's own calls
+/// ([`PerCall`]), or on one connection a store holds for the whole loop.
+trait SettleOn: Send {
+    /// Reads the record.
+    fn read(&mut self) -> impl Future<Output = Result<Option<StoredUser>, StoreError>> + Send;
+    /// Settles `attempt` on the failure count `expected_failures`, as
+    /// [`SecretStore::settle_attempt`] does. `Ok(false)` (or [`StoreError::NotFound`]) when it
+    /// wrote nothing: the loop reads again, which tells a lost race from a deleted record.
+    fn settle(
+        &mut self,
+        expected_failures: u32,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// [`SecretStore::read_and_settle`]'s loop, written once for every store: read, decide, settle
+/// on the count read; after a write that lost, read and decide again.
+async fn settle_loop(
+    mut on: impl SettleOn,
+    decide: &mut Decide<'_>,
+) -> Result<ReadSettled, StoreError> {
+    loop {
+        let Some(record) = on.read().await? else {
+            return Ok(ReadSettled::Missing);
+        };
+        let Some(attempt) = decide(&record) else {
+            return Ok(ReadSettled::Declined(record));
+        };
+        match on.settle(record.failures, attempt).await {
+            Ok(true) => return Ok(ReadSettled::Settled(record, attempt)),
+            // A concurrent write came first, or the record is gone: the next read tells.
+            Ok(false) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The provided [`SecretStore::read_and_settle`]: each read and write a call of the store's.
+struct PerCall<'a, S: ?Sized> {
+    store: &'a S,
+    user_id: &'a str,
+    at: u64,
+}
+
+impl<S: SecretStore + ?Sized> SettleOn for PerCall<'_, S> {
+    fn read(&mut self) -> impl Future<Output = Result<Option<StoredUser>, StoreError>> + Send {
+        self.store.get(self.user_id)
+    }
+
+    fn settle(
+        &mut self,
+        expected_failures: u32,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.store
+            .settle_attempt(self.user_id, expected_failures, attempt, self.at)
+    }
 }

@@ -43,12 +43,13 @@
 //! The store needs MySQL's default autocommit mode on the pool's connections.
 
 use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlDatabaseError, MySqlRow};
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{Connection, Executor, MySql, MySqlPool, Row};
 
 use super::{
-    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredStatus,
-    StoredUser,
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, SettleOn,
+    StoreError, StoredStatus, StoredUser, settle_loop,
 };
 
 /// The schema, as shipped in `migrations/mysql/` for applications whose migration tool owns the
@@ -284,44 +285,104 @@ impl MySqlStore {
             .join("`")
     }
 
-    /// Runs a write statement built by `make`, running it again if InnoDB picked it as a deadlock
-    /// victim (it then had no effect); returns the affected-row count.
-    async fn execute<'q>(
-        &self,
-        make: impl Fn() -> Query<'q, MySql, MySqlArguments>,
-    ) -> Result<u64, sqlx::Error> {
-        let mut tries = 1;
-        loop {
-            match make().execute(&self.pool).await {
-                Ok(done) => return Ok(done.rows_affected()),
-                Err(e) if tries < DEADLOCK_TRIES && error_number(&e) == Some(ER_LOCK_DEADLOCK) => {
-                    tries += 1;
-                }
-                Err(e) => return Err(e),
+    /// A connection from the pool, held for every statement of one operation.
+    async fn conn(&self) -> Result<PoolConnection<MySql>, StoreError> {
+        self.pool.acquire().await.map_err(StoreError::backend)
+    }
+}
+
+/// Runs a write statement built by `make` on `conn`, running it again if InnoDB picked it as a
+/// deadlock victim (it then had no effect); returns the affected-row count.
+async fn execute<'q>(
+    conn: &mut MySqlConnection,
+    make: impl Fn() -> Query<'q, MySql, MySqlArguments>,
+) -> Result<u64, sqlx::Error> {
+    let mut tries = 1;
+    loop {
+        match make().execute(&mut *conn).await {
+            Ok(done) => return Ok(done.rows_affected()),
+            Err(e) if tries < DEADLOCK_TRIES && error_number(&e) == Some(ER_LOCK_DEADLOCK) => {
+                tries += 1;
             }
+            Err(e) => return Err(e),
         }
     }
+}
 
-    async fn exists(&self, user_id: &str) -> Result<bool, StoreError> {
-        let sql = format!("SELECT 1 FROM `{}` WHERE user_id = ?", self.table);
-        let row = sqlx::query(&sql)
-            .bind(user_id.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(row.is_some())
+/// Reads the user's row.
+async fn get(
+    conn: &mut MySqlConnection,
+    table: &str,
+    user_id: &str,
+) -> Result<Option<StoredUser>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM `{table}` WHERE user_id = ?");
+    let row = sqlx::query(&sql)
+        .bind(user_id.as_bytes())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    row.as_ref().map(read_user).transpose()
+}
+
+async fn exists(
+    conn: &mut MySqlConnection,
+    table: &str,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let sql = format!("SELECT 1 FROM `{table}` WHERE user_id = ?");
+    let row = sqlx::query(&sql)
+        .bind(user_id.as_bytes())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(row.is_some())
+}
+
+/// `Ok(true)` if the statement affected the row, `Ok(false)` if the user exists but the
+/// condition failed, [`StoreError::NotFound`] if there is no such user.
+async fn changed_or_missing(
+    conn: &mut MySqlConnection,
+    table: &str,
+    user_id: &str,
+    affected: u64,
+) -> Result<bool, StoreError> {
+    if affected > 0 {
+        Ok(true)
+    } else if exists(conn, table, user_id).await? {
+        Ok(false)
+    } else {
+        Err(StoreError::NotFound)
+    }
+}
+
+/// A login's read and write on one connection of the pool ([`SecretStore::read_and_settle`]).
+struct OneConnection<'a> {
+    conn: &'a mut MySqlConnection,
+    table: &'a str,
+    user_id: &'a str,
+    at: u64,
+}
+
+impl SettleOn for OneConnection<'_> {
+    async fn read(&mut self) -> Result<Option<StoredUser>, StoreError> {
+        get(self.conn, self.table, self.user_id).await
     }
 
-    /// `Ok(true)` if the statement affected the row, `Ok(false)` if the user exists but the
-    /// condition failed, [`StoreError::NotFound`] if there is no such user.
-    async fn changed_or_missing(&self, user_id: &str, affected: u64) -> Result<bool, StoreError> {
-        if affected > 0 {
-            Ok(true)
-        } else if self.exists(user_id).await? {
-            Ok(false)
-        } else {
-            Err(StoreError::NotFound)
-        }
+    async fn settle(
+        &mut self,
+        expected_failures: u32,
+        attempt: Attempt,
+    ) -> Result<bool, StoreError> {
+        let affected = settle(
+            self.conn,
+            self.table,
+            self.user_id,
+            expected_failures,
+            attempt,
+            self.at,
+        )
+        .await?;
+        Ok(affected > 0)
     }
 }
 
@@ -386,13 +447,7 @@ fn read_user(row: &MySqlRow) -> Result<StoredUser, StoreError> {
 
 impl SecretStore for MySqlStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM `{}` WHERE user_id = ?", self.table);
-        let row = sqlx::query(&sql)
-            .bind(user_id.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::backend)?;
-        row.as_ref().map(read_user).transpose()
+        get(&mut *self.conn().await?, &self.table, user_id).await
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
@@ -405,17 +460,16 @@ impl SecretStore for MySqlStore {
              VALUES (?, 1, ?, ?, ?, ?, ?, NULL, 0, NULL, 0, 0, NULL)",
             self.table
         );
-        let inserted = self
-            .execute(|| {
-                sqlx::query(&sql)
-                    .bind(user_id.as_bytes())
-                    .bind(cold.status.as_str())
-                    .bind(cold.state.as_str())
-                    .bind(cold.required)
-                    .bind(cold.recovery_generation)
-                    .bind(cold.recovery.as_deref())
-            })
-            .await;
+        let inserted = execute(&mut *self.conn().await?, || {
+            sqlx::query(&sql)
+                .bind(user_id.as_bytes())
+                .bind(cold.status.as_str())
+                .bind(cold.state.as_str())
+                .bind(cold.required)
+                .bind(cold.recovery_generation)
+                .bind(cold.recovery.as_deref())
+        })
+        .await;
         match inserted {
             Ok(_) => Ok(1),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
@@ -452,32 +506,32 @@ impl SecretStore for MySqlStore {
              WHERE user_id = ? AND version = ?",
             self.table
         );
-        let affected = self
-            .execute(|| {
-                sqlx::query(&sql)
-                    .bind(cold.recovery_generation)
-                    .bind(cold.recovery_generation)
-                    .bind(cold.status.as_str())
-                    .bind(cold.state.as_str())
-                    .bind(cold.required)
-                    .bind(cold.recovery.as_deref())
-                    .bind(accept)
-                    .bind(accept)
-                    .bind(accept)
-                    .bind(accept)
-                    .bind(drift)
-                    .bind(effects.reset_failures)
-                    .bind(effects.reset_failures)
-                    .bind(user_id.as_bytes())
-                    .bind(expected_version)
-            })
-            .await
-            .map_err(StoreError::backend)?;
+        let mut conn = self.conn().await?;
+        let affected = execute(&mut conn, || {
+            sqlx::query(&sql)
+                .bind(cold.recovery_generation)
+                .bind(cold.recovery_generation)
+                .bind(cold.status.as_str())
+                .bind(cold.state.as_str())
+                .bind(cold.required)
+                .bind(cold.recovery.as_deref())
+                .bind(accept)
+                .bind(accept)
+                .bind(accept)
+                .bind(accept)
+                .bind(drift)
+                .bind(effects.reset_failures)
+                .bind(effects.reset_failures)
+                .bind(user_id.as_bytes())
+                .bind(expected_version)
+        })
+        .await
+        .map_err(StoreError::backend)?;
         if affected > 0 {
             // The row matched `version = expected_version` and now holds one more, which fit
             // in its BIGINT UNSIGNED column.
             Ok(expected_version.saturating_add(1))
-        } else if self.exists(user_id).await? {
+        } else if exists(&mut conn, &self.table, user_id).await? {
             Err(StoreError::Conflict)
         } else {
             Err(StoreError::NotFound)
@@ -491,17 +545,35 @@ impl SecretStore for MySqlStore {
         attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
-        match attempt {
-            Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
-            Attempt::AcceptStep { step, drift } => {
-                self.accept_step(user_id, expected_failures, step, drift, at)
-                    .await
-            }
-            Attempt::ConsumeRecoveryCode { generation, index } => {
-                self.consume_code(user_id, expected_failures, generation, index, at)
-                    .await
-            }
-        }
+        let mut conn = self.conn().await?;
+        let affected = settle(
+            &mut conn,
+            &self.table,
+            user_id,
+            expected_failures,
+            attempt,
+            at,
+        )
+        .await?;
+        changed_or_missing(&mut conn, &self.table, user_id, affected).await
+    }
+
+    /// One connection from the pool for the read and the write (sqlx tests each connection it
+    /// hands out, by default with a round trip of its own).
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        let mut conn = self.conn().await?;
+        let on = OneConnection {
+            conn: &mut conn,
+            table: &self.table,
+            user_id,
+            at,
+        };
+        settle_loop(on, decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
@@ -509,20 +581,23 @@ impl SecretStore for MySqlStore {
             "UPDATE `{}` SET failures = 0, last_failure_at = NULL WHERE user_id = ?",
             self.table
         );
-        let affected = self
-            .execute(|| sqlx::query(&sql).bind(user_id.as_bytes()))
+        let mut conn = self.conn().await?;
+        let affected = execute(&mut conn, || sqlx::query(&sql).bind(user_id.as_bytes()))
             .await
             .map_err(StoreError::backend)?;
         // Without CLIENT_FOUND_ROWS a row whose count is already zero reports 0 affected rows.
-        self.changed_or_missing(user_id, affected).await.map(|_| ())
+        changed_or_missing(&mut conn, &self.table, user_id, affected)
+            .await
+            .map(|_| ())
     }
 
     async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
         let sql = format!("DELETE FROM `{}` WHERE user_id = ?", self.table);
-        let affected = self
-            .execute(|| sqlx::query(&sql).bind(user_id.as_bytes()))
-            .await
-            .map_err(StoreError::backend)?;
+        let affected = execute(&mut *self.conn().await?, || {
+            sqlx::query(&sql).bind(user_id.as_bytes())
+        })
+        .await
+        .map_err(StoreError::backend)?;
         Ok(affected == 1)
     }
 
@@ -554,30 +629,31 @@ impl SecretStore for MySqlStore {
         }
         let rows = query
             .bind(u64::try_from(limit).unwrap_or(u64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(StoreError::backend)?;
         rows.iter().map(read_user).collect()
     }
 }
 
-impl MySqlStore {
-    async fn accept_step(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        step: u64,
-        drift: i64,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE `{}` SET last_step = ?, drift = ?, last_used_at = ?,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND failures = ? AND (last_step IS NULL OR last_step < ?)",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
+/// Runs `attempt`'s conditional `UPDATE` (see [`SecretStore::settle_attempt`]) on `conn`;
+/// returns the affected-row count (zero, with no statement, for a code index past the mask).
+async fn settle(
+    conn: &mut MySqlConnection,
+    table: &str,
+    user_id: &str,
+    expected_failures: u32,
+    attempt: Attempt,
+    at: u64,
+) -> Result<u64, StoreError> {
+    let affected = match attempt {
+        Attempt::AcceptStep { step, drift } => {
+            let sql = format!(
+                "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
+                    failures = 0, last_failure_at = NULL
+                 WHERE user_id = ? AND failures = ? AND (last_step IS NULL OR last_step < ?)"
+            );
+            execute(conn, || {
                 sqlx::query(&sql)
                     .bind(step)
                     .bind(drift)
@@ -587,30 +663,18 @@ impl MySqlStore {
                     .bind(step)
             })
             .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
-    }
-
-    async fn consume_code(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        generation: u64,
-        index: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let Some(bit) = 1u64.checked_shl(index) else {
-            return self.changed_or_missing(user_id, 0).await;
-        };
-        let sql = format!(
-            "UPDATE `{}` SET recovery_used = recovery_used | ?, last_used_at = ?,
-                failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
-               AND failures = ?",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
+        }
+        Attempt::ConsumeRecoveryCode { generation, index } => {
+            let Some(bit) = 1u64.checked_shl(index) else {
+                return Ok(0);
+            };
+            let sql = format!(
+                "UPDATE `{table}` SET recovery_used = recovery_used | ?, last_used_at = ?,
+                    failures = 0, last_failure_at = NULL
+                 WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
+                   AND failures = ?"
+            );
+            execute(conn, || {
                 sqlx::query(&sql)
                     .bind(bit)
                     .bind(at)
@@ -620,30 +684,20 @@ impl MySqlStore {
                     .bind(expected_failures)
             })
             .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
-    }
-
-    async fn fail_attempt(
-        &self,
-        user_id: &str,
-        expected_failures: u32,
-        at: u64,
-    ) -> Result<bool, StoreError> {
-        let sql = format!(
-            "UPDATE `{}` SET failures = failures + 1, last_failure_at = ?
-             WHERE user_id = ? AND failures = ?",
-            self.table
-        );
-        let affected = self
-            .execute(|| {
+        }
+        Attempt::Failed => {
+            let sql = format!(
+                "UPDATE `{table}` SET failures = failures + 1, last_failure_at = ?
+                 WHERE user_id = ? AND failures = ?"
+            );
+            execute(conn, || {
                 sqlx::query(&sql)
                     .bind(at)
                     .bind(user_id.as_bytes())
                     .bind(expected_failures)
             })
             .await
-            .map_err(StoreError::backend)?;
-        self.changed_or_missing(user_id, affected).await
-    }
+        }
+    };
+    affected.map_err(StoreError::backend)
 }

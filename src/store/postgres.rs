@@ -12,7 +12,11 @@ use super::postgres_sql::{
     self, Columns, DEFAULT_TABLE, MIGRATION_LOCK, Param, PgTables, Statement, TRIES, column_error,
     read_user,
 };
-use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::sql_login::{LoginSql, RunSql};
+use super::{
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
+    StoredUser, settle_loop,
+};
 
 /// A [`SecretStore`] in PostgreSQL, shared by every server of an application.
 ///
@@ -349,6 +353,18 @@ async fn execute(
     }
 }
 
+impl RunSql for &deadpool_postgres::Object {
+    type Row = Row;
+
+    async fn read(&mut self, statement: &Statement<'_>) -> Result<Vec<Row>, StoreError> {
+        query(self, statement).await
+    }
+
+    async fn write(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
+        execute(self, statement).await
+    }
+}
+
 /// Whether the statement failed with an error that left no effect and may be run again.
 fn retryable(e: &tokio_postgres::Error) -> bool {
     e.code()
@@ -432,6 +448,17 @@ impl SecretStore for PostgresStore {
             None => 0,
         };
         postgres_sql::settled(rows, self.exists(&client, user_id)).await
+    }
+
+    /// One connection from the pool for the read and the write.
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        let client = self.client().await?;
+        settle_loop(self.tables.login_on(&client, user_id, at), decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {

@@ -172,3 +172,17 @@ pub enum Attempt {
         index: u32,
     },
 }
+
+/// What [`SecretStore::read_and_settle`](super::SecretStore::read_and_settle) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadSettled {
+    /// The user has no record (at the first read, or at a read again after a lost write):
+    /// nothing was written.
+    Missing,
+    /// `decide` returned `None` for this record, as read: nothing was written.
+    Declined(StoredUser),
+    /// `decide` returned this attempt for this record, as read, and it was settled on the
+    /// record's failure count.
+    Settled(StoredUser, Attempt),
+}

@@ -3,14 +3,19 @@
 //! Its SQL, and why each statement is atomic, are in [`super::postgres_sql`], shared with the
 //! tokio-postgres driver: the two stores use the same tables and can share one database.
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{Executor, PgPool, Postgres, Row};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row};
 
 use super::postgres_sql::{
     self, Columns, MIGRATION_LOCK, Param, PgTables, Statement, TRIES, column_error, read_user,
 };
-use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::sql_login::{LoginSql, RunSql};
+use super::{
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
+    StoredUser, settle_loop,
+};
 
 /// A [`SecretStore`] in PostgreSQL through sqlx, shared by every server of an application.
 ///
@@ -186,34 +191,58 @@ impl SqlxPostgresStore {
         postgres_sql::schema_checked(found)
     }
 
-    /// Runs a statement, again if it failed with a [retryable](postgres_sql::retryable) error;
-    /// returns the rows it wrote.
-    async fn execute(&self, statement: &Statement<'_>) -> Result<u64, StoreError> {
-        let mut tries = 1;
-        loop {
-            match bind(statement).execute(&self.pool).await {
-                Ok(done) => return Ok(done.rows_affected()),
-                Err(e) if tries < TRIES && retryable(&e) => tries += 1,
-                Err(e) => return Err(StoreError::backend(e)),
-            }
+    /// A connection from the pool, held for every statement of one operation.
+    async fn conn(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(StoreError::backend)
+    }
+}
+
+/// Runs a statement on `conn`, again if it failed with a [retryable](postgres_sql::retryable)
+/// error; returns the rows it wrote.
+async fn execute(conn: &mut PgConnection, statement: &Statement<'_>) -> Result<u64, StoreError> {
+    let mut tries = 1;
+    loop {
+        match bind(statement).execute(&mut *conn).await {
+            Ok(done) => return Ok(done.rows_affected()),
+            Err(e) if tries < TRIES && retryable(&e) => tries += 1,
+            Err(e) => return Err(StoreError::backend(e)),
         }
     }
+}
 
-    /// Like [`SqlxPostgresStore::execute`], returning the rows the statement returned.
-    async fn fetch(&self, statement: &Statement<'_>) -> Result<Vec<PgRow>, StoreError> {
-        let mut tries = 1;
-        loop {
-            match bind(statement).fetch_all(&self.pool).await {
-                Ok(rows) => return Ok(rows),
-                Err(e) if tries < TRIES && retryable(&e) => tries += 1,
-                Err(e) => return Err(StoreError::backend(e)),
-            }
+/// Like [`execute`], returning the rows the statement returned.
+async fn fetch(
+    conn: &mut PgConnection,
+    statement: &Statement<'_>,
+) -> Result<Vec<PgRow>, StoreError> {
+    let mut tries = 1;
+    loop {
+        match bind(statement).fetch_all(&mut *conn).await {
+            Ok(rows) => return Ok(rows),
+            Err(e) if tries < TRIES && retryable(&e) => tries += 1,
+            Err(e) => return Err(StoreError::backend(e)),
         }
     }
+}
 
-    /// Whether the user has a record.
-    async fn exists(&self, user_id: &str) -> Result<bool, StoreError> {
-        Ok(!self.fetch(&self.tables.exists(user_id)).await?.is_empty())
+/// Whether the user has a record.
+async fn exists(
+    conn: &mut PgConnection,
+    tables: &PgTables,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(!fetch(conn, &tables.exists(user_id)).await?.is_empty())
+}
+
+impl RunSql for &mut PgConnection {
+    type Row = PgRow;
+
+    async fn read(&mut self, statement: &Statement<'_>) -> Result<Vec<PgRow>, StoreError> {
+        fetch(self, statement).await
+    }
+
+    async fn write(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
+        execute(self, statement).await
     }
 }
 
@@ -265,12 +294,13 @@ impl Columns for PgRow {
 
 impl SecretStore for SqlxPostgresStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
-        let rows = self.fetch(&self.tables.get(user_id)).await?;
+        let rows = fetch(&mut *self.conn().await?, &self.tables.get(user_id)).await?;
         rows.first().map(read_user).transpose()
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
-        postgres_sql::inserted(self.execute(&self.tables.insert(user_id, cold)).await?)
+        let statement = self.tables.insert(user_id, cold);
+        postgres_sql::inserted(execute(&mut *self.conn().await?, &statement).await?)
     }
 
     async fn replace(
@@ -280,12 +310,13 @@ impl SecretStore for SqlxPostgresStore {
         cold: &ColdFields,
         effects: ReplaceEffects,
     ) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
         let statement = self
             .tables
             .replace(user_id, expected_version, cold, effects);
-        let rows = self.fetch(&statement).await?;
+        let rows = fetch(&mut conn, &statement).await?;
         let version = rows.first().map(|row| row.int(0)).transpose()?;
-        postgres_sql::replaced(version, self.exists(user_id)).await
+        postgres_sql::replaced(version, exists(&mut conn, &self.tables, user_id)).await
     }
 
     async fn settle_attempt(
@@ -295,22 +326,37 @@ impl SecretStore for SqlxPostgresStore {
         attempt: Attempt,
         at: u64,
     ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
         let statement = self
             .tables
             .settle_attempt(user_id, expected_failures, attempt, at);
         let rows = match statement {
-            Some(statement) => self.execute(&statement).await?,
+            Some(statement) => execute(&mut conn, &statement).await?,
             None => 0,
         };
-        postgres_sql::settled(rows, self.exists(user_id)).await
+        postgres_sql::settled(rows, exists(&mut conn, &self.tables, user_id)).await
+    }
+
+    /// One connection from the pool for the read and the write (sqlx tests each connection it
+    /// hands out, by default with a round trip of its own).
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        let mut conn = self.conn().await?;
+        settle_loop(self.tables.login_on(&mut *conn, user_id, at), decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
-        postgres_sql::reset(self.execute(&self.tables.reset_failures(user_id)).await?)
+        let statement = self.tables.reset_failures(user_id);
+        postgres_sql::reset(execute(&mut *self.conn().await?, &statement).await?)
     }
 
     async fn delete(&self, user_id: &str) -> Result<bool, StoreError> {
-        Ok(self.execute(&self.tables.delete(user_id)).await? == 1)
+        let statement = self.tables.delete(user_id);
+        Ok(execute(&mut *self.conn().await?, &statement).await? == 1)
     }
 
     async fn list(
@@ -319,7 +365,8 @@ impl SecretStore for SqlxPostgresStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredUser>, StoreError> {
-        let rows = self.fetch(&self.tables.list(filter, after, limit)).await?;
+        let statement = self.tables.list(filter, after, limit);
+        let rows = fetch(&mut *self.conn().await?, &statement).await?;
         rows.iter().map(read_user).collect()
     }
 }

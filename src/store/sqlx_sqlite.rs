@@ -7,12 +7,16 @@ use core::future::Future;
 
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Executor, Row, Sqlite, SqlitePool};
+use sqlx::{Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 
+use super::sql_login::{LoginSql, RunSql};
 use super::sqlite_sql::{
     self, Columns, Param, SqliteTables, Statement, TRIES, backoff, column_error, read_user,
 };
-use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::{
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
+    StoredUser, settle_loop,
+};
 
 /// A [`SecretStore`] in SQLite through sqlx, on the application's own [`SqlitePool`].
 ///
@@ -228,12 +232,46 @@ where
     let mut tries = 1;
     loop {
         match run().await {
-            Ok(value) => return Ok(value),
-            Err(e) if tries < TRIES && retryable(&e) => {
-                tokio::time::sleep(backoff(tries)).await;
-                tries += 1;
+            Err(e) if again(&e, &mut tries).await => {}
+            done => return done.map_err(StoreError::backend),
+        }
+    }
+}
+
+/// Whether a statement that failed with `e` on its `tries`-th run runs again: if the error is
+/// [retryable](sqlite_sql::retryable) and it ran fewer than [`TRIES`] times, after waiting
+/// [`backoff`] (and counting the run).
+async fn again(e: &sqlx::Error, tries: &mut u32) -> bool {
+    if *tries < TRIES && retryable(e) {
+        tokio::time::sleep(backoff(*tries)).await;
+        *tries += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// A connection held for one operation, each statement run again as [`retrying`] runs it.
+impl RunSql for &mut SqliteConnection {
+    type Row = SqliteRow;
+
+    async fn read(&mut self, statement: &Statement<'_>) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut tries = 1;
+        loop {
+            match bind(statement).fetch_all(&mut **self).await {
+                Err(e) if again(&e, &mut tries).await => {}
+                done => return done.map_err(StoreError::backend),
             }
-            Err(e) => return Err(StoreError::backend(e)),
+        }
+    }
+
+    async fn write(&mut self, statement: &Statement<'_>) -> Result<u64, StoreError> {
+        let mut tries = 1;
+        loop {
+            match bind(statement).execute(&mut **self).await {
+                Err(e) if again(&e, &mut tries).await => {}
+                done => return Ok(done.map_err(StoreError::backend)?.rows_affected()),
+            }
         }
     }
 }
@@ -331,6 +369,17 @@ impl SecretStore for SqlxSqliteStore {
         sqlite_sql::settled(rows)
             .resolve_async(self.exists(user_id))
             .await
+    }
+
+    /// One connection from the pool for the read and the write.
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
+        settle_loop(self.tables.login_on(&mut *conn, user_id, at), decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
