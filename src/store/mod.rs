@@ -17,7 +17,8 @@
 //! its verdict is never revealed, so no number of concurrent requests gets more verdicts than
 //! the throttling policy allows. A code login makes that whole loop one store call,
 //! [`SecretStore::read_and_settle`], which a SQL store runs on one connection of its pool (one
-//! acquisition, where a sqlx pool tests each connection it hands out with a round trip).
+//! acquisition, where a sqlx pool tests each connection it hands out with a round trip), and the
+//! SQLite store with one hop to the blocking pool.
 //!
 //! `replace` never writes the hot fields (except to raise the last step, never lower it), so a
 //! concurrent compare-and-swap cannot undo a replay step or a consumed code.

@@ -11,7 +11,10 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, TransactionBehavior};
 
 use super::sqlite_sql::{self, Columns, Param, SqliteTables, Statement, column_error, read_user};
-use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser};
+use super::{
+    Attempt, ColdFields, Decide, ListFilter, ReadSettled, ReplaceEffects, SecretStore, SettleOn,
+    StoreError, StoredUser, settle_loop,
+};
 
 /// Read connections kept open for reuse.
 const POOL_SIZE: usize = 4;
@@ -32,7 +35,10 @@ const POOL_SIZE: usize = 4;
 ///   lets them run beside the writer). Other processes on the same file are arbitrated by SQLite's
 ///   locking with a busy timeout.
 /// - Blocking SQLite calls run on Tokio's blocking thread pool, so handlers stay responsive; a
-///   Tokio runtime is required.
+///   Tokio runtime is required. A code login takes one hop there, for its write: its read, a
+///   primary-key lookup of microseconds, runs on the calling task when it cannot wait (on a
+///   connection kept for it, with a busy timeout of zero; a read that would wait goes to the
+///   blocking pool instead). WAL readers take no lock a writer holds.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
@@ -58,6 +64,9 @@ struct Inner {
     tables: SqliteTables,
     writer: Mutex<Option<Connection>>,
     idle: Mutex<Vec<Connection>>,
+    /// The connection a login reads with on the calling task, busy timeout zero
+    /// ([`SqliteStore::read_now`]).
+    reader_now: Mutex<Option<Connection>>,
 }
 
 impl core::fmt::Debug for SqliteStore {
@@ -103,9 +112,20 @@ impl SqliteStore {
                 tables,
                 writer: Mutex::new(None),
                 idle: Mutex::new(Vec::new()),
+                reader_now: Mutex::new(None),
             }),
         };
         store.write(migrate).await?;
+        let path = path.to_owned();
+        let reader = tokio::task::spawn_blocking(move || {
+            let conn = SqliteStore::connect(&path)?;
+            conn.busy_timeout(Duration::ZERO)
+                .map_err(StoreError::backend)?;
+            Ok::<_, StoreError>(conn)
+        })
+        .await
+        .map_err(StoreError::backend)??;
+        *store.lock_reader_now() = Some(reader);
         Ok(store)
     }
 
@@ -118,6 +138,25 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(StoreError::backend)?;
         Ok(conn)
+    }
+
+    fn lock_reader_now(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.inner
+            .reader_now
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A login's read on the calling task, when it cannot wait: `None` if it would (another
+    /// task is reading with the connection, or SQLite is busy: a busy timeout of zero makes it
+    /// fail at once) or failed, for the caller to read on the blocking pool instead. A read by
+    /// primary key in WAL mode takes no lock a writer holds, so what is left is the read itself:
+    /// microseconds, from pages the OS has cached.
+    fn read_now(&self, user_id: &str) -> Option<Option<StoredUser>> {
+        let slot = self.inner.reader_now.try_lock().ok()?;
+        let conn = slot.as_ref()?;
+        let users = query(conn, &self.inner.tables.get(user_id), |row| read_user(row)).ok()?;
+        Some(users.into_iter().next())
     }
 
     /// Runs `f` on the process's single writer connection, on the blocking thread pool.
@@ -258,6 +297,42 @@ impl Columns for Row<'_> {
     }
 }
 
+/// A login on this store ([`SecretStore::read_and_settle`]): the read on the calling task when
+/// it cannot wait ([`SqliteStore::read_now`]; otherwise on the blocking pool, as `get` reads),
+/// the write on the writer connection, so one hop to the blocking pool in all.
+struct Login<'a> {
+    store: &'a SqliteStore,
+    user_id: &'a str,
+    at: u64,
+}
+
+impl SettleOn for Login<'_> {
+    async fn read(&mut self) -> Result<Option<StoredUser>, StoreError> {
+        match self.store.read_now(self.user_id) {
+            Some(read) => Ok(read),
+            None => self.store.get(self.user_id).await,
+        }
+    }
+
+    async fn settle(
+        &mut self,
+        expected_failures: u32,
+        attempt: Attempt,
+    ) -> Result<bool, StoreError> {
+        let (user_id, at) = (self.user_id.to_owned(), self.at);
+        self.store
+            .write(move |conn, tables| {
+                Ok(
+                    match tables.settle_attempt(&user_id, expected_failures, attempt, at) {
+                        Some(statement) => execute(conn, &statement)? > 0,
+                        None => false,
+                    },
+                )
+            })
+            .await
+    }
+}
+
 impl SecretStore for SqliteStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
         let user_id = user_id.to_owned();
@@ -309,6 +384,22 @@ impl SecretStore for SqliteStore {
             sqlite_sql::settled(rows).resolve(|| exists(conn, tables, &user_id))
         })
         .await
+    }
+
+    /// The read on the calling task when it cannot wait, the write on the blocking pool: one
+    /// hop where `get` and `settle_attempt` take two.
+    async fn read_and_settle(
+        &self,
+        user_id: &str,
+        at: u64,
+        decide: &mut Decide<'_>,
+    ) -> Result<ReadSettled, StoreError> {
+        let login = Login {
+            store: self,
+            user_id,
+            at,
+        };
+        settle_loop(login, decide).await
     }
 
     async fn reset_failures(&self, user_id: &str) -> Result<(), StoreError> {
