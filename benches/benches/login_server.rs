@@ -23,9 +23,11 @@
 //!   per acquisition);
 //! - `login_mysql`, `login_mysql_noping`: `MySqlStore` against raw sqlx MySQL, likewise.
 //!
-//! In the sqlx groups a diagnostic, `raw_per_statement`, runs the same baseline with each
-//! statement on the pool (`fetch_one(&pool)`, `execute(&pool)`): a connection acquired per
-//! statement, as the store's `get` and `settle_attempt` each acquire one.
+//! Each store logs in with one connection from its pool (`SecretStore::read_and_settle`: the
+//! read and the conditional write on the connection it acquired), as the baseline does. In the
+//! sqlx groups a diagnostic, `raw_per_statement`, runs the same baseline with each statement on
+//! the pool (`fetch_one(&pool)`, `execute(&pool)`): a connection acquired per statement, as a
+//! store's separate `get` and `settle_attempt` would each acquire one.
 //!
 //! The baseline is the login's SQL with nothing around it: one connection from the pool,
 //! `SELECT` the row (the stores' 13 columns, decoded to owned values as the stores decode them),

@@ -9,7 +9,10 @@
 //!
 //! The baseline (`raw`) is what an async application writing the SQL itself on rusqlite must
 //! do: SQLite calls block, so each of the two statements leaves the executor for tokio's
-//! blocking pool (`spawn_blocking`), as the store's `get` and `settle_attempt` each do. It reads
+//! blocking pool (`spawn_blocking`), as the store's separate `get` and `settle_attempt` each do.
+//! The store's login (`SecretStore::read_and_settle`) takes one hop, for its write: it reads on
+//! the calling task when the read cannot wait (a connection kept for it, busy timeout zero), so
+//! `raw_one_hop` and `raw_no_hop` bracket it. The baseline reads
 //! the row (all 13 columns, decoded) on a pooled read connection with a cached prepared
 //! `SELECT`, then runs the store's own conditional `UPDATE` (the accepted step: one write
 //! transaction, autocommit) on a single writer connection behind a mutex with a cached prepared
