@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("Store: SQLite file {}", db.display());
 
     // In production the key comes from your secret manager:
-    // EncryptionKey::from_base64(1, &std::env::var("TWOFACTOR_KEY")?)
+    // EncryptionKey::from_tagged(&std::env::var("TWOFACTOR_KEY")?) (`twofactor key` makes one)
     let keys = KeyRing::new(EncryptionKey::generate(1)?);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

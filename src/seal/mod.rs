@@ -85,6 +85,9 @@ pub enum SealError {
     /// A key is not 32 bytes (or not valid base64).
     #[error("an encryption key must be 32 bytes")]
     KeyLength,
+    /// A key in text is not `ID:BASE64` with a numeric id ([`EncryptionKey::from_tagged`]).
+    #[error("an encryption key in text is ID:BASE64, with a numeric id")]
+    KeyFormat,
     /// The operating system random generator failed.
     #[error("the operating system random generator failed")]
     Rng,
@@ -137,6 +140,38 @@ impl EncryptionKey {
                 .map_err(|_| SealError::KeyLength)?,
         );
         EncryptionKey::from_bytes(id, &bytes)
+    }
+
+    /// A key in the form `ID:BASE64` (its id in the key ring, a colon, the key in base64), as
+    /// `twofactor key` prints it and [`EncryptionKey::to_tagged`] writes it: one value for an
+    /// environment variable such as `TWOFACTOR_KEY` or a secret file. Whitespace around it (a
+    /// file's final newline) is ignored.
+    ///
+    /// ```
+    /// use twofactor::EncryptionKey;
+    ///
+    /// let key = EncryptionKey::generate(3)?;
+    /// let text = key.to_tagged();
+    /// assert!(text.starts_with("3:"));
+    /// let back = EncryptionKey::from_tagged(&format!("{}\n", &*text))?;
+    /// assert_eq!(back.id(), 3);
+    /// assert!(EncryptionKey::from_tagged("no colon here").is_err());
+    /// # Ok::<(), twofactor::SealError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`SealError::KeyFormat`], [`SealError::KeyLength`].
+    pub fn from_tagged(text: &str) -> Result<EncryptionKey, SealError> {
+        let (id, key) = text.trim().split_once(':').ok_or(SealError::KeyFormat)?;
+        let id: u32 = id.trim().parse().map_err(|_| SealError::KeyFormat)?;
+        EncryptionKey::from_base64(id, key)
+    }
+
+    /// The key as `ID:BASE64`, the form [`EncryptionKey::from_tagged`] reads.
+    ///
+    /// **Security:** this is the key that protects every stored secret.
+    pub fn to_tagged(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{}:{}", self.id, &*self.expose_base64()))
     }
 
     /// The key in base64, for storing in a configuration secret.

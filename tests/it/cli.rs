@@ -199,3 +199,38 @@ fn qr_renders_locally_in_every_format() {
     assert_eq!(bad.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn key_prints_a_new_sealing_key_or_writes_it_owner_only() {
+    let out = twofactor(&["key", "--id", "7"]);
+    assert!(out.status.success());
+    let printed = stdout(&out);
+    let (id, key) = printed.trim().split_once(':').unwrap();
+    assert_eq!(id, "7");
+    twofactor::EncryptionKey::from_base64(7, key).unwrap();
+    // Two runs, two keys.
+    assert_ne!(stdout(&twofactor(&["key"])), stdout(&twofactor(&["key"])));
+
+    let dir = std::env::temp_dir().join(format!("twofactor-cli-key-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sealing.key");
+    let out = twofactor(&["key", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stdout(&out).contains(':'), "the key is not printed");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (id, key) = text.trim().split_once(':').unwrap();
+    assert_eq!(id, "1");
+    twofactor::EncryptionKey::from_base64(1, key).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing file is never overwritten.
+    let again = twofactor(&["key", "--out", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -476,15 +476,7 @@ fn key_ring(var: &str) -> Result<KeyRing, Failure> {
             format!("set {var} to the sealing key as ID:BASE64 (or use --dry-run)"),
         )
     })?);
-    let (id, key) = value
-        .split_once(':')
-        .ok_or_else(|| Failure(2, format!("{var}: expected ID:BASE64")))?;
-    let id: u32 = id
-        .trim()
-        .parse()
-        .map_err(|_| Failure(2, format!("{var}: the key id must be a number")))?;
-    let key = EncryptionKey::from_base64(id, key.trim())
-        .map_err(|e| Failure(2, format!("{var}: {e}")))?;
+    let key = EncryptionKey::from_tagged(&value).map_err(|e| Failure(2, format!("{var}: {e}")))?;
     Ok(KeyRing::new(key))
 }
 

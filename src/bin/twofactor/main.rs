@@ -52,6 +52,18 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         bytes: usize,
     },
+    /// Make a new sealing key (256 bits from the operating system) as `ID:BASE64`, the form
+    /// `TWOFACTOR_KEY` and the web example read: printed, or written to a new file readable by
+    /// its owner only.
+    Key {
+        /// The key's id in the key ring (a new id for each rotation).
+        #[arg(long, default_value_t = 1)]
+        id: u32,
+        /// Write it to this new file (owner-only permissions; an existing file is not touched)
+        /// instead of printing it.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Print an otpauth:// URI for a secret.
     Uri {
         /// Base32 secret (at least 128 bits).
@@ -215,6 +227,27 @@ impl OtpArgs {
     }
 }
 
+/// `twofactor key`: a new key as `ID:BASE64`, printed (returned) or written to `out`.
+fn new_key(id: u32, out: Option<&std::path::Path>) -> Result<String, Failure> {
+    use std::io::Write as _;
+    let key = twofactor::EncryptionKey::generate(id).map_err(|e| Failure(2, e.to_string()))?;
+    let text = key.to_tagged();
+    let Some(path) = out else {
+        return Ok(text.to_string());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(path)
+        .and_then(|mut file| writeln!(file, "{}", &*text));
+    match written {
+        Ok(()) => Ok(format!("wrote key {id} to {}", path.display())),
+        Err(e) => Err(Failure(2, format!("{}: {e}", path.display()))),
+    }
+}
+
 fn run(cli: Cli) -> Result<String, Failure> {
     match cli.command {
         Command::Code { otp } => match otp.build()? {
@@ -239,6 +272,7 @@ fn run(cli: Cli) -> Result<String, Failure> {
         Command::Secret { bytes } => Secret::generate_len(bytes)
             .map(|s| s.expose_base32().to_string())
             .map_err(|e| usage(format!("--bytes: {e}"))),
+        Command::Key { id, out } => new_key(id, out.as_deref()),
         Command::Uri {
             secret,
             issuer,
