@@ -1,22 +1,23 @@
-//! Accounts: usernames and Argon2id password hashes in the `accounts` table.
+//! Accounts: usernames and password hashes (`password-auth`: Argon2id in the PHC string format)
+//! in the `accounts` table, on the application's one SQLite pool.
 
-use subtle::ConstantTimeEq;
+use sqlx::SqlitePool;
 use twofactor::{Requirement, Status};
 
-use crate::App;
+use crate::views::Failure;
 
 /// How long a new administrator may wait before setting up 2FA.
 const ADMIN_GRACE: u64 = 14 * 24 * 3600;
 
 /// A row of the `accounts` table (without the password hash).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub(crate) struct Account {
     pub(crate) id: i64,
     pub(crate) username: String,
     /// The first account is the administrator.
     pub(crate) is_admin: bool,
-    /// When the account was created (Unix seconds; 0 for accounts from before this column).
-    pub(crate) created: u64,
+    /// When the account was created (Unix seconds).
+    pub(crate) created: i64,
 }
 
 impl Account {
@@ -25,8 +26,13 @@ impl Account {
     /// within 14 days of signing up; for everyone else, the requirement an administrator stored
     /// for them (on the admin page) decides alone.
     pub(crate) fn policy(&self) -> Option<Requirement> {
-        self.is_admin
-            .then(|| Requirement::By(self.created.saturating_add(ADMIN_GRACE)))
+        self.is_admin.then(|| {
+            Requirement::By(
+                u64::try_from(self.created)
+                    .unwrap_or(0)
+                    .saturating_add(ADMIN_GRACE),
+            )
+        })
     }
 
     /// What applies to this account: the stricter of the site's policy and the stored
@@ -41,109 +47,104 @@ impl Account {
     pub(crate) fn must_enrol(&self, status: &Status, now: u64) -> bool {
         !status.is_active() && self.requirement(status).is_due(now)
     }
+
+    /// The account's user id in the 2FA store.
+    pub(crate) fn flow_id(&self) -> String {
+        flow_id(self.id)
+    }
 }
 
-/// The account's user id in the 2FA store.
+/// An account's user id in the 2FA store.
 pub(crate) fn flow_id(user: i64) -> String {
     format!("account-{user}")
 }
 
-/// Why a password could not be hashed.
-#[derive(Debug)]
-pub(crate) enum HashError {
-    /// The operating system's random generator failed (no salt).
-    Random(getrandom::Error),
-    /// Argon2 refused to hash.
-    Argon2(argon2::Error),
+/// The table, created when missing.
+pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS accounts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL UNIQUE,
+            password TEXT NOT NULL,
+            is_admin INTEGER NOT NULL,
+            created INTEGER NOT NULL
+        )",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
-impl std::fmt::Display for HashError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HashError::Random(e) => write!(f, "password salt: {e}"),
-            HashError::Argon2(e) => write!(f, "password hash: {e}"),
-        }
+/// A PHC-format hash of `password` (Argon2id, a random salt), computed off the async executor.
+pub(crate) async fn hash_password(password: String) -> Result<String, Failure> {
+    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+        .await
+        .map_err(Failure::internal)
+}
+
+/// Whether `password` matches `stored`, checked off the async executor.
+pub(crate) async fn check_password(stored: String, password: String) -> Result<bool, Failure> {
+    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &stored).is_ok())
+        .await
+        .map_err(Failure::internal)
+}
+
+/// The account with this id.
+pub(crate) async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<Account>, Failure> {
+    sqlx::query_as("SELECT id, username, is_admin, created FROM accounts WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(Failure::internal)
+}
+
+/// The id and password hash of the account with this username.
+pub(crate) async fn credentials(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<(i64, String)>, Failure> {
+    sqlx::query_as("SELECT id, password FROM accounts WHERE username = ?")
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+        .map_err(Failure::internal)
+}
+
+/// Creates an account (the first one is the administrator); `None` if the username is taken.
+pub(crate) async fn create(
+    pool: &SqlitePool,
+    username: &str,
+    hash: &str,
+    now: u64,
+) -> Result<Option<i64>, Failure> {
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (username, password, is_admin, created)
+         VALUES (?, ?, (SELECT COUNT(*) = 0 FROM accounts), ?)",
+    )
+    .bind(username)
+    .bind(hash)
+    .bind(i64::try_from(now).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(done) => Ok(Some(done.last_insert_rowid())),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(Failure::internal(e)),
     }
 }
 
-impl std::error::Error for HashError {}
-
-/// `argon2id$<salt>$<hash>` for a new password, with a random salt.
-pub(crate) fn hash_password(password: &str) -> Result<String, HashError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(HashError::Random)?;
-    let mut out = [0u8; 32];
-    argon2::Argon2::default()
-        .hash_password_into(password.as_bytes(), &salt, &mut out)
-        .map_err(HashError::Argon2)?;
-    Ok(format!(
-        "argon2id${}${}",
-        data_encoding::BASE64_NOPAD.encode(&salt),
-        data_encoding::BASE64_NOPAD.encode(&out)
-    ))
-}
-
-/// Whether `password` matches a hash from [`hash_password`].
-pub(crate) fn check_password(stored: &str, password: &str) -> bool {
-    let mut parts = stored.split('$');
-    let (Some("argon2id"), Some(salt), Some(hash)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let (Ok(salt), Ok(hash)) = (
-        data_encoding::BASE64_NOPAD.decode(salt.as_bytes()),
-        data_encoding::BASE64_NOPAD.decode(hash.as_bytes()),
-    ) else {
-        return false;
-    };
-    let mut out = [0u8; 32];
-    if argon2::Argon2::default()
-        .hash_password_into(password.as_bytes(), &salt, &mut out)
-        .is_err()
-    {
-        return false;
-    }
-    bool::from(out.ct_eq(hash.as_slice()))
-}
-
-impl App {
-    /// The account with this id.
-    pub(crate) fn account(&self, id: i64) -> Option<Account> {
-        let conn = self.accounts.lock().ok()?;
-        conn.query_row(
-            "SELECT id, username, is_admin, created FROM accounts WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(Account {
-                    id: r.get(0)?,
-                    username: r.get(1)?,
-                    is_admin: r.get(2)?,
-                    created: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
-                })
-            },
-        )
-        .ok()
-    }
-
-    /// Every account, oldest first.
-    pub(crate) fn all_accounts(&self) -> Vec<Account> {
-        let Ok(conn) = self.accounts.lock() else {
-            return Vec::new();
-        };
-        let Ok(mut stmt) =
-            conn.prepare("SELECT id, username, is_admin, created FROM accounts ORDER BY id")
-        else {
-            return Vec::new();
-        };
-        stmt.query_map([], |r| {
-            Ok(Account {
-                id: r.get(0)?,
-                username: r.get(1)?,
-                is_admin: r.get(2)?,
-                created: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
-            })
-        })
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
-    }
+/// Up to `limit` accounts after id `after`, in id order (keyset paging on the primary key).
+pub(crate) async fn page(
+    pool: &SqlitePool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Account>, Failure> {
+    sqlx::query_as(
+        "SELECT id, username, is_admin, created FROM accounts WHERE id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(Failure::internal)
 }

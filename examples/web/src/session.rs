@@ -1,22 +1,38 @@
-//! Sessions: who is logged in and how far, in an HMAC-signed cookie with a CSRF token, and what
-//! the 2FA flow asks the application to keep per session: the factor stamp seen at login, the
-//! ticket of an enrolment this session began, and the proof of its second-factor login.
+//! Sessions: who is logged in and how far, kept server-side by `tower-sessions` in the same
+//! SQLite database as everything else, so that they can be ended.
 //!
-//! The cookie is signed, not encrypted: the browser can read what it holds (the ticket and the
-//! proof are bound to this user and useless to anyone else, and it is `HttpOnly`). A server-side
-//! session store is the better home for them.
+//! The browser holds only the session's random id (`__Host-session` over TLS, `session`
+//! otherwise; `HttpOnly`, `SameSite=Strict`). What the 2FA flow asks the application to keep per
+//! session lives here, on the server: the factor stamp seen at login, the ticket of an enrolment
+//! this session began (only this session can see that secret again or confirm it), and the proof
+//! of its second-factor login.
+//!
+//! The id is cycled at every step of the login (password, second factor, a factor change) and the
+//! session is deleted at logout; a session whose factor stamp is no longer the user's is deleted
+//! by the gate in [`crate::auth`] on its next request, which ends every other session of a user
+//! whose factors change.
+//!
+//! CSRF: the synchronizer-token pattern (OWASP's CSRF cheat sheet). Each session holds 128 random
+//! bits, renewed with the id; every form carries them in a hidden field and every state-changing
+//! request is refused unless the field matches (compared in constant time). `SameSite=Strict`
+//! is a second layer, not the defence.
 
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite, SignedCookieJar};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use twofactor::{EnrollmentTicket, FactorStamp, RecentVerification};
 
-/// Sessions older than this are refused.
-const SESSION_MAX_AGE: u64 = 12 * 3600;
+use crate::views::Failure;
+
+/// The key of [`Login`] in the session.
+const KEY: &str = "login";
 
 /// Where a session is in the login.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub(crate) enum Stage {
     /// No one logged in (the session still carries a CSRF token for the login forms).
+    #[default]
     Anonymous,
     /// Password checked; the second factor is due.
     SecondFactor,
@@ -26,183 +42,163 @@ pub(crate) enum Stage {
     Full,
 }
 
-/// A visitor's session, as carried in the `session` cookie.
-#[derive(Clone, Debug)]
-pub(crate) struct Session {
+/// What the application keeps in a visitor's session.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Login {
     /// The account, once the password is checked.
     pub(crate) user: Option<i64>,
     /// How far the login has got.
     pub(crate) stage: Stage,
     /// The token every form must send back.
     pub(crate) csrf: String,
-    /// When the session was created (Unix seconds).
-    issued: u64,
     /// The user's factor stamp when this session logged in (or last changed the factors itself):
     /// a session whose stamp is no longer the user's is ended.
     pub(crate) stamp: Option<FactorStamp>,
-    /// The ticket of the enrolment this session began: only this session can see its secret
-    /// again and confirm it.
-    pub(crate) ticket: Option<EnrollmentTicket>,
-    /// The proof of this session's second-factor login, which authorises sensitive changes for a
+    /// The ticket of the enrolment this session began.
+    ticket: Option<String>,
+    /// The proof of this session's last second factor, which authorises sensitive changes for a
     /// few minutes without a new code.
-    pub(crate) proof: Option<RecentVerification>,
+    proof: Option<String>,
+    /// This session typed a second factor (a code or a recovery code), as the admin pages
+    /// require; a trusted browser's login did not.
+    pub(crate) typed_factor: bool,
     /// The user chose "later" on the banner that offers enrolment before a deadline: this
     /// session does not show it again (the next login does).
     pub(crate) later: bool,
 }
 
-/// The current Unix time in seconds.
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// 128 random bits from the operating system, in hex.
-fn random_token() -> Result<String, getrandom::Error> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-impl Session {
-    /// A new session with no one logged in.
-    pub(crate) fn anonymous() -> Result<Session, getrandom::Error> {
-        Ok(Session {
-            user: None,
-            stage: Stage::Anonymous,
-            csrf: random_token()?,
-            issued: now(),
-            stamp: None,
-            ticket: None,
-            proof: None,
-            later: false,
-        })
+impl Login {
+    /// The ticket of the enrolment this session began, if any.
+    pub(crate) fn ticket(&self) -> Option<EnrollmentTicket> {
+        self.ticket.as_deref().map(EnrollmentTicket::from_session)
     }
 
-    /// A new session for `user` at `stage`, who has the factor stamp `stamp` now.
-    pub(crate) fn for_user(
-        user: i64,
-        stage: Stage,
-        stamp: FactorStamp,
-    ) -> Result<Session, getrandom::Error> {
-        // A new token on every privilege change (no session fixation).
-        Ok(Session {
-            user: Some(user),
-            stage,
-            csrf: random_token()?,
-            issued: now(),
-            stamp: Some(stamp),
-            ticket: None,
-            proof: None,
-            later: false,
-        })
+    /// Keeps the ticket of an enrolment this session began.
+    pub(crate) fn set_ticket(&mut self, ticket: &EnrollmentTicket) {
+        self.ticket = Some(ticket.expose().to_owned());
     }
 
-    /// The session in the cookie, or a new anonymous one if it is missing, invalid or too old
-    /// (which fails only if the operating system's random generator does).
-    pub(crate) fn read(jar: &SignedCookieJar) -> Result<Session, getrandom::Error> {
-        let parsed = jar.get("session").and_then(|c| {
-            let mut parts = c.value().split('|');
-            let user = match parts.next()? {
-                "-" => None,
-                u => Some(u.parse().ok()?),
-            };
-            let stage = match parts.next()? {
-                "anon" => Stage::Anonymous,
-                "2fa" => Stage::SecondFactor,
-                "enrol" => Stage::MustEnrol,
-                "full" => Stage::Full,
-                _ => return None,
-            };
-            let csrf = parts.next()?.to_owned();
-            let issued: u64 = parts.next()?.parse().ok()?;
-            let stamp = match parts.next()? {
-                "-" => None,
-                s => Some(s.parse().ok()?),
-            };
-            let ticket = match parts.next()? {
-                "-" => None,
-                t => Some(EnrollmentTicket::from_session(t)),
-            };
-            let proof = match parts.next()? {
-                "-" => None,
-                p => Some(RecentVerification::from_session(p)),
-            };
-            let later = match parts.next()? {
-                "0" => false,
-                "1" => true,
-                _ => return None,
-            };
-            if parts.next().is_some() {
-                return None;
-            }
-            (now().saturating_sub(issued) < SESSION_MAX_AGE).then_some(Session {
-                user,
-                stage,
-                csrf,
-                issued,
-                stamp,
-                ticket,
-                proof,
-                later,
-            })
-        });
-        parsed.map_or_else(Session::anonymous, Ok)
+    /// The proof of this session's last second factor, if any.
+    pub(crate) fn proof(&self) -> Option<RecentVerification> {
+        self.proof.as_deref().map(RecentVerification::from_session)
     }
 
-    /// `jar` with this session's cookie set.
-    pub(crate) fn write(&self, jar: SignedCookieJar) -> SignedCookieJar {
-        let stage = match self.stage {
-            Stage::Anonymous => "anon",
-            Stage::SecondFactor => "2fa",
-            Stage::MustEnrol => "enrol",
-            Stage::Full => "full",
-        };
-        let user = self.user.map_or_else(|| "-".to_owned(), |u| u.to_string());
-        let stamp = self.stamp.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        // Tickets are URL-safe base64 and proofs `v1.<id>.<base64>.<base64>`: neither is `-` nor
-        // holds a `|`.
-        let ticket = self.ticket.as_ref().map_or("-", EnrollmentTicket::expose);
-        let proof = self.proof.as_ref().map_or("-", RecentVerification::expose);
-        let mut cookie = Cookie::new(
-            "session",
-            format!(
-                "{user}|{stage}|{}|{}|{stamp}|{ticket}|{proof}|{}",
-                self.csrf,
-                self.issued,
-                u8::from(self.later)
-            ),
-        );
-        cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Strict);
-        cookie.set_path("/");
-        jar.add(cookie)
+    /// Keeps the proof of a second factor this session just passed.
+    pub(crate) fn set_proof(&mut self, proof: &RecentVerification) {
+        self.proof = Some(proof.expose().to_owned());
     }
 
-    /// A jar that sets the session cookie empty and already expired, which removes it from the
-    /// browser (logs the visitor out). Removal needs no signature, so no key.
-    pub(crate) fn cleared() -> CookieJar {
-        let mut cookie = Cookie::from("session");
-        cookie.set_path("/");
-        cookie.make_removal();
-        CookieJar::new().add(cookie)
-    }
-
-    /// Whether `submitted` is this session's CSRF token (compared in constant time).
-    pub(crate) fn csrf_ok(&self, submitted: &str) -> bool {
-        bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
-    }
-
-    /// Whether this session saw the user's current factor stamp: a session from before a change
-    /// of the user's second factor (on another device, or by an administrator) is stale. Checked
-    /// on every authenticated route by [`crate::auth::User`].
+    /// Whether this session saw the user's current factor stamp.
     pub(crate) fn stamp_is_current(&self, current: &FactorStamp) -> bool {
         self.stamp.is_some_and(|s| s.matches(current))
     }
+}
 
-    /// The user, if fully logged in.
-    pub(crate) fn full_user(&self) -> Option<i64> {
-        (self.stage == Stage::Full).then_some(self.user).flatten()
+/// 128 random bits from the operating system, in hex.
+fn random_token() -> Result<String, Failure> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(Failure::internal)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The visitor's session and what it holds, as every handler receives it.
+pub(crate) struct Visit {
+    session: tower_sessions::Session,
+    /// What the session holds.
+    pub(crate) login: Login,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Visit {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
+        let session = tower_sessions::Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, e)| Failure::internal(e))?;
+        let login = match session.get::<Login>(KEY).await {
+            Ok(Some(login)) => login,
+            // A session that holds nothing (a first visit) or what this version cannot read.
+            Ok(None) | Err(_) => {
+                let login = Login {
+                    csrf: random_token()?,
+                    ..Login::default()
+                };
+                session
+                    .insert(KEY, &login)
+                    .await
+                    .map_err(Failure::internal)?;
+                login
+            }
+        };
+        Ok(Visit { session, login })
+    }
+}
+
+impl Visit {
+    /// Writes what the session holds back to the store.
+    ///
+    /// # Errors
+    /// The session store's.
+    pub(crate) async fn save(&self) -> Result<(), Failure> {
+        self.session
+            .insert(KEY, &self.login)
+            .await
+            .map_err(Failure::internal)
+    }
+
+    /// A new login step for `user`, now at `stage` with the factor stamp `stamp`: a new session
+    /// id and CSRF token (no session fixation), nothing carried over from before.
+    ///
+    /// # Errors
+    /// The session store's, or the random generator's.
+    pub(crate) async fn begin(
+        &mut self,
+        user: i64,
+        stage: Stage,
+        stamp: FactorStamp,
+    ) -> Result<(), Failure> {
+        self.session.cycle_id().await.map_err(Failure::internal)?;
+        self.login = Login {
+            user: Some(user),
+            stage,
+            csrf: random_token()?,
+            stamp: Some(stamp),
+            ..Login::default()
+        };
+        self.save().await
+    }
+
+    /// This session changed the user's factors (the gate found it current when the request
+    /// began): it carries on under the new stamp, with a new id and CSRF token, without its
+    /// proof (which died with the old stamp) or an enrolment ticket; whether it typed a second
+    /// factor stays. Every other session of the user is stale.
+    ///
+    /// # Errors
+    /// As [`Visit::begin`]; [`Failure::NotLoggedIn`] if no one is logged in.
+    pub(crate) async fn factors_changed(&mut self, stamp: FactorStamp) -> Result<(), Failure> {
+        let user = self.login.user.ok_or(Failure::NotLoggedIn)?;
+        let typed = self.login.typed_factor;
+        self.begin(user, Stage::Full, stamp).await?;
+        self.login.typed_factor = typed;
+        self.save().await
+    }
+
+    /// Ends the session: deleted from the store, and the cookie removed. A copy of the cookie
+    /// opens nothing afterwards.
+    ///
+    /// # Errors
+    /// The session store's.
+    pub(crate) async fn end(self) -> Result<(), Failure> {
+        self.session.flush().await.map_err(Failure::internal)
+    }
+
+    /// Refuses a form whose CSRF token is not this session's (compared in constant time).
+    ///
+    /// # Errors
+    /// [`Failure::BadCsrf`].
+    pub(crate) fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
+        let ok = !self.login.csrf.is_empty()
+            && bool::from(self.login.csrf.as_bytes().ct_eq(submitted.as_bytes()));
+        if ok { Ok(()) } else { Err(Failure::BadCsrf) }
     }
 }

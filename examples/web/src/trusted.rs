@@ -3,35 +3,42 @@
 //!
 //! The token from [`twofactor::EnrollmentFlow::trust_browser`] is itself a credential (256 random
 //! bits, stored by the crate only as a hash), so its cookie is not signed: it is `HttpOnly`,
-//! `SameSite=Lax`, `Secure` when the site is served over TLS, and sent only to the login pages
-//! (path `/login`), where [`twofactor::EnrollmentFlow::next_step`] checks it after the password.
+//! `SameSite=Lax`, and over HTTPS `Secure` with the `__Host-` prefix (this host only, path `/`);
+//! [`twofactor::EnrollmentFlow::next_step`] checks it after the password.
 //! Logging out leaves it in place (the browser stays trusted); revoking it on the account page,
 //! turning 2FA off, a new device or an administrator's reset make it worthless.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use twofactor::{BrowserTrusted, TrustToken};
 
-use crate::session::now;
+use crate::views::now;
 
-/// The cookie's name.
-const COOKIE: &str = "trusted_browser";
+/// The cookie's name: `__Host-trusted_browser` over HTTPS.
+fn name(https: bool) -> &'static str {
+    if https {
+        "__Host-trusted_browser"
+    } else {
+        "trusted_browser"
+    }
+}
 
 /// The token the browser sent, if any.
-pub(crate) fn token(jar: &CookieJar) -> Option<TrustToken> {
-    jar.get(COOKIE)
+pub(crate) fn token(jar: &CookieJar, https: bool) -> Option<TrustToken> {
+    jar.get(name(https))
         .map(|c| c.value())
         .filter(|v| !v.is_empty())
         .map(TrustToken::from_cookie)
 }
 
 /// `jar` with the cookie of a browser just trusted, until the trust expires.
-pub(crate) fn remember(jar: CookieJar, trusted: &BrowserTrusted, secure: bool) -> CookieJar {
+pub(crate) fn remember(jar: CookieJar, trusted: &BrowserTrusted, https: bool) -> CookieJar {
     let seconds = trusted.browser.expires_at.saturating_sub(now());
-    // The token is URL-safe base64: nothing in it needs quoting. Only the login pages need it.
+    // The token is URL-safe base64: nothing in it needs quoting.
     let text = format!(
-        "{COOKIE}={}; Max-Age={seconds}; Path=/login; HttpOnly; SameSite=Lax{}",
+        "{}={}; Max-Age={seconds}; Path=/; HttpOnly; SameSite=Lax{}",
+        name(https),
         trusted.token.expose(),
-        if secure { "; Secure" } else { "" }
+        if https { "; Secure" } else { "" }
     );
     match Cookie::parse(text) {
         Ok(cookie) => jar.add(cookie),

@@ -1,17 +1,27 @@
 //! The web example driven end to end by a real browser (headless Chromium over WebDriver):
 //! sign up, enable 2FA by reading the manual key off the page, save the recovery codes, log out,
-//! log in with a code, see the same code refused, log in with a recovery code, regenerate,
-//! disable, and the admin listing, reset and "2FA required" policy. And two attacks with a
-//! copied session cookie, both refused: a user's copy replayed after 2FA was turned off in the
-//! original session, and an administrator's copy replayed after they changed a factor (the
-//! copies are sent outside the browser too, as a thief would). "Remember this browser": ticked at
-//! the second step, the next login skips it until the browser is revoked (one, then all) on the
-//! account page. Required enrolment: by a date (a banner, "later"), then now (the session may
-//! only enrol, every other page sends it there, and 2FA cannot be turned off once set up).
+//! log in with a code, see the same code refused, log in with a recovery code, regenerate, add,
+//! rename and remove authenticators, a new device, disable, and the admin listing, reset and
+//! "2FA required" policy behind the administrator's own second factor. "Remember this browser":
+//! ticked at the second step, the next login skips it until the browser is revoked (one, then
+//! all). Required enrolment: by a date (a banner, "later"), then now (the session may only enrol,
+//! every other page sends it there, and 2FA cannot be turned off once set up).
+//!
+//! And the attacks, each refused, in the browser and replayed outside it as a thief would: a
+//! password-only session reading or confirming another session's pending secret; a session
+//! cookie copied before logout; old sessions after a factor change (2FA turned off, new recovery
+//! codes); the second step skipped by requesting a protected page; forms without their CSRF
+//! token; a non-admin, and an administrator without 2FA, on the admin page; password guessing
+//! (throttled, alike for accounts that exist and those that do not).
+//!
+//! Every page is checked with axe-core (WCAG 2 A and AA rules: labels, headings, contrast, ...)
+//! in the same browser session, from `tests/a11y/node_modules` (`npm ci --prefix
+//! examples/web/tests/a11y`, run by `.ci/run`).
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages, installed by `.ci/run`); skips with
-//! a notice when they are missing outside CI. Saves screenshots of the enrolment, recovery-code
-//! and trusted-browser pages to `target/web-screenshots/`.
+//! a notice when they are missing outside CI. Saves screenshots of the enrolment, recovery-code,
+//! second-step, trusted-browser and admin pages to `target/web-screenshots/`, or to
+//! `docs/images/` (the README's) with `TWOFACTOR_UPDATE_SCREENSHOTS=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -26,6 +36,12 @@ use std::time::Duration;
 use fantoccini::cookies::Cookie;
 use fantoccini::{Client, ClientBuilder, Locator};
 use twofactor::{EncryptionKey, Secret, Totp, TotpParams};
+
+/// axe-core's script, installed by `npm ci --prefix examples/web/tests/a11y`.
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/a11y/node_modules/axe-core/axe.min.js"
+);
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -181,6 +197,10 @@ struct Answer {
     status: u16,
     location: Option<String>,
     set_cookies: Vec<String>,
+    retry_after: Option<String>,
+    body: String,
+    /// The session id the request carried.
+    sent: String,
 }
 
 impl Answer {
@@ -188,12 +208,34 @@ impl Answer {
     fn assert_logged_out(&self, what: &str) {
         assert_eq!(self.status, 303, "{what}: {self:?}");
         assert_eq!(self.location.as_deref(), Some("/login"), "{what}: {self:?}");
+        // The session is gone from the server: the cookie is removed, or replaced by a new
+        // anonymous session's, never kept.
         assert!(
-            self.set_cookies
-                .iter()
-                .any(|c| c.starts_with("session=;") && c.contains("Max-Age=0")),
-            "{what}: the session cookie is not cleared: {self:?}"
+            self.set_cookies.iter().any(|c| c.starts_with("session=")),
+            "{what}: the session cookie is kept: {self:?}"
         );
+        assert_ne!(
+            self.session().as_deref(),
+            Some(self.sent.as_str()),
+            "{what}: the session lives on: {self:?}"
+        );
+    }
+
+    /// The session cookie this answer set (a new or cycled session id).
+    fn session(&self) -> Option<String> {
+        self.set_cookies
+            .iter()
+            .find_map(|c| c.strip_prefix("session="))
+            .and_then(|c| c.split(';').next())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The CSRF token in the page's forms.
+    fn csrf(&self) -> String {
+        let field = "name=\"csrf\" value=\"";
+        let at = self.body.find(field).unwrap() + field.len();
+        self.body[at..].split('"').next().unwrap().to_owned()
     }
 }
 
@@ -337,20 +379,30 @@ impl Site {
     /// A request made outside the browser with `cookie` as the session cookie (as a thief
     /// replaying a copied cookie would), `form` as its urlencoded body.
     async fn raw(&self, method: &str, path: &str, cookie: &Cookie<'_>, form: &str) -> Answer {
+        self.raw_session(method, path, cookie.value(), form).await
+    }
+
+    /// A request made outside the browser with the session id `session` (empty: none).
+    async fn raw_session(&self, method: &str, path: &str, session: &str, form: &str) -> Answer {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http::<String>();
         let request = axum::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .header("cookie", format!("session={}", cookie.value()))
+            .header("cookie", format!("session={session}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.to_owned())
             .unwrap();
         let response = client.request(request).await.unwrap();
-        let headers = response.headers();
+        let headers = response.headers().clone();
+        let status = response.status().as_u16();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
         Answer {
-            status: response.status().as_u16(),
+            status,
             location: headers
                 .get("location")
                 .map(|v| v.to_str().unwrap().to_owned()),
@@ -359,7 +411,71 @@ impl Site {
                 .iter()
                 .map(|v| v.to_str().unwrap().to_owned())
                 .collect(),
+            retry_after: headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            sent: session.to_owned(),
         }
+    }
+
+    /// A session outside the browser logged in with `user`'s password (the CSRF token read off
+    /// the login page, as a script would): its session id and the answer to the password.
+    async fn raw_login(&self, user: &str, password: &str) -> (String, Answer) {
+        let page = self.raw_session("GET", "/login", "", "").await;
+        let session = page.session().unwrap();
+        let answer = self
+            .raw_session(
+                "POST",
+                "/login",
+                &session,
+                &format!("csrf={}&username={user}&password={password}", page.csrf()),
+            )
+            .await;
+        (answer.session().unwrap_or(session), answer)
+    }
+
+    /// Runs axe-core on the page (WCAG 2 A and AA rules) and fails on any violation. Under CI
+    /// axe-core must be installed; elsewhere a missing one is reported once and skipped.
+    async fn check_a11y(&self, page: &str) {
+        if let Some(violations) = self.a11y_violations().await {
+            assert!(violations.is_empty(), "{page}: {violations:#?}");
+        }
+    }
+
+    /// axe-core's WCAG 2 A and AA violations on the page; `None` when axe-core is not
+    /// installed outside CI.
+    async fn a11y_violations(&self) -> Option<Vec<String>> {
+        let Ok(axe) = std::fs::read_to_string(AXE) else {
+            assert!(
+                !under_ci(),
+                "{AXE} missing: .ci/run installs it with npm ci"
+            );
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: axe-core not installed (npm ci --prefix examples/web/tests/a11y); no accessibility checks"
+                );
+            });
+            return None;
+        };
+        self.client
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await
+            .unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                   .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        Some(serde_json::from_value(found).unwrap())
     }
 
     /// Ticks a checkbox (no navigation).
@@ -478,26 +594,42 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A fresh site (its own database) in-process on a free port, and a browser on it; the work
 /// directory to remove at the end.
 async fn open_site(name: &str) -> (Site, Driver, PathBuf) {
+    open_site_with(name, app::Options::default()).await
+}
+
+/// [`open_site`] with these options.
+async fn open_site_with(name: &str, options: app::Options) -> (Site, Driver, PathBuf) {
     let work =
         std::env::temp_dir().join(format!("twofactor-web-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let state = app::build(
-        &work.join("web.sqlite3"),
-        EncryptionKey::generate(1).unwrap(),
-        &[7u8; 64],
-    )
-    .await
-    .unwrap();
+    let db = work.join("web.sqlite3");
+    let site = app::build(&db, EncryptionKey::generate(1).unwrap(), options)
+        .await
+        .unwrap();
+    // The database is readable by its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "database file mode {mode:o}");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app::router(state)).await.unwrap() });
+    tokio::spawn(async move { app::serve(listener, site.router).await.unwrap() });
     let (driver, client) = start_browser(&work.join("profile")).await;
     (Site { base, client }, driver, work)
 }
 
+/// Where screenshots go: the README's `docs/images/` with
+/// `TWOFACTOR_UPDATE_SCREENSHOTS=1`, otherwise `target/web-screenshots/`.
 fn screenshot_dir() -> PathBuf {
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shots = if std::env::var("TWOFACTOR_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        root.join("docs/images")
+    } else {
+        root.join("target/web-screenshots")
+    };
     std::fs::create_dir_all(&shots).unwrap();
     shots
 }
@@ -511,7 +643,26 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
         return;
     }
     let _one = ONE_BROWSER.lock().await;
-    let (site, _driver, work) = open_site("trust").await;
+    // Bob logs in more often than the password step's default limit allows in a minute.
+    let mut options = app::Options::default();
+    options.password_limits.per_account.burst = 50;
+    let (site, _driver, work) = open_site_with("trust", options).await;
+
+    // The accessibility check finds what it should: a field without a label.
+    site.go("/static/app.css").await;
+    site.client
+        .execute(
+            "document.documentElement.innerHTML = '<head><title>t</title></head><body><main><h1>t</h1><input type=text></main></body>'; return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if let Some(found) = site.a11y_violations().await {
+        assert!(
+            found.iter().any(|v| v.starts_with("label")),
+            "axe-core missed an unlabelled field: {found:?}"
+        );
+    }
 
     site.credentials("/signup", "admin").await;
     site.see("twofa-status", "2FA disabled").await;
@@ -534,21 +685,14 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
         1
     );
     site.see("last-used-0", "never").await;
-    // The token's cookie: sent to the login pages only, HttpOnly, SameSite=Lax, for 30 days.
-    assert!(
-        site.client
-            .get_named_cookie("trusted_browser")
-            .await
-            .is_err(),
-        "the trust cookie is sent beyond the login pages"
-    );
+    // The token's cookie: HttpOnly, SameSite=Lax, for 30 days, and survives logging out.
     site.logout().await;
     let cookie = site
         .client
         .get_named_cookie("trusted_browser")
         .await
         .unwrap();
-    assert_eq!(cookie.path(), Some("/login"));
+    assert_eq!(cookie.path(), Some("/"));
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(
         cookie.same_site(),
@@ -561,6 +705,7 @@ async fn a_remembered_browser_skips_the_second_step_until_revoked() {
     site.see("twofa-status", "2FA enabled").await;
     site.screenshot(&screenshot_dir(), "trusted-browsers.png")
         .await;
+    site.check_a11y("account page with trusted browsers").await;
 
     // Log out and in: the password is enough from this browser.
     site.logout().await;
@@ -627,6 +772,10 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
     // The site's own policy: administrators within 14 days of signing up.
     site.wait_for("enrol-banner").await;
     let admin_by = site.text("enrol-by").await;
+    site.check_a11y("account page with the enrolment banner")
+        .await;
+    // The admin pages need the administrator's own second factor: set it up.
+    let (mut admin_phone, _) = site.enable_2fa().await;
     site.logout().await;
     site.credentials("/signup", "carol").await;
     site.see("twofa-status", "2FA disabled").await;
@@ -634,8 +783,7 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
     site.logout().await;
 
     // Required by a date (the form's default: two weeks from today).
-    site.credentials("/login", "admin").await;
-    site.wait_for("twofa-status").await;
+    site.login_with_code("admin", &mut admin_phone, false).await;
     site.go("/admin").await;
     site.wait_for("filter-all").await;
     let by = site
@@ -645,7 +793,7 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
     site.click("tr[data-user=carol] button.require-by").await;
     let required_by = format!("required by {by}");
     site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
+        ("admin", "2FA enabled", "optional"),
         ("carol", "2FA disabled", required_by.as_str()),
     ])
     .await;
@@ -665,13 +813,12 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
     site.logout().await;
 
     // Required now.
-    site.credentials("/login", "admin").await;
-    site.wait_for("twofa-status").await;
+    site.login_with_code("admin", &mut admin_phone, false).await;
     site.go("/admin").await;
     site.wait_for("filter-all").await;
     site.click("tr[data-user=carol] button.require-now").await;
     site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
+        ("admin", "2FA enabled", "optional"),
         ("carol", "2FA disabled", "required now"),
     ])
     .await;
@@ -679,10 +826,14 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
 
     // The password leads only to enrolment; every other page sends the session back there.
     site.credentials("/login", "carol").await;
-    site.wait_for("manual-key").await;
+    site.wait_for("begin").await;
     assert_eq!(site.path().await, "/account/2fa/enable");
     site.see_containing("message", "required for this account")
         .await;
+    site.check_a11y("enrolment required, before it begins")
+        .await;
+    site.click("#begin").await;
+    site.wait_for("manual-key").await;
     let key = site.text("manual-key").await;
     for page in ["/account", "/admin", "/"] {
         site.go(page).await;
@@ -727,40 +878,64 @@ async fn the_whole_journey_in_a_real_browser() {
         return;
     }
     let _one = ONE_BROWSER.lock().await;
-    let work = std::env::temp_dir().join(format!("twofactor-web-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let (site, _driver, work) = open_site("journey").await;
+    let shots = screenshot_dir();
 
-    // The application, in-process on a free port.
-    let state = app::build(
-        &work.join("web.sqlite3"),
-        EncryptionKey::generate(1).unwrap(),
-        &[7u8; 64],
-    )
-    .await
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app::router(state)).await.unwrap() });
-
-    let (_driver, client) = start_browser(&work.join("profile")).await;
-    let site = Site { base, client };
-
-    // The first account is the administrator.
+    // The first account is the administrator. Without 2FA, the admin pages are refused.
+    site.go("/signup").await;
+    site.wait_for("username").await;
+    site.check_a11y("sign-up page").await;
     site.credentials("/signup", "admin").await;
     site.see("twofa-status", "2FA disabled").await;
+    site.check_a11y("account page without 2FA").await;
+    site.go("/admin").await;
+    site.see_containing("message", "need two-factor authentication")
+        .await;
+    assert_eq!(site.path().await, "/admin/verify");
+    let admin_session = site.session_cookie().await;
+    let answer = site.raw("GET", "/admin/verify", &admin_session, "").await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    let answer = site.raw("GET", "/admin", &admin_session, "").await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.location.as_deref(), Some("/admin/verify"));
+    site.go("/account").await;
     site.logout().await;
 
-    // Alice signs up and enables 2FA.
+    // Alice signs up and enables 2FA. Opening the enrolment page changes nothing: it offers a
+    // button; the secret is made by a POST, for this session only.
     site.credentials("/signup", "alice").await;
     site.see("twofa-status", "2FA disabled").await;
-    site.click("#enable").await;
+    let before = site.session_cookie().await;
+    site.go("/account/2fa/enable").await;
+    site.wait_for("begin").await;
+    site.click("#begin").await;
     let key = site.text("manual-key").await;
     site.wait_for("qr").await;
     site.screenshot(&shots, "enrolment.png").await;
+    site.check_a11y("enrolment page").await;
     let mut phone = Phone::from_manual_key(&key);
+
+    // Attack: another session of Alice's, with only her password, cannot read or confirm the
+    // secret this session is setting up.
+    let (other, answer) = site.raw_login("alice", PASSWORD).await;
+    assert_eq!(answer.location.as_deref(), Some("/account"), "{answer:?}");
+    assert_ne!(other, before.value(), "a new session id at login");
+    let page = site
+        .raw_session("GET", "/account/2fa/enable", &other, "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains(&key),
+        "another session sees the pending secret"
+    );
+    assert!(page.body.contains("id=\"begin\""));
+    let confirm = format!("csrf={}&code={}", page.csrf(), phone.unused_code());
+    let answer = site
+        .raw_session("POST", "/account/2fa/enable", &other, &confirm)
+        .await;
+    assert_ne!(answer.status, 200, "{answer:?}");
+    assert!(!answer.body.contains("recovery-codes"), "{answer:?}");
+
     // A wrong code first: a clear message, the same secret still on the page.
     let wrong = (0..)
         .map(|n| format!("{:06}", (n * 7_919 + 1) % 1_000_000))
@@ -786,22 +961,78 @@ async fn the_whole_journey_in_a_real_browser() {
     assert_eq!(codes.len(), 10);
     assert!(codes.iter().all(|c| c.len() == 19));
     site.screenshot(&shots, "recovery-codes.png").await;
+    site.check_a11y("recovery codes").await;
     site.click("#done").await;
     site.see("twofa-status", "2FA enabled").await;
     site.see("recovery-left", "10").await;
+    site.check_a11y("account page with 2FA").await;
+    // The other session went stale when 2FA was turned on: ended.
+    site.raw_session("GET", "/account", &other, "")
+        .await
+        .assert_logged_out("the other session after 2FA was turned on");
 
-    // Log out, log in: password, then a code.
+    // Log out, log in: password, then a code. The session id changes at each step.
     site.logout().await;
+    let anonymous = site.session_cookie().await;
     site.credentials("/login", "alice").await;
     site.wait_for("code").await;
     assert_eq!(site.path().await, "/login/2fa");
+    let password_only = site.session_cookie().await;
+    assert_ne!(password_only.value(), anonymous.value());
+    site.screenshot(&shots, "second-step.png").await;
+    site.check_a11y("second step").await;
+    // Attack: the second step skipped by asking for a protected page.
+    for page in ["/account", "/account/2fa/enable", "/admin"] {
+        let answer = site.raw("GET", page, &password_only, "").await;
+        assert_eq!(answer.status, 303, "{page}: {answer:?}");
+        assert_eq!(answer.location.as_deref(), Some("/login"), "{page}");
+    }
+    site.go("/account").await;
+    site.wait_for("username").await;
+    assert_eq!(site.path().await, "/login");
+    site.credentials("/login", "alice").await;
+    site.wait_for("code").await;
     let code = phone.fresh_code();
     site.fill("code", &code).await;
     site.click("#verify").await;
     site.see("twofa-status", "2FA enabled").await;
+    assert_ne!(site.session_cookie().await.value(), password_only.value());
+
+    // Attack: a form without its CSRF token (or with another session's) is refused.
+    let full = site.session_cookie().await;
+    let answer = site
+        .raw("POST", "/account/2fa/disable", &full, "code=")
+        .await;
+    assert_eq!(answer.status, 422, "no token at all: {answer:?}");
+    let answer = site
+        .raw(
+            "POST",
+            "/account/2fa/disable",
+            &full,
+            "csrf=0123456789abcdef0123456789abcdef&code=",
+        )
+        .await;
+    assert_eq!(answer.status, 403, "a forged token: {answer:?}");
+    let answer = site
+        .raw(
+            "POST",
+            "/account/trusted/revoke-all",
+            &full,
+            &format!("csrf={}", page.csrf()),
+        )
+        .await;
+    assert_eq!(answer.status, 403, "another session's token: {answer:?}");
+    site.go("/account").await;
+    site.see("twofa-status", "2FA enabled").await;
+
+    // Attack: a session cookie copied before logout opens nothing after it.
+    let copied = site.session_cookie().await;
+    site.logout().await;
+    site.raw("GET", "/account", &copied, "")
+        .await
+        .assert_logged_out("a cookie copied before logout");
 
     // The same code again is refused.
-    site.logout().await;
     site.credentials("/login", "alice").await;
     site.fill("code", &phone.reuse_last()).await;
     site.click("#verify").await;
@@ -825,9 +1056,59 @@ async fn the_whole_journey_in_a_real_browser() {
     site.click("#done").await;
     site.see("recovery-left", "10").await;
 
+    // Several authenticators: add a password manager (its own secret, confirmed with its
+    // code), rename it, log in with it, remove it.
+    site.fill("add-name", "Password manager").await;
+    site.fill("add-code", &phone.fresh_code()).await;
+    site.click("#add-authenticator").await;
+    let manager_key = site.text("manual-key").await;
+    assert_ne!(manager_key, key);
+    let mut manager = Phone::from_manual_key(&manager_key);
+    site.fill("code", &manager.fresh_code()).await;
+    site.click("#confirm").await;
+    site.see_containing("message", "set up").await;
+    site.see_containing("authenticators", "Password manager")
+        .await;
+    assert_eq!(
+        site.client
+            .find_all(Locator::Css("tr.authenticator"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    site.fill("rename-1", "Laptop").await;
+    site.click("tr.authenticator:nth-of-type(3) button.rename")
+        .await;
+    site.see("message", "Renamed.").await;
+    site.see_containing("authenticators", "Laptop").await;
+    site.check_a11y("account page with two authenticators")
+        .await;
+    site.logout().await;
+    site.credentials("/login", "alice").await;
+    site.fill("code", &manager.code_now().await).await;
+    site.click("#verify").await;
+    site.see("twofa-status", "2FA enabled").await;
+    site.fill("remove-code-1", &phone.code_now().await).await;
+    site.click("tr.authenticator:nth-of-type(3) button.remove")
+        .await;
+    site.see(
+        "message",
+        "That authenticator is removed: its codes no longer work.",
+    )
+    .await;
+    assert_eq!(
+        site.client
+            .find_all(Locator::Css("tr.authenticator"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
     // A new phone: the current device's code is asked for, then the new one is confirmed and
     // takes over; the recovery codes are kept.
-    site.fill("new-device-code", &phone.fresh_code()).await;
+    site.fill("new-device-code", &phone.code_now().await).await;
     site.click("#new-device").await;
     let new_key = site.text("manual-key").await;
     assert_ne!(new_key, key);
@@ -845,19 +1126,23 @@ async fn the_whole_journey_in_a_real_browser() {
     site.click("#disable").await;
     site.see_starting("message", "That code is not valid").await;
     site.see("twofa-status", "2FA enabled").await;
-    // A copy of this session, taken before 2FA is turned off (attack B).
+    // A copy of this session, taken before 2FA is turned off.
     let copied = site.session_cookie().await;
     let copied_csrf = site.csrf().await;
-    site.fill("disable-code", &phone.fresh_code()).await;
+    site.fill("disable-code", &phone.code_now().await).await;
     site.click("#disable").await;
     site.see("twofa-status", "2FA disabled").await;
 
-    // Attack B: the copy went stale when 2FA was turned off, so it cannot set up the thief's
-    // device (which would give it a new, current session): refused and logged out, as on the
-    // account page.
-    site.raw("GET", "/account/2fa/enable", &copied, "")
-        .await
-        .assert_logged_out("stale session, GET /account/2fa/enable");
+    // Attack: the copy went stale when 2FA was turned off, so it cannot set up the thief's
+    // device (which would give it a new, current session): refused and ended.
+    site.raw(
+        "POST",
+        "/account/2fa/begin",
+        &copied,
+        &format!("csrf={copied_csrf}"),
+    )
+    .await
+    .assert_logged_out("stale session, POST /account/2fa/begin");
     site.raw(
         "POST",
         "/account/2fa/enable",
@@ -876,14 +1161,21 @@ async fn the_whole_journey_in_a_real_browser() {
         last_step: phone.last_step,
         ..Phone::from_manual_key(&site.text("manual-key").await)
     };
-    site.fill("code", &phone.fresh_code()).await;
+    site.fill("code", &phone.code_now().await).await;
     site.click("#confirm").await;
     assert_eq!(site.recovery_codes().await.len(), 10);
     site.go("/account").await;
     site.see("twofa-status", "2FA enabled").await;
+    // Attack: a user who is not an administrator, on the admin page.
+    let alice = site.session_cookie().await;
+    let answer = site.raw("GET", "/admin", &alice, "").await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.body.contains("Administrators only"), "{answer:?}");
+    site.go("/account").await;
     site.logout().await;
 
-    // Throttling, as the user sees it: five free failures, then a delay, then refusals unchecked.
+    // Throttling of the second step, as the user sees it: five free failures, then a delay,
+    // then refusals unchecked.
     site.credentials("/login", "alice").await;
     site.wait_for("code").await;
     for attempt in 1..=6 {
@@ -908,63 +1200,89 @@ async fn the_whole_journey_in_a_real_browser() {
     .await;
     site.go("/login").await;
 
-    // The administrator's page: listing, filters, reset, the required policy.
+    // Throttling of the password step: guesses at one account name run dry after ten, the
+    // right password included; an account name that does not exist answers alike.
+    site.credentials("/signup", "erin").await;
+    site.see("twofa-status", "2FA disabled").await;
+    site.logout().await;
+    for user in ["erin", "nobody"] {
+        for attempt in 1..=10 {
+            let (_, answer) = site.raw_login(user, "wrong password").await;
+            assert_eq!(answer.status, 401, "{user}, attempt {attempt}");
+            assert!(answer.body.contains("Wrong username or password."));
+        }
+        let (_, answer) = site.raw_login(user, PASSWORD).await;
+        assert_eq!(answer.status, 429, "{user}: {answer:?}");
+        let wait: u64 = answer.retry_after.as_deref().unwrap().parse().unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+        assert!(answer.body.contains("Too many attempts. Next attempt at"));
+    }
+
+    // The administrator sets up 2FA; the admin page asks for the second factor of this session.
     site.credentials("/login", "admin").await;
-    site.wait_for("twofa-status").await;
+    site.see("twofa-status", "2FA disabled").await;
+    let (mut admin_phone, _) = site.enable_2fa().await;
+    site.logout().await;
+    site.login_with_code("admin", &mut admin_phone, false).await;
     site.go("/admin").await;
     site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
+        ("admin", "2FA enabled", "optional"),
+        ("alice", "2FA enabled", "optional"),
+        ("erin", "2FA disabled", "optional"),
+    ])
+    .await;
+    site.screenshot(&shots, "admin.png").await;
+    site.check_a11y("admin page").await;
+    site.click("#filter-enabled").await;
+    site.rows_become(&[
+        ("admin", "2FA enabled", "optional"),
         ("alice", "2FA enabled", "optional"),
     ])
     .await;
-    site.click("#filter-enabled").await;
-    site.rows_become(&[("alice", "2FA enabled", "optional")])
-        .await;
     site.click("#filter-disabled").await;
-    site.rows_become(&[("admin", "2FA disabled", "optional")])
+    site.rows_become(&[("erin", "2FA disabled", "optional")])
         .await;
     site.click("#filter-all").await;
-    site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
-        ("alice", "2FA enabled", "optional"),
-    ])
-    .await;
     site.click("tr[data-user=alice] button.reset").await;
     site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
+        ("admin", "2FA enabled", "optional"),
         ("alice", "2FA disabled", "optional"),
+        ("erin", "2FA disabled", "optional"),
     ])
     .await;
     site.click("tr[data-user=alice] button.require-now").await;
     site.rows_become(&[
-        ("admin", "2FA disabled", "optional"),
+        ("admin", "2FA enabled", "optional"),
         ("alice", "2FA disabled", "required now"),
+        ("erin", "2FA disabled", "optional"),
+    ])
+    .await;
+    site.click("#filter-disabled").await;
+    site.rows_become(&[
+        ("alice", "2FA disabled", "required now"),
+        ("erin", "2FA disabled", "optional"),
     ])
     .await;
     site.logout().await;
 
     // Alice is now sent to enrolment right after her password.
     site.credentials("/login", "alice").await;
-    site.wait_for("manual-key").await;
+    site.wait_for("begin").await;
     assert_eq!(site.path().await, "/account/2fa/enable");
     site.see_containing("message", "required for this account")
         .await;
     let _ = phone.fresh_code();
-
-    // The administrator sets up 2FA, and a thief copies their session cookie (and the CSRF token
-    // on the page).
+    site.go("/account").await;
+    site.wait_for("begin").await;
     site.logout().await;
-    site.credentials("/login", "admin").await;
-    site.see("twofa-status", "2FA disabled").await;
-    site.click("#enable").await;
-    let mut admin_phone = Phone::from_manual_key(&site.text("manual-key").await);
-    site.fill("code", &admin_phone.fresh_code()).await;
-    site.click("#confirm").await;
-    assert_eq!(site.recovery_codes().await.len(), 10);
+
+    // A thief copies the administrator's session cookie (and the CSRF token on the page).
+    site.login_with_code("admin", &mut admin_phone, false).await;
     site.go("/admin").await;
     let admin_table = [
         ("admin", "2FA enabled", "optional"),
         ("alice", "2FA disabled", "required now"),
+        ("erin", "2FA disabled", "optional"),
     ];
     site.rows_become(&admin_table).await;
     let stolen = site.session_cookie().await;
@@ -982,8 +1300,8 @@ async fn the_whole_journey_in_a_real_browser() {
     assert_eq!(site.recovery_codes().await.len(), 10);
     let current = site.session_cookie().await;
 
-    // Attack A: the stolen copy cannot reset the administrator's own 2FA (nor take the new stamp
-    // that would make it current), nor use any admin page: refused and logged out.
+    // Attack: the stolen copy cannot reset the administrator's own 2FA (nor take the new stamp
+    // that would make it current), nor use any admin page: refused and ended.
     let reset = format!("csrf={stolen_csrf}&user={admin_id}");
     site.raw("POST", "/admin/reset", &stolen, &reset)
         .await
@@ -999,11 +1317,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.go("/admin").await;
     site.wait_for("username").await;
     assert_eq!(site.path().await, "/login");
-    let after = site.session_cookie().await;
-    assert!(after.value().contains("anon"), "{after:?}");
-    site.go("/account").await;
-    site.wait_for("username").await;
-    assert_eq!(site.path().await, "/login");
+    site.check_a11y("login page").await;
 
     // The administrator's own session still works, with 2FA still on. Resetting their own 2FA
     // from the admin page is refused: that is the account page's disable, behind the second
@@ -1017,6 +1331,21 @@ async fn the_whole_journey_in_a_real_browser() {
     site.rows_become(&admin_table).await;
     site.go("/account").await;
     site.see("twofa-status", "2FA enabled").await;
+
+    // From a trusted browser the password is enough for the account, not for the admin pages:
+    // they ask for a code first.
+    site.logout().await;
+    site.login_with_code("admin", &mut admin_phone, true).await;
+    site.logout().await;
+    site.credentials("/login", "admin").await;
+    site.see_containing("message", "trusted browser").await;
+    site.go("/admin").await;
+    site.wait_for("code").await;
+    assert_eq!(site.path().await, "/admin/verify");
+    site.check_a11y("admin step-up").await;
+    site.fill("code", &admin_phone.code_now().await).await;
+    site.click("#verify").await;
+    site.rows_become(&admin_table).await;
 
     site.client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&work);

@@ -1,6 +1,7 @@
 //! The request handlers, by concern, and the forms they receive.
 
 pub(crate) mod admin;
+pub(crate) mod authenticators;
 pub(crate) mod login;
 pub(crate) mod settings;
 
@@ -29,6 +30,19 @@ pub(crate) struct CodeForm {
 pub(crate) struct TrustedForm {
     pub(crate) csrf: String,
     pub(crate) id: String,
+}
+
+/// A form naming one authenticator: to rename it (`name`) or remove it (`code`, or the
+/// session's recent second factor).
+#[derive(Deserialize)]
+pub(crate) struct AuthenticatorForm {
+    pub(crate) csrf: String,
+    #[serde(default)]
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) code: String,
 }
 
 /// A form with nothing but the CSRF token (logout).
@@ -60,4 +74,7 @@ pub(crate) struct Msg {
     /// The retry time of an error in `msg`.
     #[serde(default)]
     pub(crate) at: Option<u64>,
+    /// The admin list's page: accounts after this id.
+    #[serde(default)]
+    pub(crate) after: Option<i64>,
 }
