@@ -125,8 +125,15 @@ pub(super) enum ReadThen<P, V> {
 }
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
-    /// Refuses, unchecked, an attempt during a throttling delay or lock.
+    /// Refuses, unchecked, an attempt during a throttling delay or lock, and audits the refusal.
     pub(super) fn gate(&self, record: &StoredUser, now: u64) -> Result<(), FlowError> {
+        self.closed(record, now)
+            .map_err(|e| self.audit_refusal(&record.user_id, e))
+    }
+
+    /// [`EnrollmentFlow::gate`] without the audit event: the check alone, which does no I/O
+    /// (for deciding inside a store call, which holds a connection).
+    fn closed(&self, record: &StoredUser, now: u64) -> Result<(), FlowError> {
         let Some((until, locked)) = self
             .config
             .throttle
@@ -135,16 +142,23 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             return Ok(());
         };
         if now >= until {
-            return Ok(());
-        }
-        let user_id = record.user_id.clone();
-        if locked {
-            self.emit(AuditEvent::Locked { user_id, until });
+            Ok(())
+        } else if locked {
             Err(FlowError::Locked { until })
         } else {
-            self.emit(AuditEvent::Throttled { user_id, until });
             Err(FlowError::Throttled { until })
         }
+    }
+
+    /// Audits a refusal by [`EnrollmentFlow::closed`] (a throttling delay or lock) and returns it.
+    fn audit_refusal(&self, user_id: &str, e: FlowError) -> FlowError {
+        let user_id = user_id.to_owned();
+        match e {
+            FlowError::Locked { until } => self.emit(AuditEvent::Locked { user_id, until }),
+            FlowError::Throttled { until } => self.emit(AuditEvent::Throttled { user_id, until }),
+            _ => {}
+        }
+        e
     }
 
     /// Settles one checked attempt, deciding it afresh on every read: `decide` gives the
@@ -214,6 +228,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // Why the decision stopped without an attempt, if it did not decline.
         let mut stopped: Option<FlowError> = None;
         let mut reads = 0;
+        // The failure count and attempt of the last decision: what a settled write must be.
+        let mut last: Option<(u32, Attempt)> = None;
         let mut on_read = |record: &StoredUser| -> Result<Option<Attempt>, FlowError> {
             reads += 1;
             if reads > ATTEMPT_RETRIES {
@@ -230,9 +246,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 },
             };
             let p = &prepared.insert(ready).1;
-            self.gate(record, now)?;
+            // No audit here: the store may hold a connection while deciding. The refusal is
+            // audited once the store call returns.
+            self.closed(record, now)?;
             let (attempt, v) = decide(p, record)?;
             verdict = Some(v);
+            last = Some((record.failures, attempt));
             Ok(Some(attempt))
         };
         let read = self
@@ -247,10 +266,17 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         Ok(match read {
             ReadSettled::Missing => ReadThen::Missing,
             ReadSettled::Declined(record) => match stopped {
-                Some(e) => return Err(e),
+                Some(e) => return Err(self.audit_refusal(user_id, e)),
                 None => ReadThen::Declined(record),
             },
             ReadSettled::Settled(record, attempt) => {
+                // A store's override must settle what was decided, on the count it was decided
+                // on: anything else is a broken store, never a verdict.
+                if last != Some((record.failures, attempt)) {
+                    return Err(FlowError::Internal(
+                        "a store settled an attempt not decided",
+                    ));
+                }
                 let (Some((_, prepared)), Some(verdict)) = (prepared, verdict) else {
                     return Err(FlowError::Internal("an attempt settled undecided"));
                 };

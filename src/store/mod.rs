@@ -300,7 +300,9 @@ async fn settle_loop(
     mut on: impl SettleOn,
     decide: &mut Decide<'_>,
 ) -> Result<ReadSettled, StoreError> {
-    loop {
+    // However `decide` behaves, and whatever a store's writes do, the loop ends: this many lost
+    // writes in a row is a store that cannot settle, not contention.
+    for _ in 0..SETTLE_LOOP_MAX {
         let Some(record) = on.read().await? else {
             return Ok(ReadSettled::Missing);
         };
@@ -314,7 +316,11 @@ async fn settle_loop(
             Err(e) => return Err(e),
         }
     }
+    Err(StoreError::Conflict)
 }
+
+/// The most reads [`settle_loop`] makes before giving up with [`StoreError::Conflict`].
+const SETTLE_LOOP_MAX: usize = 64;
 
 /// The provided [`SecretStore::read_and_settle`]: each read and write a call of the store's.
 struct PerCall<'a, S: ?Sized> {

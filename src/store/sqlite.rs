@@ -36,9 +36,12 @@ const POOL_SIZE: usize = 4;
 ///   locking with a busy timeout.
 /// - Blocking SQLite calls run on Tokio's blocking thread pool, so handlers stay responsive; a
 ///   Tokio runtime is required. A code login takes one hop there, for its write: its read, a
-///   primary-key lookup of microseconds, runs on the calling task when it cannot wait (on a
-///   connection kept for it, with a busy timeout of zero; a read that would wait goes to the
-///   blocking pool instead). WAL readers take no lock a writer holds.
+///   primary-key lookup of microseconds from cached pages, runs on the calling task when the
+///   database is in WAL mode and the read need not wait for a lock (on a connection kept for
+///   it, with a busy timeout of zero; otherwise it goes to the blocking pool). What can still
+///   hold the task is the read itself: a page not in the OS cache (a disk read), and in rare
+///   contention SQLite's own short retries when a read begins during a WAL checkpoint. A store
+///   on a slow or network file system is better opened where those costs are known.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
@@ -121,11 +124,16 @@ impl SqliteStore {
             let conn = SqliteStore::connect(&path)?;
             conn.busy_timeout(Duration::ZERO)
                 .map_err(StoreError::backend)?;
-            Ok::<_, StoreError>(conn)
+            // Reads on the calling task only where WAL holds (a file system without shared
+            // memory may refuse it): there a reader takes no lock a writer holds.
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .map_err(StoreError::backend)?;
+            Ok::<_, StoreError>(mode.eq_ignore_ascii_case("wal").then_some(conn))
         })
         .await
         .map_err(StoreError::backend)??;
-        *store.lock_reader_now() = Some(reader);
+        *store.lock_reader_now() = reader;
         Ok(store)
     }
 

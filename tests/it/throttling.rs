@@ -7,17 +7,27 @@ use twofactor::{
     ManualClock, MemoryStore, ThrottlePolicy,
 };
 
-#[tokio::test]
-async fn the_lock_is_audited_when_it_falls() {
+type Events = Arc<Mutex<Vec<AuditEvent>>>;
+type Audit = Box<dyn Fn(&AuditEvent) + Send + Sync>;
+
+/// A user enrolled under `policy`, on a manual clock, with every audit event kept.
+struct Enrolled {
+    flow: EnrollmentFlow<MemoryStore, ManualClock, Audit>,
+    clock: ManualClock,
+    events: Events,
+    app: twofactor::Totp,
+    /// A code that is not the current one.
+    wrong: &'static str,
+}
+
+async fn enrolled(policy: ThrottlePolicy) -> Enrolled {
     let clock = ManualClock::new(1_700_000_010);
     let mut config = FlowConfig::new("Example Co");
     config.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
-    // One free failure, then 10 s; locked for an hour at the third.
-    config.throttle = ThrottlePolicy::new(1, 10, 10, 3, 3600).unwrap();
-    let events: Arc<Mutex<Vec<AuditEvent>>> = Arc::default();
+    config.throttle = policy;
+    let events: Events = Arc::default();
     let sink = events.clone();
-    let audit: Box<dyn Fn(&AuditEvent) + Send + Sync> =
-        Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let audit: Audit = Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
     let flow = EnrollmentFlow::new(
         MemoryStore::new(),
         KeyRing::new(EncryptionKey::generate(1).unwrap()),
@@ -35,7 +45,26 @@ async fn the_lock_is_audited_when_it_falls() {
     } else {
         "000000"
     };
-    let locks = |events: &Arc<Mutex<Vec<AuditEvent>>>| {
+    Enrolled {
+        flow,
+        clock,
+        events,
+        app,
+        wrong,
+    }
+}
+
+#[tokio::test]
+async fn the_lock_is_audited_when_it_falls() {
+    // One free failure, then 10 s; locked for an hour at the third.
+    let Enrolled {
+        flow,
+        clock,
+        events,
+        app,
+        wrong,
+    } = enrolled(ThrottlePolicy::new(1, 10, 10, 3, 3600).unwrap()).await;
+    let locks = |events: &Events| {
         events
             .lock()
             .unwrap()
@@ -65,4 +94,42 @@ async fn the_lock_is_audited_when_it_falls() {
         1,
         "the third failure locks, and says so once"
     );
+    // An attempt during the lock is refused unchecked, even with the right code, and the
+    // refusal is audited (after the store call that read the record, not inside it).
+    clock.advance(60);
+    let right = app.generate_at(clock.now()).unwrap();
+    assert!(matches!(
+        flow.verify("u1", right.as_str()).await,
+        Err(FlowError::Locked { .. })
+    ));
+    assert_eq!(locks(&events), 2, "the refusal during the lock is audited");
+}
+
+#[tokio::test]
+async fn a_refusal_during_a_delay_is_audited() {
+    let Enrolled {
+        flow,
+        clock,
+        events,
+        wrong,
+        ..
+    } = enrolled(ThrottlePolicy::new(1, 10, 10, 100, 3600).unwrap()).await;
+    clock.advance(60);
+    for _ in 0..2 {
+        assert!(flow.verify("u1", wrong).await.is_err());
+    }
+    let throttled = |events: &Events| {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, AuditEvent::Throttled { user_id, .. } if user_id == "u1"))
+            .count()
+    };
+    let before = throttled(&events);
+    assert!(matches!(
+        flow.verify("u1", wrong).await,
+        Err(FlowError::Throttled { .. })
+    ));
+    assert_eq!(throttled(&events), before + 1);
 }
