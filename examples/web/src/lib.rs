@@ -54,6 +54,9 @@ pub struct Options {
     /// the `Secure` flag and the `__Host-` prefix, and responses the `Strict-Transport-Security`
     /// header.
     pub https: bool,
+    /// A proxy in front of the site adds the client's address to `X-Forwarded-For` (and only
+    /// it can reach the site): the throttling counts that address instead of the proxy's.
+    pub behind_proxy: bool,
     /// The password step's limits.
     pub password_limits: PasswordLimits,
 }
@@ -92,7 +95,8 @@ pub fn session_cookie_name(options: &Options) -> &'static str {
 
 /// Creates `path` if it does not exist, readable and writable by its owner only, so that the
 /// database (and the journal files SQLite creates beside it, which take its permissions) is
-/// not readable by other users of the machine.
+/// not readable by other users of the machine; an existing file that others can read or write
+/// is made owner-only.
 ///
 /// # Errors
 /// The file system's.
@@ -103,9 +107,25 @@ pub fn create_private_file(path: &Path) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => make_private(path),
         Err(e) => Err(e),
     }
+}
+
+/// Makes an existing file owner-only if others can read or write it.
+///
+/// # Errors
+/// The file system's.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// The site: its state and its router with the session layer.
@@ -172,7 +192,10 @@ pub async fn build(
         .with_name(session_cookie_name(&options))
         .with_secure(options.https)
         .with_http_only(true)
-        .with_same_site(SameSite::Strict)
+        // Lax, not Strict: a link from another site must not drop the session (Strict would
+        // not send the cookie, and the visit would start a new one). Nothing changes state on
+        // a GET, and every form carries the CSRF token, the defence that matters.
+        .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::hours(12),

@@ -16,11 +16,13 @@
 //! - `TWOFACTOR_KEY` (`ID:BASE64`, as `twofactor key` prints) or `TWOFACTOR_KEY_FILE` (a file
 //!   holding it, as `twofactor key --out FILE` writes): the key that seals the 2FA secrets. With
 //!   neither, a development key is made on the first run in `<database>.key` (owner-only) and
-//!   used from then on; in production, give the key from your secret manager.
+//!   used from then on (not with `TWOFACTOR_WEB_TLS=proxy`); in production, give the key from
+//!   your secret manager.
 //! - `TWOFACTOR_WEB_TLS`: `self-signed` serves HTTPS with a certificate made at start for
 //!   `localhost` and `127.0.0.1` (for local testing; the browser will warn); `proxy` says a
-//!   TLS-terminating proxy serves the site. Either way cookies get `Secure` and the `__Host-`
-//!   prefix, and responses HSTS.
+//!   TLS-terminating proxy serves the site (and adds the client's address to
+//!   `X-Forwarded-For`, which the throttling then counts). Either way cookies get `Secure` and
+//!   the `__Host-` prefix, and responses HSTS.
 //! - `PORT`: the port on 127.0.0.1 (default 3000).
 
 use twofactor_web_example as web;
@@ -37,8 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let db = std::path::PathBuf::from(
         std::env::var("TWOFACTOR_WEB_DB").unwrap_or_else(|_| "twofactor-web.sqlite3".to_owned()),
     );
-    let key = load_key(&db.with_extension("key"))?;
     let tls = std::env::var("TWOFACTOR_WEB_TLS").unwrap_or_default();
+    // Behind a proxy the site is in production: no development key.
+    let key = load_key(&db.with_extension("key"), tls != "proxy")?;
     let https = match tls.as_str() {
         "" => false,
         "self-signed" | "proxy" => true,
@@ -50,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let options = web::Options {
         https,
+        behind_proxy: tls == "proxy",
         ..web::Options::default()
     };
     let site = web::build(&db, key, options).await?;
@@ -83,8 +87,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The sealing key: from `TWOFACTOR_KEY`, the file `TWOFACTOR_KEY_FILE` names, or (development)
-/// `dev_file`, made on the first run.
-fn load_key(dev_file: &Path) -> Result<EncryptionKey, Box<dyn std::error::Error>> {
+/// `dev_file`, made on the first run when `dev` allows.
+fn load_key(dev_file: &Path, dev: bool) -> Result<EncryptionKey, Box<dyn std::error::Error>> {
     if let Ok(text) = std::env::var("TWOFACTOR_KEY") {
         return parse_key(&text).map_err(|e| format!("TWOFACTOR_KEY: {e}").into());
     }
@@ -92,7 +96,13 @@ fn load_key(dev_file: &Path) -> Result<EncryptionKey, Box<dyn std::error::Error>
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         return parse_key(&text).map_err(|e| format!("{path}: {e}").into());
     }
+    if !dev {
+        return Err(
+            "set TWOFACTOR_KEY or TWOFACTOR_KEY_FILE (no development key behind a proxy)".into(),
+        );
+    }
     if let Ok(text) = std::fs::read_to_string(dev_file) {
+        web::make_private(dev_file)?;
         return parse_key(&text).map_err(|e| format!("{}: {e}", dev_file.display()).into());
     }
     let key = EncryptionKey::generate(1)?;

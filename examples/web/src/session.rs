@@ -2,7 +2,10 @@
 //! SQLite database as everything else, so that they can be ended.
 //!
 //! The browser holds only the session's random id (`__Host-session` over TLS, `session`
-//! otherwise; `HttpOnly`, `SameSite=Strict`). What the 2FA flow asks the application to keep per
+//! otherwise; `HttpOnly`, `SameSite=Lax`). The sessions table holds the ids as they are (the
+//! session store's format): whoever can read the database can use its live sessions, so the
+//! file is owner-only; a site with a shared database server keeps its sessions where fewer can
+//! read them, or hashes the ids in a wrapper store. What the 2FA flow asks the application to keep per
 //! session lives here, on the server: the factor stamp seen at login, the ticket of an enrolment
 //! this session began (only this session can see that secret again or confirm it), and the proof
 //! of its second-factor login.
@@ -14,8 +17,13 @@
 //!
 //! CSRF: the synchronizer-token pattern (OWASP's CSRF cheat sheet). Each session holds 128 random
 //! bits, renewed with the id; every form carries them in a hidden field and every state-changing
-//! request is refused unless the field matches (compared in constant time). `SameSite=Strict`
-//! is a second layer, not the defence.
+//! request is refused unless the field matches (compared in constant time). `SameSite=Lax` is a
+//! second layer, not the defence.
+//!
+//! A request that read the session before a logout in another tab and writes it afterwards
+//! (a narrow window: the handler must be between its read and its write) saves it again; it is
+//! then a session of the same user at the same stage, and the gate still ends it once the
+//! user's factors change.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -42,8 +50,9 @@ pub(crate) enum Stage {
     Full,
 }
 
-/// What the application keeps in a visitor's session.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// What the application keeps in a visitor's session. Its `Debug` leaves out the ticket and the
+/// proof.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Login {
     /// The account, once the password is checked.
     pub(crate) user: Option<i64>,
@@ -65,6 +74,20 @@ pub(crate) struct Login {
     /// The user chose "later" on the banner that offers enrolment before a deadline: this
     /// session does not show it again (the next login does).
     pub(crate) later: bool,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("stage", &self.stage)
+            .field("stamp", &self.stamp)
+            .field("ticket", &self.ticket.as_ref().map(|_| "[redacted]"))
+            .field("proof", &self.proof.as_ref().map(|_| "[redacted]"))
+            .field("typed_factor", &self.typed_factor)
+            .field("later", &self.later)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Login {

@@ -269,7 +269,11 @@ pub(crate) fn end_of_day(text: &str) -> Option<u64> {
     let y: i64 = parts.next()?.parse().ok()?;
     let m: i64 = parts.next()?.parse().ok()?;
     let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    if parts.next().is_some()
+        || !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
         return None;
     }
     // Howard Hinnant's `days_from_civil`.
@@ -282,7 +286,7 @@ pub(crate) fn end_of_day(text: &str) -> Option<u64> {
     let days = era * 146_097 + doe - 719_468;
     let end = u64::try_from(days.checked_add(1)?.checked_mul(86_400)?).ok()?;
     // A day that does not exist (31 April) would read as the next month's: refuse it.
-    (date(end - 1) == text).then_some(end)
+    (date(end.checked_sub(1)?) == text).then_some(end)
 }
 
 /// The last date of a deadline from [`end_of_day`] (the day it ends).
@@ -302,6 +306,10 @@ mod tests {
         assert_eq!(deadline_date(951_868_800), "2000-02-29");
         assert_eq!(end_of_day("2026-04-31"), None);
         assert_eq!(end_of_day("2026-4-3x"), None);
+        assert_eq!(end_of_day("1969-12-31"), None);
+        assert_eq!(end_of_day("1970-01-01"), Some(86_400));
+        assert_eq!(end_of_day("9223372036854775807-01-01"), None);
+        assert_eq!(end_of_day("-5-01-01"), None);
     }
 
     #[test]

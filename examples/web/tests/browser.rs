@@ -354,7 +354,7 @@ impl Site {
         cookie.set_path("/");
         cookie.set_domain("127.0.0.1");
         cookie.set_http_only(true);
-        cookie.set_same_site(axum_extra::extract::cookie::SameSite::Strict);
+        cookie.set_same_site(axum_extra::extract::cookie::SameSite::Lax);
         self.client.delete_cookie("session").await.unwrap();
         self.client.add_cookie(cookie).await.unwrap();
     }
@@ -867,6 +867,32 @@ async fn required_enrolment_with_a_grace_period_then_enforced() {
     )
     .await;
     site.see("twofa-status", "2FA enabled").await;
+    site.logout().await;
+
+    // The admin list pages by 20 (keyset on the account id): 22 accounts, two pages.
+    for n in 1..=20 {
+        let page = site.raw_session("GET", "/signup", "", "").await;
+        let form = format!(
+            "csrf={}&username=user{n:02}&password={PASSWORD}",
+            page.csrf()
+        );
+        let answer = site
+            .raw_session("POST", "/signup", &page.session().unwrap(), &form)
+            .await;
+        assert_eq!(answer.location.as_deref(), Some("/account"), "{answer:?}");
+    }
+    site.login_with_code("admin", &mut admin_phone, false).await;
+    site.go("/admin").await;
+    site.wait_for("next-page").await;
+    let first = site.user_rows().await;
+    assert_eq!(first.len(), 20);
+    assert_eq!(first[0].0, "admin");
+    site.click("#next-page").await;
+    site.wait_for("filter-all").await;
+    let second = site.user_rows().await;
+    let names: Vec<&str> = second.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["user19", "user20"]);
+    site.absent("next-page").await;
 
     site.client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&work);

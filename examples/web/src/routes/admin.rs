@@ -38,7 +38,10 @@ pub(crate) async fn admin(
         )),
         _ => None,
     };
-    let filter = q.filter.as_deref().unwrap_or("all");
+    let filter = ["enabled", "disabled"]
+        .into_iter()
+        .find(|f| q.filter.as_deref() == Some(*f))
+        .unwrap_or("all");
     let keep = |active: bool| match filter {
         "enabled" => active,
         "disabled" => !active,

@@ -14,6 +14,7 @@ use crate::Shared;
 use crate::accounts::{self, flow_id};
 use crate::routes::{CodeForm, Credentials, CsrfForm};
 use crate::session::{Login, Stage, Visit};
+use crate::throttle::client_address;
 use crate::trusted;
 use crate::views::{Failure, csrf_field, describe, layout, message, now, when, with_error_status};
 
@@ -52,12 +53,41 @@ pub(crate) async fn signup_page(visit: Visit) -> Markup {
     credentials_page("Sign up", "/signup", &visit.login, None)
 }
 
+/// The answer to a throttled form: 429, `Retry-After`, and the form again with the time of the
+/// next attempt.
+fn throttled(wait: std::time::Duration, form: impl FnOnce(Markup) -> Markup) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let note = message(
+        "error",
+        &format!(
+            "Too many attempts. Next attempt at {}.",
+            when(now().saturating_add(seconds))
+        ),
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        form(note),
+    )
+        .into_response()
+}
+
+/// Signs up. Usernames are public here, as on most sites: "That username is taken" says one
+/// exists. Sign-ups are throttled per address (each hashes a password).
 pub(crate) async fn signup(
     State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     mut visit: Visit,
     Form(form): Form<Credentials>,
 ) -> Result<Response, Failure> {
     visit.check_csrf(&form.csrf)?;
+    let address = client_address(peer, &headers, app.options.behind_proxy);
+    if let Err(wait) = app.throttle.sign_up(address) {
+        return Ok(throttled(wait, |note| {
+            credentials_page("Sign up", "/signup", &visit.login, Some(note))
+        }));
+    }
     let username = form.username.trim().to_lowercase();
     let valid = (3..=32).contains(&username.len())
         && username
@@ -99,7 +129,8 @@ pub(crate) async fn login_page(visit: Visit) -> Markup {
 
 pub(crate) async fn login(
     State(app): State<Shared>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     mut visit: Visit,
     jar: CookieJar,
     Form(form): Form<Credentials>,
@@ -108,29 +139,25 @@ pub(crate) async fn login(
     let username = form.username.trim().to_lowercase();
     // Throttled per username (existing or not) and per address, before any hashing; the same
     // answer whether or not the account exists.
-    if let Err(wait) = app.throttle.attempt(&username, client.ip()) {
-        let seconds = wait.as_secs().max(1);
-        let note = message(
-            "error",
-            &format!(
-                "Too many attempts. Next attempt at {}.",
-                when(now().saturating_add(seconds))
-            ),
-        );
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, seconds.to_string())],
-            credentials_page("Log in", "/login", &visit.login, Some(note)),
-        )
-            .into_response());
+    let address = client_address(peer, &headers, app.options.behind_proxy);
+    if let Err(wait) = app.throttle.attempt(&username, address) {
+        return Ok(throttled(wait, |note| {
+            credentials_page("Log in", "/login", &visit.login, Some(note))
+        }));
     }
+    // No account has a longer password (sign-up refuses one): not worth hashing.
+    let password = if form.password.len() > 1024 {
+        String::new()
+    } else {
+        form.password
+    };
     let row = accounts::credentials(&app.pool, &username).await?;
     // Hash even for unknown users, so timing does not reveal which usernames exist.
     let (id, stored) = match row {
         Some((id, stored)) => (Some(id), stored),
         None => (None, app.dummy_hash.clone()),
     };
-    let ok = accounts::check_password(stored, form.password).await?;
+    let ok = accounts::check_password(stored, password).await?;
     let Some(id) = id.filter(|_| ok) else {
         let note = message("error", "Wrong username or password.");
         return Ok((
