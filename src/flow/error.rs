@@ -96,6 +96,11 @@ pub enum FlowError {
     /// instead ([`EnrollmentFlow::disable`](super::EnrollmentFlow::disable)).
     #[error("the last authenticator cannot be removed; turn two-factor authentication off instead")]
     LastAuthenticator,
+    /// The session's factor stamp is not the user's any more: their second factor changed (or
+    /// was reset) since the session saw it. End the session
+    /// ([`EnrollmentFlow::session_status`](super::EnrollmentFlow::session_status)).
+    #[error("the session is older than the user's second factor; log in again")]
+    StaleSession,
     /// A concurrent change won; re-read and try again.
     #[error("the record changed concurrently; try again")]
     Conflict,

@@ -269,6 +269,51 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         }
     }
 
+    /// The guard for every authenticated request: the user's status, if `seen` (the factor
+    /// stamp the session kept when it logged in, from [`Verified::stamp`], a
+    /// [`NextStep::Trusted`] login or [`Status::factor_stamp`]) is still the user's. Once their
+    /// second factor changes (turned on or off, a new device, an authenticator added or
+    /// removed, new recovery codes, an administrator's reset) every session from before it gets
+    /// [`FlowError::StaleSession`]: end it (delete it server-side) and send the person to log in.
+    /// One read of the store, as [`EnrollmentFlow::status`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KeyRing, MemoryStore};
+    ///
+    /// let keys = KeyRing::new(EncryptionKey::generate(1)?);
+    /// let flow = EnrollmentFlow::new(MemoryStore::new(), keys, FlowConfig::new("Example Co"))?;
+    /// // At login, the session keeps the user's stamp.
+    /// let seen = flow.status("u1").await?.factor_stamp;
+    /// assert!(flow.session_status("u1", &seen).await.is_ok());
+    /// // The user sets up 2FA in another session: this one is stale.
+    /// let e = flow.begin("u1", "alice").await?;
+    /// let code = e.uri().to_totp().expect("totp").generate_now()?;
+    /// flow.confirm("u1", e.ticket(), code.as_str()).await?;
+    /// assert!(matches!(
+    ///     flow.session_status("u1", &seen).await,
+    ///     Err(FlowError::StaleSession)
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`FlowError::StaleSession`]; [`FlowError::Store`].
+    pub async fn session_status(
+        &self,
+        user_id: &str,
+        seen: &FactorStamp,
+    ) -> Result<Status, FlowError> {
+        let status = self.status(user_id).await?;
+        if seen.matches(&status.factor_stamp) {
+            Ok(status)
+        } else {
+            Err(FlowError::StaleSession)
+        }
+    }
+
     fn status_of(&self, record: &StoredUser, now: u64) -> Result<Status, FlowError> {
         let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         let factor_stamp = meta.stamp;

@@ -23,7 +23,9 @@ impl FlowError {
     /// ```
     pub fn http_status(&self) -> u16 {
         match self {
-            FlowError::InvalidCode { .. } | FlowError::ClockSkew { .. } => 401,
+            FlowError::InvalidCode { .. }
+            | FlowError::ClockSkew { .. }
+            | FlowError::StaleSession => 401,
             FlowError::ReauthRequired | FlowError::EnrollmentRequired => 403,
             FlowError::EnrollmentExpired => 410,
             FlowError::NotEnrolled
@@ -49,7 +51,7 @@ impl FlowError {
     /// `clock_skew`, `throttled`, `locked`, `malformed_code`, `reauth_required`,
     /// `code_already_used`, `enrollment_required`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
     /// `enrollment_expired`, `too_many_authenticators`, `unknown_authenticator`,
-    /// `last_authenticator`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
+    /// `last_authenticator`, `stale_session`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
     /// new errors get new keys.
     ///
     /// A wrong, replayed or used code all read `invalid_code`, as [`FlowError::InvalidCode`]
@@ -72,6 +74,7 @@ impl FlowError {
             FlowError::TooManyAuthenticators { .. } => "too_many_authenticators",
             FlowError::UnknownAuthenticator => "unknown_authenticator",
             FlowError::LastAuthenticator => "last_authenticator",
+            FlowError::StaleSession => "stale_session",
             FlowError::Conflict => "conflict",
             FlowError::Import(_) => "import_refused",
             FlowError::RecoveryCostOutOfBounds { .. }
@@ -110,6 +113,7 @@ impl FlowError {
             "last_authenticator" => {
                 "Your only authenticator cannot be removed. Turn two-factor authentication off instead."
             }
+            "stale_session" => "Your session has ended. Log in again.",
             "conflict" => "Something changed at the same time. Try again.",
             "import_refused" => "The imported enrolment was refused.",
             _ => "Something went wrong on our side. Try again later.",
@@ -169,6 +173,7 @@ mod tests {
             FlowError::TooManyAuthenticators { max: 5 },
             FlowError::UnknownAuthenticator,
             FlowError::LastAuthenticator,
+            FlowError::StaleSession,
             FlowError::Conflict,
             FlowError::Config("x"),
             FlowError::Store(StoreError::Corrupt("state")),
@@ -192,7 +197,7 @@ mod tests {
                 assert!(!text.starts_with("Something went wrong"), "{key}");
             }
         }
-        assert_eq!(keys.len(), 18);
+        assert_eq!(keys.len(), 19);
     }
 
     #[test]

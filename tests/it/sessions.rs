@@ -545,12 +545,26 @@ async fn stamp_changes_exactly_with_factor_changes(ops: Vec<Op>) {
             }
         };
         let now = flow.status(user).await.unwrap().factor_stamp;
+        // The guard a session runs on every request: a session that saw the stamp before the
+        // operation is ended exactly when the operation changed factors.
+        let guard = flow.session_status(user, &stamp).await;
         match changed {
             Some(new) => {
                 assert_eq!(now, new, "{op:?}: the returned stamp is current");
                 assert!(!now.matches(&stamp), "{op:?} changed factors: new stamp");
+                assert!(
+                    matches!(guard, Err(FlowError::StaleSession)),
+                    "{op:?}: an older session is stale"
+                );
+                assert_eq!(
+                    flow.session_status(user, &now).await.unwrap().factor_stamp,
+                    now
+                );
             }
-            None => assert_eq!(now, stamp, "{op:?} is not a factor change"),
+            None => {
+                assert_eq!(now, stamp, "{op:?} is not a factor change");
+                assert!(guard.is_ok(), "{op:?}: sessions live on");
+            }
         }
         stamp = now;
         // A proof never outlives the stamp it was made under.

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use twofactor::Status;
+use twofactor::{FlowError, Status};
 
 use crate::Shared;
 use crate::accounts::{self, Account};
@@ -123,18 +123,20 @@ pub(crate) async fn current(
         visit.end().await?;
         return Err(Failure::Stale);
     };
-    let status = app
-        .flow
-        .status(&me.flow_id())
-        .await
-        .map_err(Failure::internal)?;
     // The user's factors changed since this session saw them (turned off or replaced on
     // another device, reset by an administrator, ...): this session ends, whatever the route.
-    if !visit.login.stamp_is_current(&status.factor_stamp) {
+    let Some(seen) = visit.login.stamp else {
         visit.end().await?;
         return Err(Failure::Stale);
+    };
+    match app.flow.session_status(&me.flow_id(), &seen).await {
+        Ok(status) => Ok(Some((visit, me, status))),
+        Err(FlowError::StaleSession) => {
+            visit.end().await?;
+            Err(Failure::Stale)
+        }
+        Err(e) => Err(Failure::internal(e)),
     }
-    Ok(Some((visit, me, status)))
 }
 
 impl<A: Access> FromRequestParts<Shared> for User<A> {

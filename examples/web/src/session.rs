@@ -110,11 +110,6 @@ impl Login {
     pub(crate) fn set_proof(&mut self, proof: &RecentVerification) {
         self.proof = Some(proof.expose().to_owned());
     }
-
-    /// Whether this session saw the user's current factor stamp.
-    pub(crate) fn stamp_is_current(&self, current: &FactorStamp) -> bool {
-        self.stamp.is_some_and(|s| s.matches(current))
-    }
 }
 
 /// 128 random bits from the operating system, in hex.

@@ -918,6 +918,7 @@ async fn the_whole_journey_in_a_real_browser() {
     site.see_containing("message", "need two-factor authentication")
         .await;
     assert_eq!(site.path().await, "/admin/verify");
+    site.check_a11y("admin page refused without 2FA").await;
     let admin_session = site.session_cookie().await;
     let answer = site.raw("GET", "/admin/verify", &admin_session, "").await;
     assert_eq!(answer.status, 403, "{answer:?}");
