@@ -43,7 +43,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore as SessionStore;
-use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, KdfParams, KeyRing, SqlxSqliteStore};
+use twofactor::{EncryptionKey, EnrollmentFlow, FlowConfig, KeyRing, SqlxSqliteStore};
 
 pub use throttle::{Limit, PasswordLimits};
 
@@ -162,9 +162,7 @@ pub async fn build(
     sessions.migrate().await?;
     let store = SqlxSqliteStore::new(pool.clone());
     store.migrate().await?;
-    let mut config = FlowConfig::new("twofactor web example");
-    // OWASP's Argon2id minimum for recovery codes too.
-    config.kdf = KdfParams::default();
+    let config = FlowConfig::new("twofactor web example");
     let flow = EnrollmentFlow::new(store, KeyRing::new(encryption_key), config)?;
     let app = Shared(Arc::new(App {
         flow,
