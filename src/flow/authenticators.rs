@@ -611,15 +611,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             accept_step,
             reset_failures: false,
         };
-        match self
-            .store
-            .replace(user_id, record.version, &cold, effects)
-            .await
-        {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => return Err(FlowError::Conflict),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace_or_conflict(&record, &cold, effects).await?;
         self.emit(AuditEvent::AuthenticatorRemoved {
             user_id: user_id.to_owned(),
             id: id.to_owned(),

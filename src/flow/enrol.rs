@@ -295,15 +295,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             accept_step: Some((accepted.step, accepted.drift)),
             reset_failures: true,
         };
-        match self
-            .store
-            .replace(user_id, record.version, &cold, effects)
-            .await
-        {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => return Err(FlowError::Conflict),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace_or_conflict(&record, &cold, effects).await?;
         self.emit(AuditEvent::EnrollmentConfirmed {
             user_id: user_id.to_owned(),
             replaced,
@@ -351,15 +343,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             accept_step: None,
             reset_failures: true,
         };
-        match self
-            .store
-            .replace(&user_id, record.version, &cold, effects)
-            .await
-        {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => return Err(FlowError::Conflict),
-            Err(e) => return Err(e.into()),
-        }
+        self.replace_or_conflict(&record, &cold, effects).await?;
         self.emit(AuditEvent::AuthenticatorAdded {
             user_id: user_id.clone(),
             id: added.id.clone(),

@@ -56,7 +56,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             recovery_generation: record.cold.recovery_generation.wrapping_add(1),
             recovery: None,
         };
-        self.replace_or_conflict(&record, &cold, true).await?;
+        let effects = ReplaceEffects {
+            accept_step: None,
+            reset_failures: true,
+        };
+        self.replace_or_conflict(&record, &cold, effects).await?;
         self.emit(AuditEvent::Disabled {
             user_id: user_id.to_owned(),
         });
@@ -98,7 +102,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             recovery: Some(hashed.encode()),
             ..record.cold.clone()
         };
-        self.replace_or_conflict(&record, &cold, false).await?;
+        let effects = ReplaceEffects {
+            accept_step: None,
+            reset_failures: false,
+        };
+        self.replace_or_conflict(&record, &cold, effects).await?;
         self.emit(AuditEvent::RecoveryCodesRegenerated {
             user_id: user_id.to_owned(),
         });
@@ -238,16 +246,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         Ok(last == Code::new(value, params.digits))
     }
 
+    /// Writes `cold` with `effects` over `record` if it is still the version read;
+    /// [`FlowError::Conflict`] if a concurrent change came first.
     pub(super) async fn replace_or_conflict(
         &self,
         record: &StoredUser,
         cold: &ColdFields,
-        reset_failures: bool,
+        effects: ReplaceEffects,
     ) -> Result<(), FlowError> {
-        let effects = ReplaceEffects {
-            accept_step: None,
-            reset_failures,
-        };
         match self
             .store
             .replace(&record.user_id, record.version, cold, effects)

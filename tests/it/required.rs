@@ -2,37 +2,19 @@
 //! off), the application's own policy combined with it (the stricter wins), the one call after
 //! the password step, and the stored forms (v1, v2, v3) it is read from.
 
-use std::sync::{Arc, Mutex};
-
+use crate::support::{Events, RecordingFlow, recording_flow};
 use twofactor::flow::{NextStep, Requirement};
 use twofactor::store::{ColdFields, SecretStore, StoredStatus};
-use twofactor::{
-    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing,
-    ManualClock, MemoryStore, Totp,
-};
+use twofactor::{AuditEvent, Clock, FlowConfig, FlowError, ManualClock, Totp};
 
 const T0: u64 = 1_800_000_000;
 const DAY: u64 = 24 * 3600;
 
-type Events = Arc<Mutex<Vec<AuditEvent>>>;
-type Flow = EnrollmentFlow<MemoryStore, ManualClock, Box<dyn Fn(&AuditEvent) + Send + Sync>>;
+type Flow = RecordingFlow;
 
 fn setup() -> (Flow, ManualClock, Events) {
     let clock = ManualClock::new(T0);
-    let mut config = FlowConfig::new("Example Co");
-    config.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
-    let events: Events = Arc::default();
-    let sink = events.clone();
-    let audit: Box<dyn Fn(&AuditEvent) + Send + Sync> =
-        Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
-    let flow = EnrollmentFlow::new(
-        MemoryStore::new(),
-        KeyRing::new(EncryptionKey::generate(1).unwrap()),
-        config,
-    )
-    .unwrap()
-    .with_clock(clock.clone())
-    .with_audit(audit);
+    let (flow, events) = recording_flow(&clock, FlowConfig::new("Example Co"));
     (flow, clock, events)
 }
 

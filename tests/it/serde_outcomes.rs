@@ -1,29 +1,14 @@
 //! Feature `serde`: the outcomes an application shows or logs serialize, secrets never do, and
 //! the factor stamp round-trips through a session.
 
-use std::sync::{Arc, Mutex};
-
+use crate::support::recording_flow;
 use twofactor::flow::{NextStep, Requirement};
-use twofactor::{
-    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FactorStamp, FlowConfig, KdfParams, KeyRing,
-    ManualClock, MemoryStore,
-};
+use twofactor::{Clock, FactorStamp, FlowConfig, ManualClock};
 
 #[tokio::test]
 async fn status_next_step_and_audit_events_serialize_without_secrets() {
-    let mut config = FlowConfig::new("Example Co");
-    config.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
-    let events: Arc<Mutex<Vec<AuditEvent>>> = Arc::default();
-    let sink = events.clone();
     let clock = ManualClock::new(1_800_000_000);
-    let flow = EnrollmentFlow::new(
-        MemoryStore::new(),
-        KeyRing::new(EncryptionKey::generate(1).unwrap()),
-        config,
-    )
-    .unwrap()
-    .with_clock(clock.clone())
-    .with_audit(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let (flow, events) = recording_flow(&clock, FlowConfig::new("Example Co"));
 
     let enrollment = flow.begin("u", "alice").await.unwrap();
     let key = enrollment.expose_manual_key().replace(' ', "");

@@ -96,3 +96,35 @@ pub fn postgres_url() -> Option<String> {
 pub fn mysql_url() -> Option<String> {
     service_url("TWOFACTOR_TEST_MYSQL_URL", "a MySQL or MariaDB server")
 }
+
+/// Every audit event a [`RecordingFlow`] emitted, in order.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<twofactor::AuditEvent>>>;
+
+/// An audit sink that is a boxed closure (so the flow's type can be named).
+pub type Audit = Box<dyn Fn(&twofactor::AuditEvent) + Send + Sync>;
+
+/// A flow on a [`twofactor::MemoryStore`] and a manual clock, keeping its audit events.
+pub type RecordingFlow =
+    twofactor::EnrollmentFlow<twofactor::MemoryStore, twofactor::ManualClock, Audit>;
+
+/// A [`RecordingFlow`] with `config` (its recovery-code KDF made cheap for tests) on `clock`, and
+/// the events it records.
+pub fn recording_flow(
+    clock: &twofactor::ManualClock,
+    mut config: twofactor::FlowConfig,
+) -> (RecordingFlow, Events) {
+    config.kdf = twofactor::KdfParams::argon2id(64, 1, 1).unwrap();
+    let events: Events = Events::default();
+    let sink = events.clone();
+    let audit: Audit =
+        Box::new(move |e: &twofactor::AuditEvent| sink.lock().unwrap().push(e.clone()));
+    let flow = twofactor::EnrollmentFlow::new(
+        twofactor::MemoryStore::new(),
+        twofactor::KeyRing::new(twofactor::EncryptionKey::generate(1).unwrap()),
+        config,
+    )
+    .unwrap()
+    .with_clock(clock.clone())
+    .with_audit(audit);
+    (flow, events)
+}

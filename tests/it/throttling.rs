@@ -1,18 +1,11 @@
 //! Throttling as the audit trail sees it: the lock is reported once, when it falls.
 
-use std::sync::{Arc, Mutex};
-
-use twofactor::{
-    AuditEvent, Clock, EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing,
-    ManualClock, MemoryStore, ThrottlePolicy,
-};
-
-type Events = Arc<Mutex<Vec<AuditEvent>>>;
-type Audit = Box<dyn Fn(&AuditEvent) + Send + Sync>;
+use crate::support::{Events, RecordingFlow, recording_flow};
+use twofactor::{AuditEvent, Clock, FlowConfig, FlowError, ManualClock, ThrottlePolicy};
 
 /// A user enrolled under `policy`, on a manual clock, with every audit event kept.
 struct Enrolled {
-    flow: EnrollmentFlow<MemoryStore, ManualClock, Audit>,
+    flow: RecordingFlow,
     clock: ManualClock,
     events: Events,
     app: twofactor::Totp,
@@ -23,19 +16,8 @@ struct Enrolled {
 async fn enrolled(policy: ThrottlePolicy) -> Enrolled {
     let clock = ManualClock::new(1_700_000_010);
     let mut config = FlowConfig::new("Example Co");
-    config.kdf = KdfParams::argon2id(64, 1, 1).unwrap();
     config.throttle = policy;
-    let events: Events = Arc::default();
-    let sink = events.clone();
-    let audit: Audit = Box::new(move |e: &AuditEvent| sink.lock().unwrap().push(e.clone()));
-    let flow = EnrollmentFlow::new(
-        MemoryStore::new(),
-        KeyRing::new(EncryptionKey::generate(1).unwrap()),
-        config,
-    )
-    .unwrap()
-    .with_clock(clock.clone())
-    .with_audit(audit);
+    let (flow, events) = recording_flow(&clock, config);
     let e = flow.begin("u1", "u1").await.unwrap();
     let app = e.uri().to_totp().unwrap();
     let code = app.generate_at(clock.now()).unwrap();

@@ -9,7 +9,7 @@ use axum::response::Redirect;
 use crate::Shared;
 use crate::auth::{Full, User};
 use crate::routes::AuthenticatorForm;
-use crate::routes::settings::{back, error_redirect, reauth, to_enrolment};
+use crate::routes::settings::{back, factors_changed, reauth, to_enrolment};
 use crate::views::Failure;
 
 /// Begins adding an authenticator: the enrolment page then shows its QR code to this session.
@@ -60,11 +60,5 @@ pub(crate) async fn remove(
             .remove_authenticator(&me.flow_id(), &form.id, reauth)
             .await
     };
-    match removed.await {
-        Ok(stamp) => {
-            visit.factors_changed(stamp).await?;
-            Ok(Redirect::to("/account?msg=removed"))
-        }
-        Err(e) => Ok(error_redirect(&e)),
-    }
+    factors_changed(&mut visit, removed.await, "removed").await
 }

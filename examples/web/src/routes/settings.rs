@@ -6,8 +6,8 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use twofactor::{
-    Authenticator, Enrollment, EnrollmentStatus, FlowError, QrCode, Reauth, RecentVerification,
-    RecoveryCodeSet, Requirement, Status, TrustedBrowser,
+    Authenticator, Enrollment, EnrollmentStatus, FactorStamp, FlowError, QrCode, Reauth,
+    RecentVerification, RecoveryCodeSet, Requirement, Status, TrustedBrowser,
 };
 
 use crate::Shared;
@@ -534,13 +534,22 @@ pub(crate) async fn disable(
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow.disable(&me.flow_id(), reauth).await
     };
-    match disabled.await {
-        // This session made the change, and was current when it began (the gate checked): it
-        // keeps going under the new stamp and a new id (every other session of the user ends);
-        // its proof died with the old stamp.
+    factors_changed(&mut visit, disabled.await, "disabled").await
+}
+
+/// Back to the account page after a factor change this session made (with the message `done`),
+/// or with the error. The session was current when the change began (the gate checked): it keeps
+/// going under the new stamp and a new id (every other session of the user ends); its proof died
+/// with the old stamp.
+pub(crate) async fn factors_changed(
+    visit: &mut Visit,
+    changed: Result<FactorStamp, FlowError>,
+    done: &str,
+) -> Result<Redirect, Failure> {
+    match changed {
         Ok(stamp) => {
             visit.factors_changed(stamp).await?;
-            Ok(Redirect::to("/account?msg=disabled"))
+            Ok(Redirect::to(&format!("/account?msg={done}")))
         }
         Err(e) => Ok(error_redirect(&e)),
     }
