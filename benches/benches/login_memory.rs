@@ -95,6 +95,7 @@ fn logins(c: &mut Criterion) {
                     let attempt = Attempt::AcceptStep {
                         step: first + i,
                         drift: 0,
+                        version: 1,
                     };
                     assert!(store.settle_attempt(&user, 0, attempt, T0).await.unwrap());
                 }

@@ -79,7 +79,8 @@ fn pg_update(table: &str) -> String {
     format!(
         "UPDATE {table} SET last_step = $2, drift = $3, last_used_at = $4,
                     failures = 0, last_failure_at = NULL
-                 WHERE user_id = $1 AND failures = $5 AND (last_step IS NULL OR last_step < $2)"
+                 WHERE user_id = $1 AND failures = $5 AND version = $6
+                   AND (last_step IS NULL OR last_step < $2)"
     )
 }
 
@@ -88,7 +89,8 @@ fn mysql_update(table: &str) -> String {
     format!(
         "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
                 failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND failures = ? AND (last_step IS NULL OR last_step < ?)"
+             WHERE user_id = ? AND failures = ? AND version = ?
+               AND (last_step IS NULL OR last_step < ?)"
     )
 }
 
@@ -157,7 +159,10 @@ impl Login for RawTokioPg {
         let row = black_box(pg_row(&rows[0]));
         let update = client.prepare_cached(&self.update).await.unwrap();
         let n = client
-            .execute(&update, &[&user, &step, &0i64, &step, &row.failures])
+            .execute(
+                &update,
+                &[&user, &step, &0i64, &step, &row.failures, &row.version],
+            )
             .await
             .unwrap();
         assert_eq!(n, 1, "the baseline's update must write the row");
@@ -204,23 +209,24 @@ impl Login for RawSqlxPg {
     async fn login(&self, user: usize, step: i64) {
         let user = self.users[user].as_str();
         let select = sqlx::query(&self.select).bind(user);
-        let update = |failures: i64| {
+        let update = |failures: i64, version: i64| {
             sqlx::query(&self.update)
                 .bind(user)
                 .bind(step)
                 .bind(0i64)
                 .bind(step)
                 .bind(failures)
+                .bind(version)
         };
         let n = if self.per_statement {
             let row = select.fetch_one(&self.pool).await.unwrap();
             let row = black_box(sqlx_pg_row(&row));
-            update(row.failures).execute(&self.pool).await
+            update(row.failures, row.version).execute(&self.pool).await
         } else {
             let mut conn = self.pool.acquire().await.unwrap();
             let row = select.fetch_one(&mut *conn).await.unwrap();
             let row = black_box(sqlx_pg_row(&row));
-            update(row.failures).execute(&mut *conn).await
+            update(row.failures, row.version).execute(&mut *conn).await
         }
         .unwrap()
         .rows_affected();
@@ -292,24 +298,25 @@ impl Login for RawSqlxMySql {
         let step = u64::from_ne_bytes(step.to_ne_bytes()) ^ (1 << 63);
         let user = self.users[user].as_bytes();
         let select = sqlx::query(&self.select).bind(user);
-        let update = |failures: u64| {
+        let update = |failures: u64, version: u64| {
             sqlx::query(&self.update)
                 .bind(step)
                 .bind(0i64)
                 .bind(step)
                 .bind(user)
                 .bind(failures)
+                .bind(version)
                 .bind(step)
         };
         let n = if self.per_statement {
             let row = select.fetch_one(&self.pool).await.unwrap();
             let row = black_box(my_row(&row));
-            update(row.failures).execute(&self.pool).await
+            update(row.failures, row.version).execute(&self.pool).await
         } else {
             let mut conn = self.pool.acquire().await.unwrap();
             let row = select.fetch_one(&mut *conn).await.unwrap();
             let row = black_box(my_row(&row));
-            update(row.failures).execute(&mut *conn).await
+            update(row.failures, row.version).execute(&mut *conn).await
         }
         .unwrap()
         .rows_affected();

@@ -53,7 +53,8 @@ use twofactor_benches::{
 /// The store's accepted-step statement, verbatim (`SqliteStore::accept_step`).
 const UPDATE: &str = "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
                         failures = 0, last_failure_at = NULL
-                     WHERE user_id = ?1 AND failures = ?5 AND (last_step IS NULL OR last_step < ?2)";
+                     WHERE user_id = ?1 AND failures = ?5 AND version = ?6
+                       AND (last_step IS NULL OR last_step < ?2)";
 
 fn select() -> String {
     format!("SELECT {COLUMNS} FROM twofactor_users WHERE user_id = ?1")
@@ -110,9 +111,9 @@ impl Shared {
         row
     }
 
-    fn write(&self, user: &str, step: i64, failures: i64) {
+    fn write(&self, user: &str, step: i64, (failures, version): (i64, i64)) {
         let conn = self.writer.lock().unwrap();
-        let values = params![user, step, 0i64, step, failures];
+        let values = params![user, step, 0i64, step, failures, version];
         let n = if self.cached {
             conn.prepare_cached(UPDATE).unwrap().execute(values)
         } else {
@@ -174,7 +175,8 @@ impl Login for RawSqlite {
                 let row = tokio::task::spawn_blocking(move || s.read(&n))
                     .await
                     .unwrap();
-                let failures = black_box(row).failures;
+                let row = black_box(row);
+                let failures = (row.failures, row.version);
                 tokio::task::spawn_blocking(move || shared.write(&name, step, failures))
                     .await
                     .unwrap();
@@ -184,7 +186,8 @@ impl Login for RawSqlite {
                 let row = tokio::task::spawn_blocking(move || s.read(&n))
                     .await
                     .unwrap();
-                let failures = black_box(row).failures;
+                let row = black_box(row);
+                let failures = (row.failures, row.version);
                 let start = Instant::now();
                 while start.elapsed() < gap {
                     std::hint::spin_loop();
@@ -194,13 +197,15 @@ impl Login for RawSqlite {
                     .unwrap();
             }
             Hops::One => tokio::task::spawn_blocking(move || {
-                let failures = black_box(shared.read(&name)).failures;
+                let row = black_box(shared.read(&name));
+                let failures = (row.failures, row.version);
                 shared.write(&name, step, failures);
             })
             .await
             .unwrap(),
             Hops::Zero => {
-                let failures = black_box(shared.read(&name)).failures;
+                let row = black_box(shared.read(&name));
+                let failures = (row.failures, row.version);
                 shared.write(&name, step, failures);
             }
         }

@@ -355,7 +355,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .settle(record, now, |read| {
                     let decision = decide(&primary, &extras, &meta, read, code, now, diagnosis);
                     let attempt = match decision {
-                        Decision::Primary { step, drift } => Attempt::AcceptStep { step, drift },
+                        Decision::Primary { step, drift } => Attempt::AcceptStep {
+                            step,
+                            drift,
+                            version: read.version,
+                        },
                         // An additional authenticator's code reserves the attempt like a
                         // failure; the compare-and-swap below accepts it and resets the count.
                         Decision::Extra { .. } | Decision::Refused(_) => Attempt::Failed,

@@ -395,9 +395,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                     .and_then(|i| 1u64.checked_shl(i))
                     .is_some_and(|bit| record.recovery_used & bit == 0);
                 Ok(match found {
-                    Some(index) if unused => {
-                        (Attempt::ConsumeRecoveryCode { generation, index }, ())
-                    }
+                    Some(index) if unused => (
+                        Attempt::ConsumeRecoveryCode {
+                            generation,
+                            index,
+                            version: record.version,
+                        },
+                        (),
+                    ),
                     _ => (Attempt::Failed, ()),
                 })
             })
@@ -525,6 +530,7 @@ fn decide_code(
             Attempt::AcceptStep {
                 step: m.step,
                 drift: m.drift,
+                version: record.version,
             },
             Ok(()),
         ),

@@ -380,7 +380,12 @@ pub async fn advance_step<S: SecretStore + ?Sized>(
     drift: i64,
     at: u64,
 ) -> Result<bool, StoreError> {
-    settle_on_current_count(store, user_id, Attempt::AcceptStep { step, drift }, at).await
+    let attempt = |version| Attempt::AcceptStep {
+        step,
+        drift,
+        version,
+    };
+    settle_on_current_count(store, user_id, attempt, at).await
 }
 
 /// Consumes recovery code `index` of set `generation` through [`SecretStore::settle_attempt`],
@@ -392,7 +397,11 @@ pub async fn consume_recovery_code<S: SecretStore + ?Sized>(
     index: u32,
     at: u64,
 ) -> Result<bool, StoreError> {
-    let attempt = Attempt::ConsumeRecoveryCode { generation, index };
+    let attempt = |version| Attempt::ConsumeRecoveryCode {
+        generation,
+        index,
+        version,
+    };
     settle_on_current_count(store, user_id, attempt, at).await
 }
 
@@ -409,30 +418,33 @@ pub async fn reserve_attempt<S: SecretStore + ?Sized>(
         .await
 }
 
+/// Settles `attempt(version)` on the failure count and version read just before, reading again
+/// while either changed in between.
 async fn settle_on_current_count<S: SecretStore + ?Sized>(
     store: &S,
     user_id: &str,
-    attempt: Attempt,
+    attempt: impl Fn(u64) -> Attempt,
     at: u64,
 ) -> Result<bool, StoreError> {
-    let mut failures = match store.get(user_id).await? {
-        Some(user) => user.failures,
+    let mut read = match store.get(user_id).await? {
+        Some(user) => (user.failures, user.version),
         // Let the store report the missing record itself.
-        None => 0,
+        None => (0, 0),
     };
     loop {
-        if store.settle_attempt(user_id, failures, attempt, at).await? {
+        let (failures, version) = read;
+        if store
+            .settle_attempt(user_id, failures, attempt(version), at)
+            .await?
+        {
             return Ok(true);
         }
-        let now = store
-            .get(user_id)
-            .await?
-            .ok_or(StoreError::NotFound)?
-            .failures;
-        if now == failures {
+        let user = store.get(user_id).await?.ok_or(StoreError::NotFound)?;
+        let now = (user.failures, user.version);
+        if now == read {
             return Ok(false); // the attempt's own condition failed
         }
-        failures = now;
+        read = now;
     }
 }
 
@@ -459,10 +471,15 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     // On a stale count, no verdict is written.
     for attempt in [
         Attempt::Failed,
-        Attempt::AcceptStep { step: 5, drift: 0 },
+        Attempt::AcceptStep {
+            step: 5,
+            drift: 0,
+            version: 1,
+        },
         Attempt::ConsumeRecoveryCode {
             generation: 3,
             index: 0,
+            version: 1,
         },
     ] {
         assert!(
@@ -473,7 +490,11 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let same = store.get("s").await.unwrap().unwrap();
     assert_eq!(same, u, "nothing changed");
     // Accepting a step resets the count, with the step's drift and time of use.
-    let accept = Attempt::AcceptStep { step: 5, drift: -2 };
+    let accept = Attempt::AcceptStep {
+        step: 5,
+        drift: -2,
+        version: 1,
+    };
     assert!(store.settle_attempt("s", 1, accept, 12).await.unwrap());
     let u = store.get("s").await.unwrap().unwrap();
     assert_eq!(
@@ -498,6 +519,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let consume = Attempt::ConsumeRecoveryCode {
         generation: 3,
         index: 2,
+        version: 1,
     };
     assert!(store.settle_attempt("s", 1, consume, 15).await.unwrap());
     let u = store.get("s").await.unwrap().unwrap();
@@ -518,10 +540,72 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let other = Attempt::ConsumeRecoveryCode {
         generation: 2,
         index: 3,
+        version: 1,
     };
     assert!(!store.settle_attempt("s", 0, other, 16).await.unwrap());
     // Only this user changed.
     assert_eq!(u.version, 1, "hot fields never bump the version");
+    // A record replaced since the read (a new secret, the same recovery set) accepts no code
+    // checked against the old one, on the right count and with a later step...
+    assert_eq!(
+        store
+            .replace(
+                "s",
+                1,
+                &cold(StoredStatus::Active, 3),
+                ReplaceEffects::default()
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    let replaced = store.get("s").await.unwrap().unwrap();
+    let old_step = Attempt::AcceptStep {
+        step: 9,
+        drift: 0,
+        version: 1,
+    };
+    let old_code = Attempt::ConsumeRecoveryCode {
+        generation: 3,
+        index: 5,
+        version: 1,
+    };
+    for attempt in [old_step, old_code] {
+        assert!(
+            !store.settle_attempt("s", 0, attempt, 17).await.unwrap(),
+            "{attempt:?} on a replaced record"
+        );
+    }
+    assert_eq!(
+        store.get("s").await.unwrap().unwrap(),
+        replaced,
+        "nothing changed"
+    );
+    // ...while the same attempts decided on the new version are accepted.
+    let new_step = Attempt::AcceptStep {
+        step: 9,
+        drift: 0,
+        version: 2,
+    };
+    let new_code = Attempt::ConsumeRecoveryCode {
+        generation: 3,
+        index: 5,
+        version: 2,
+    };
+    assert!(store.settle_attempt("s", 0, new_step, 18).await.unwrap());
+    assert!(store.settle_attempt("s", 0, new_code, 19).await.unwrap());
+    let u = store.get("s").await.unwrap().unwrap();
+    assert_eq!(
+        (u.last_step, u.recovery_used & 0b10_0000),
+        (Some(9), 0b10_0000)
+    );
+    // A failure still counts on a replaced record: the count is the user's, not the secret's.
+    assert!(
+        store
+            .settle_attempt("s", 0, Attempt::Failed, 20)
+            .await
+            .unwrap()
+    );
 }
 
 /// [`SecretStore::read_and_settle`] is the loop it documents: `decide` sees each record read,
@@ -572,7 +656,11 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
     let after = store.get("r").await.unwrap().unwrap();
     assert_eq!((after.failures, after.last_failure_at), (1, Some(11)));
     // An accepted step resets the count, with its drift and time of use.
-    let accept = Attempt::AcceptStep { step: 5, drift: -1 };
+    let accept = Attempt::AcceptStep {
+        step: 5,
+        drift: -1,
+        version: 1,
+    };
     let settled = store
         .read_and_settle("r", 12, &mut |_| Some(accept))
         .await
@@ -608,6 +696,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
     let consume = Attempt::ConsumeRecoveryCode {
         generation: 2,
         index: 4,
+        version: 1,
     };
     let consumed = store
         .read_and_settle("r", 14, &mut |_| Some(consume))
@@ -851,12 +940,15 @@ async fn race_across_task<S: SecretStore>(
     barrier.wait().await;
     let step = advance_step(&*store, "across", 77, 0, 1).await.unwrap();
     // A login's read and write in one call, on a later step.
-    let accept = Attempt::AcceptStep { step: 78, drift: 0 };
     let login = store
         .read_and_settle("across", 1, &mut |user| {
             user.last_step
                 .is_none_or(|last| last < 78)
-                .then_some(accept)
+                .then_some(Attempt::AcceptStep {
+                    step: 78,
+                    drift: 0,
+                    version: user.version,
+                })
         })
         .await
         .unwrap();
@@ -896,7 +988,11 @@ pub async fn race_verdicts<S: SecretStore + 'static>(store: Arc<S>) {
         .unwrap();
     let results = race(&store, |s, i| async move {
         let attempt = if i % 2 == 0 {
-            Attempt::AcceptStep { step: 77, drift: 0 }
+            Attempt::AcceptStep {
+                step: 77,
+                drift: 0,
+                version: 1,
+            }
         } else {
             Attempt::Failed
         };
@@ -931,15 +1027,15 @@ pub async fn race_read_and_settle<S: SecretStore + 'static>(store: Arc<S>) {
         .await
         .unwrap();
     let results = race(&store, |store, _| async move {
-        let accept = Attempt::AcceptStep {
-            step: 500,
-            drift: 0,
-        };
         let step = store
             .read_and_settle("race-read", 1, &mut |user| {
                 user.last_step
                     .is_none_or(|last| last < 500)
-                    .then_some(accept)
+                    .then_some(Attempt::AcceptStep {
+                        step: 500,
+                        drift: 0,
+                        version: user.version,
+                    })
             })
             .await
             .unwrap();

@@ -110,12 +110,21 @@ impl SecretStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         match attempt {
             Attempt::Failed => self.fail_attempt(user_id, expected_failures, at).await,
-            Attempt::AcceptStep { step, drift } => {
-                self.accept_step(user_id, expected_failures, step, drift, at)
-                    .await
+            Attempt::AcceptStep {
+                step,
+                drift,
+                version,
+            } => {
+                let expected = (expected_failures, version);
+                self.accept_step(user_id, expected, step, drift, at).await
             }
-            Attempt::ConsumeRecoveryCode { generation, index } => {
-                self.consume_code(user_id, expected_failures, generation, index, at)
+            Attempt::ConsumeRecoveryCode {
+                generation,
+                index,
+                version,
+            } => {
+                let expected = (expected_failures, version);
+                self.consume_code(user_id, expected, generation, index, at)
                     .await
             }
         }
@@ -158,13 +167,15 @@ impl MemoryStore {
     async fn accept_step(
         &self,
         user_id: &str,
-        expected_failures: u32,
+        (expected_failures, expected_version): (u32, u64),
         step: u64,
         drift: i64,
         at: u64,
     ) -> Result<bool, StoreError> {
         self.with_user(user_id, |user| {
-            if user.failures != expected_failures || user.last_step.is_some_and(|last| last >= step)
+            if user.failures != expected_failures
+                || user.version != expected_version
+                || user.last_step.is_some_and(|last| last >= step)
             {
                 return false;
             }
@@ -180,7 +191,7 @@ impl MemoryStore {
     async fn consume_code(
         &self,
         user_id: &str,
-        expected_failures: u32,
+        (expected_failures, expected_version): (u32, u64),
         generation: u64,
         index: u32,
         at: u64,
@@ -190,6 +201,7 @@ impl MemoryStore {
         };
         self.with_user(user_id, |user| {
             if user.failures != expected_failures
+                || user.version != expected_version
                 || user.cold.recovery_generation != generation
                 || user.recovery_used & bit != 0
             {

@@ -209,11 +209,16 @@ pub trait SecretStore: Send + Sync {
     ///
     /// - [`Attempt::Failed`]: raises the failure count by one and sets the last failure time to
     ///   `at`;
-    /// - [`Attempt::AcceptStep`]: only if `step` is greater than the last accepted step (or none
-    ///   is stored): stores it with its drift, sets `last_used_at = at`, and resets the failure
-    ///   count;
-    /// - [`Attempt::ConsumeRecoveryCode`]: only if `generation` is current and code `index` is
-    ///   unused: marks it used, sets `last_used_at = at`, and resets the failure count.
+    /// - [`Attempt::AcceptStep`]: only if the record is still at the attempt's `version` and
+    ///   `step` is greater than the last accepted step (or none is stored): stores it with its
+    ///   drift, sets `last_used_at = at`, and resets the failure count;
+    /// - [`Attempt::ConsumeRecoveryCode`]: only if the record is still at `version`,
+    ///   `generation` is current and code `index` is unused: marks it used, sets
+    ///   `last_used_at = at`, and resets the failure count.
+    ///
+    /// The version condition is what makes a code checked against a record's secret count only
+    /// on that record: a [`SecretStore::replace`] between the read and the write (a new device,
+    /// a reset) makes the acceptance lose, and the caller's re-read finds the new record.
     ///
     /// Returns whether it did. `false` means a concurrent attempt (or change) came first: the
     /// caller re-reads, decides again, and never reveals the verdict of an attempt whose write

@@ -17,6 +17,11 @@
 //!   compare-and-swaps from version `v`, the second finds `v + 1`; a failure count is raised
 //!   from each value once; a recovery code's bit is set once. This holds for any number of
 //!   processes and pools, since the lock is the server's.
+//! - **A code counts only on the record it was checked against.** Accepting a step and consuming
+//!   a recovery code also carry `version = ?`, the version the caller read: a `replace` in
+//!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
+//!   and the caller's re-read finds the new record, whose secret the code was not checked
+//!   against. Failures are counted whatever the version.
 //! - **Inserts** rely on the primary key: of two inserts of one user, the second fails with a
 //!   duplicate-key error, reported as [`StoreError::Conflict`].
 //! - **Outcomes** come from the affected-row count. sqlx connects with `CLIENT_FOUND_ROWS`, so
@@ -647,11 +652,16 @@ async fn settle(
     at: u64,
 ) -> Result<u64, StoreError> {
     let affected = match attempt {
-        Attempt::AcceptStep { step, drift } => {
+        Attempt::AcceptStep {
+            step,
+            drift,
+            version,
+        } => {
             let sql = format!(
                 "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
                     failures = 0, last_failure_at = NULL
-                 WHERE user_id = ? AND failures = ? AND (last_step IS NULL OR last_step < ?)"
+                 WHERE user_id = ? AND failures = ? AND version = ?
+                   AND (last_step IS NULL OR last_step < ?)"
             );
             execute(conn, || {
                 sqlx::query(&sql)
@@ -660,11 +670,16 @@ async fn settle(
                     .bind(at)
                     .bind(user_id.as_bytes())
                     .bind(expected_failures)
+                    .bind(version)
                     .bind(step)
             })
             .await
         }
-        Attempt::ConsumeRecoveryCode { generation, index } => {
+        Attempt::ConsumeRecoveryCode {
+            generation,
+            index,
+            version,
+        } => {
             let Some(bit) = 1u64.checked_shl(index) else {
                 return Ok(0);
             };
@@ -672,7 +687,7 @@ async fn settle(
                 "UPDATE `{table}` SET recovery_used = recovery_used | ?, last_used_at = ?,
                     failures = 0, last_failure_at = NULL
                  WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
-                   AND failures = ?"
+                   AND failures = ? AND version = ?"
             );
             execute(conn, || {
                 sqlx::query(&sql)
@@ -682,6 +697,7 @@ async fn settle(
                     .bind(generation)
                     .bind(bit)
                     .bind(expected_failures)
+                    .bind(version)
             })
             .await
         }

@@ -26,6 +26,11 @@
 //!   finds `v + 1`; a failure count is raised from each value once; a recovery code's bit is set
 //!   once. This holds for any number of processes, pools and drivers, since the lock is the
 //!   server's.
+//! - **A code counts only on the record it was checked against.** Accepting a step and consuming
+//!   a recovery code also carry `version = $6`, the version the caller read: a `replace` in
+//!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
+//!   and the caller's re-read finds the new record, whose secret the code was not checked
+//!   against. Failures are counted whatever the version.
 //! - **Stricter isolation, and deadlocks.** If the pool's sessions run at REPEATABLE READ or
 //!   SERIALIZABLE (`default_transaction_isolation`), the second writer fails with
 //!   `serialization_failure` (40001) instead of evaluating again; and the server may pick a
@@ -59,8 +64,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::sql::{SCHEMA_VERSION, ordered_to_sql};
+use super::sql_statement::{AttemptSql, bits, from_bits};
 pub(crate) use super::sql_statement::{Columns, Param, Statement, column_error, read_user};
-use super::sql_statement::{bits, from_bits};
 use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError};
 
 /// The schema, as shipped in `migrations/postgres/` for applications whose migration tool owns
@@ -247,13 +252,14 @@ impl PgTables {
             accept_step: format!(
                 "UPDATE {table} SET last_step = $2, drift = $3, last_used_at = $4,
                     failures = 0, last_failure_at = NULL
-                 WHERE user_id = $1 AND failures = $5 AND (last_step IS NULL OR last_step < $2)"
+                 WHERE user_id = $1 AND failures = $5 AND version = $6
+                   AND (last_step IS NULL OR last_step < $2)"
             ),
             consume_code: format!(
                 "UPDATE {table} SET recovery_used = recovery_used | $3, last_used_at = $4,
                     failures = 0, last_failure_at = NULL
                  WHERE user_id = $1 AND recovery_generation = $2 AND (recovery_used & $3) = 0
-                   AND failures = $5"
+                   AND failures = $5 AND version = $6"
             ),
             fail_attempt: format!(
                 "UPDATE {table} SET failures = failures + 1, last_failure_at = $3
@@ -363,34 +369,12 @@ impl PgTables {
         attempt: Attempt,
         at: u64,
     ) -> Option<Statement<'a>> {
-        let failures = Param::Int(i64::from(expected_failures));
-        let at = Param::Int(ordered_to_sql(at));
-        Some(match attempt {
-            Attempt::Failed => Statement {
-                sql: &self.0.fail_attempt,
-                params: vec![Param::Text(user_id), failures, at],
-            },
-            Attempt::AcceptStep { step, drift } => Statement {
-                sql: &self.0.accept_step,
-                params: vec![
-                    Param::Text(user_id),
-                    Param::Int(ordered_to_sql(step)),
-                    Param::Int(drift),
-                    at,
-                    failures,
-                ],
-            },
-            Attempt::ConsumeRecoveryCode { generation, index } => Statement {
-                sql: &self.0.consume_code,
-                params: vec![
-                    Param::Text(user_id),
-                    Param::Int(bits(generation)),
-                    Param::Int(bits(1u64.checked_shl(index)?)),
-                    at,
-                    failures,
-                ],
-            },
-        })
+        let texts = AttemptSql {
+            failed: &self.0.fail_attempt,
+            accept: &self.0.accept_step,
+            consume: &self.0.consume_code,
+        };
+        texts.settle(user_id, expected_failures, attempt, at)
     }
 
     /// Resets the failure count; writes the row if there is one ([`reset`]).
@@ -572,7 +556,8 @@ mod tests {
                     0,
                     Attempt::ConsumeRecoveryCode {
                         generation: 1,
-                        index: 64
+                        index: 64,
+                        version: 1,
                     },
                     1
                 )

@@ -157,19 +157,27 @@ pub enum ListFilter {
 pub enum Attempt {
     /// Wrong, replayed, or otherwise refused: count a failure.
     Failed,
-    /// A code of time step `step` (observed drift `drift`) is right: accept the step.
+    /// A code of time step `step` (observed drift `drift`) is right: accept the step, if the
+    /// record is still at `version`.
     AcceptStep {
         /// The matched time step.
         step: u64,
         /// The device's drift at that step.
         drift: i64,
+        /// The record version whose secret the code was checked against: a record replaced
+        /// since (a new device, a reset, 2FA turned off) has another secret, so the step is
+        /// not accepted on it.
+        version: u64,
     },
-    /// Recovery code `index` of set `generation` is right: consume it.
+    /// Recovery code `index` of set `generation` is right: consume it, if the record is still
+    /// at `version`.
     ConsumeRecoveryCode {
         /// The recovery code set the code belongs to.
         generation: u64,
         /// The code's index in the set.
         index: u32,
+        /// The record version the code was checked against, as for [`Attempt::AcceptStep`].
+        version: u64,
     },
 }
 

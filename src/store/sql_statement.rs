@@ -1,8 +1,8 @@
 //! What both SQL dialects' drivers share: a statement with its converted parameters, and reading
 //! a user row, so that each driver only binds values and reads columns.
 
-use super::sql::ordered_from_sql;
-use super::{ColdFields, StoreError, StoredStatus, StoredUser};
+use super::sql::{ordered_from_sql, ordered_to_sql};
+use super::{Attempt, ColdFields, StoreError, StoredStatus, StoredUser};
 
 /// One parameter value, as both drivers bind it.
 #[derive(Clone, Copy)]
@@ -25,6 +25,70 @@ pub(crate) struct Statement<'a> {
     pub(crate) sql: &'a str,
     /// The values of the placeholders, in order.
     pub(crate) params: Vec<Param<'a>>,
+}
+
+/// The texts of a dialect's three [`Attempt`] statements, which number their parameters alike:
+/// the user, then for a failure the expected count and the time; for an accepted step the step,
+/// drift, time, expected count and version; for a consumed recovery code the generation, the
+/// code's bit, time, expected count and version.
+pub(crate) struct AttemptSql<'a> {
+    /// [`Attempt::Failed`].
+    pub(crate) failed: &'a str,
+    /// [`Attempt::AcceptStep`].
+    pub(crate) accept: &'a str,
+    /// [`Attempt::ConsumeRecoveryCode`].
+    pub(crate) consume: &'a str,
+}
+
+impl<'a> AttemptSql<'a> {
+    /// The statement settling `attempt` on `expected_failures` at `at`; `None` when no statement
+    /// can (a recovery code index of 64 or more has no bit).
+    pub(crate) fn settle(
+        self,
+        user_id: &'a str,
+        expected_failures: u32,
+        attempt: Attempt,
+        at: u64,
+    ) -> Option<Statement<'a>> {
+        let failures = Param::Int(i64::from(expected_failures));
+        let at = Param::Int(ordered_to_sql(at));
+        Some(match attempt {
+            Attempt::Failed => Statement {
+                sql: self.failed,
+                params: vec![Param::Text(user_id), failures, at],
+            },
+            Attempt::AcceptStep {
+                step,
+                drift,
+                version,
+            } => Statement {
+                sql: self.accept,
+                params: vec![
+                    Param::Text(user_id),
+                    Param::Int(ordered_to_sql(step)),
+                    Param::Int(drift),
+                    at,
+                    failures,
+                    Param::Int(bits(version)),
+                ],
+            },
+            Attempt::ConsumeRecoveryCode {
+                generation,
+                index,
+                version,
+            } => Statement {
+                sql: self.consume,
+                params: vec![
+                    Param::Text(user_id),
+                    Param::Int(bits(generation)),
+                    Param::Int(bits(1u64.checked_shl(index)?)),
+                    at,
+                    failures,
+                    Param::Int(bits(version)),
+                ],
+            },
+        })
+    }
 }
 
 /// A `u64` stored as the 64-bit integer with the same bits (versions, generations, the used-code

@@ -28,6 +28,11 @@
 //!   `v`, the second finds `v + 1`; a failure count is raised from each value once; a recovery
 //!   code's bit is set once. This holds for any number of connections, pools, processes and
 //!   drivers on one file, since the lock is the file's.
+//! - **A code counts only on the record it was checked against.** Accepting a step and consuming
+//!   a recovery code also carry `version = ?6`, the version the caller read: a `replace` in
+//!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
+//!   and the caller's re-read finds the new record, whose secret the code was not checked
+//!   against. Failures are counted whatever the version.
 //! - **A busy database.** A statement that cannot take the write lock waits in SQLite's busy
 //!   handler for the connection's busy timeout, then fails with `SQLITE_BUSY` (or, between
 //!   connections sharing a cache, `SQLITE_LOCKED`) before it has changed anything: its implicit
@@ -62,8 +67,8 @@
 use std::sync::Arc;
 
 use super::sql::{SCHEMA_VERSION, ordered_to_sql};
+use super::sql_statement::{AttemptSql, bits, from_bits};
 pub(crate) use super::sql_statement::{Columns, Param, Statement, column_error, read_user};
-use super::sql_statement::{bits, from_bits};
 use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError};
 
 /// The SQLite schema, version 1, with the default table names, as shipped in
@@ -247,14 +252,15 @@ impl SqliteTables {
             accept_step: format!(
                 "UPDATE {table} SET last_step = ?2, drift = ?3, last_used_at = ?4,
                     failures = 0, last_failure_at = NULL
-                 WHERE user_id = ?1 AND failures = ?5 AND (last_step IS NULL OR last_step < ?2)"
+                 WHERE user_id = ?1 AND failures = ?5 AND version = ?6
+                   AND (last_step IS NULL OR last_step < ?2)"
             ),
             consume_code: format!(
                 "UPDATE {table}
                  SET recovery_used = recovery_used | ?3, last_used_at = ?4,
                      failures = 0, last_failure_at = NULL
                  WHERE user_id = ?1 AND recovery_generation = ?2
-                   AND (recovery_used & ?3) = 0 AND failures = ?5"
+                   AND (recovery_used & ?3) = 0 AND failures = ?5 AND version = ?6"
             ),
             fail_attempt: format!(
                 "UPDATE {table} SET failures = failures + 1, last_failure_at = ?3
@@ -360,34 +366,12 @@ impl SqliteTables {
         attempt: Attempt,
         at: u64,
     ) -> Option<Statement<'a>> {
-        let failures = Param::Int(i64::from(expected_failures));
-        let at = Param::Int(ordered_to_sql(at));
-        Some(match attempt {
-            Attempt::Failed => Statement {
-                sql: &self.0.fail_attempt,
-                params: vec![Param::Text(user_id), failures, at],
-            },
-            Attempt::AcceptStep { step, drift } => Statement {
-                sql: &self.0.accept_step,
-                params: vec![
-                    Param::Text(user_id),
-                    Param::Int(ordered_to_sql(step)),
-                    Param::Int(drift),
-                    at,
-                    failures,
-                ],
-            },
-            Attempt::ConsumeRecoveryCode { generation, index } => Statement {
-                sql: &self.0.consume_code,
-                params: vec![
-                    Param::Text(user_id),
-                    Param::Int(bits(generation)),
-                    Param::Int(bits(1u64.checked_shl(index)?)),
-                    at,
-                    failures,
-                ],
-            },
-        })
+        let texts = AttemptSql {
+            failed: &self.0.fail_attempt,
+            accept: &self.0.accept_step,
+            consume: &self.0.consume_code,
+        };
+        texts.settle(user_id, expected_failures, attempt, at)
     }
 
     /// Resets the failure count; writes the row if there is one ([`reset`]).
@@ -591,10 +575,15 @@ mod tests {
         }
         for attempt in [
             Attempt::Failed,
-            Attempt::AcceptStep { step: 1, drift: 0 },
+            Attempt::AcceptStep {
+                step: 1,
+                drift: 0,
+                version: 1,
+            },
             Attempt::ConsumeRecoveryCode {
                 generation: 1,
                 index: 63,
+                version: 1,
             },
         ] {
             statements.extend(tables.settle_attempt("u", 0, attempt, 1));
@@ -622,7 +611,8 @@ mod tests {
                     0,
                     Attempt::ConsumeRecoveryCode {
                         generation: 1,
-                        index: 64
+                        index: 64,
+                        version: 1,
                     },
                     1
                 )

@@ -29,6 +29,7 @@ mod flow;
 mod flow_model;
 mod flow_servers;
 mod import;
+mod replaced;
 mod required;
 #[cfg(feature = "serde")]
 mod serde_outcomes;

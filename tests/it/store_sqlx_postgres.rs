@@ -166,11 +166,13 @@ async fn the_two_drivers_read_each_others_records_exactly() {
     let step = Attempt::AcceptStep {
         step: u64::MAX - 1,
         drift: -2,
+        version: 1,
     };
     assert!(b.settle_attempt("é-user", 0, step, u64::MAX).await.unwrap());
     let lower = Attempt::AcceptStep {
         step: (1 << 63) + 1,
         drift: 1,
+        version: 1,
     };
     assert!(!a.settle_attempt("é-user", 0, lower, 5).await.unwrap());
     assert!(
@@ -181,6 +183,7 @@ async fn the_two_drivers_read_each_others_records_exactly() {
     let code = Attempt::ConsumeRecoveryCode {
         generation: u64::MAX,
         index: 63,
+        version: 1,
     };
     assert!(b.settle_attempt("é-user", 1, code, 7).await.unwrap());
     assert!(!a.settle_attempt("é-user", 0, code, 8).await.unwrap());

@@ -213,11 +213,13 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     let step = Attempt::AcceptStep {
         step: u64::MAX - 1,
         drift: -2,
+        version: 1,
     };
     assert!(b.settle_attempt(user, 0, step, u64::MAX).await.unwrap());
     let lower = Attempt::AcceptStep {
         step: (1 << 63) + 1,
         drift: 1,
+        version: 1,
     };
     assert!(!a.settle_attempt(user, 0, lower, 5).await.unwrap());
     assert!(
@@ -228,6 +230,7 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     let code = Attempt::ConsumeRecoveryCode {
         generation: u64::MAX,
         index: 63,
+        version: 1,
     };
     assert!(b.settle_attempt(user, 1, code, 7).await.unwrap());
     assert!(!a.settle_attempt(user, 0, code, 8).await.unwrap());

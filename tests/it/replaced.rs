@@ -1,0 +1,190 @@
+//! A login whose record is replaced between its read and its write: a new device confirmed (or
+//! the account reset) by another request at that moment. The code was checked against the old
+//! secret, so it must not be accepted on the new record, and must not be used up either.
+//!
+//! The store below plays the other request: just before the flow's next conditional write, it
+//! writes the cold fields of another enrolment of the same user (a new secret, new recovery
+//! codes) over the record, as a concurrent `replace` landing in that gap would.
+
+use std::sync::Mutex;
+
+use twofactor::store::{
+    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser,
+};
+use twofactor::{
+    EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing, ManualClock,
+    MemoryStore, RecoveryCodeSet, Totp,
+};
+
+const T0: u64 = 1_700_000_010;
+
+/// A `MemoryStore` that writes `pending` over the user's record just before the next
+/// `settle_attempt` (each login's read and write go through `get` and `settle_attempt`: the
+/// trait's provided `read_and_settle`).
+#[derive(Default)]
+struct ReplacedMidLogin {
+    inner: MemoryStore,
+    pending: Mutex<Option<ColdFields>>,
+}
+
+impl SecretStore for ReplacedMidLogin {
+    async fn get(&self, user: &str) -> Result<Option<StoredUser>, StoreError> {
+        self.inner.get(user).await
+    }
+    async fn insert(&self, user: &str, cold: &ColdFields) -> Result<u64, StoreError> {
+        self.inner.insert(user, cold).await
+    }
+    async fn replace(
+        &self,
+        user: &str,
+        version: u64,
+        cold: &ColdFields,
+        effects: ReplaceEffects,
+    ) -> Result<u64, StoreError> {
+        self.inner.replace(user, version, cold, effects).await
+    }
+    async fn settle_attempt(
+        &self,
+        user: &str,
+        expected_failures: u32,
+        attempt: Attempt,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let pending = self.pending.lock().unwrap().take();
+        if let Some(cold) = pending {
+            let current = self.inner.get(user).await?.ok_or(StoreError::NotFound)?;
+            self.inner
+                .replace(user, current.version, &cold, ReplaceEffects::default())
+                .await?;
+        }
+        self.inner
+            .settle_attempt(user, expected_failures, attempt, at)
+            .await
+    }
+    async fn reset_failures(&self, user: &str) -> Result<(), StoreError> {
+        self.inner.reset_failures(user).await
+    }
+    async fn delete(&self, user: &str) -> Result<bool, StoreError> {
+        self.inner.delete(user).await
+    }
+    async fn list(
+        &self,
+        filter: ListFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredUser>, StoreError> {
+        self.inner.list(filter, after, limit).await
+    }
+}
+
+fn config() -> FlowConfig {
+    let mut c = FlowConfig::new("Example Co");
+    c.kdf = KdfParams::argon2id(64, 1, 1).unwrap(); // fast for tests
+    c
+}
+
+fn code(app: &Totp, clock: &ManualClock) -> String {
+    use twofactor::Clock;
+    let step = app.step_at(clock.now()).unwrap();
+    app.generate_step(step).to_string()
+}
+
+async fn enrol<S: SecretStore>(
+    flow: &EnrollmentFlow<S, ManualClock>,
+    clock: &ManualClock,
+) -> (Totp, RecoveryCodeSet) {
+    let begun = flow.begin("alice", "alice@example.com").await.unwrap();
+    let app = begun.uri().to_totp().unwrap();
+    let confirmed = flow
+        .confirm("alice", begun.ticket(), &code(&app, clock))
+        .await
+        .unwrap();
+    (app, confirmed.into_recovery_codes().unwrap())
+}
+
+/// Alice enrolled through a flow on [`ReplacedMidLogin`], and the cold fields of a second
+/// enrolment of hers (another secret and recovery set, sealed under the same keys), ready to be
+/// written over the first mid-login.
+struct Setup {
+    flow: EnrollmentFlow<ReplacedMidLogin, ManualClock>,
+    clock: ManualClock,
+    old: (Totp, RecoveryCodeSet),
+    new: (Totp, RecoveryCodeSet),
+    new_cold: ColdFields,
+}
+
+async fn setup() -> Setup {
+    let clock = ManualClock::new(T0);
+    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+    let flow = EnrollmentFlow::new(ReplacedMidLogin::default(), keys.clone(), config())
+        .unwrap()
+        .with_clock(clock.clone());
+    let other = EnrollmentFlow::new(MemoryStore::new(), keys, config())
+        .unwrap()
+        .with_clock(clock.clone());
+    let old = enrol(&flow, &clock).await;
+    let new = enrol(&other, &clock).await;
+    let new_cold = other.store().get("alice").await.unwrap().unwrap().cold;
+    clock.advance(30);
+    Setup {
+        flow,
+        clock,
+        old,
+        new,
+        new_cold,
+    }
+}
+
+#[tokio::test]
+async fn a_code_of_the_replaced_secret_is_not_accepted() {
+    let s = setup().await;
+    let old_code = code(&s.old.0, &s.clock);
+    let before = s.flow.store().get("alice").await.unwrap().unwrap();
+    *s.flow.store().pending.lock().unwrap() = Some(s.new_cold.clone());
+    let refused = s.flow.verify_code("alice", &old_code).await;
+    assert!(
+        matches!(refused, Err(FlowError::Conflict)),
+        "checked against the old secret, settled on the new record: {refused:?}"
+    );
+    let record = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_eq!(record.cold, s.new_cold, "the other request's write stands");
+    assert_eq!(
+        (record.version, record.last_step, record.failures),
+        (before.version + 1, before.last_step, 0),
+        "nothing was accepted or counted on the new record"
+    );
+    // Tried again, the old secret's code is now simply wrong; the new secret's code logs in.
+    assert!(matches!(
+        s.flow.verify_code("alice", &old_code).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    s.clock.advance(30);
+    let new_code = code(&s.new.0, &s.clock);
+    s.flow.verify_code("alice", &new_code).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_recovery_code_of_the_replaced_set_is_not_used_up() {
+    let s = setup().await;
+    let old_code = s.old.1.codes().first().unwrap().expose();
+    *s.flow.store().pending.lock().unwrap() = Some(s.new_cold.clone());
+    let refused = s.flow.verify_recovery_code("alice", &old_code).await;
+    assert!(
+        matches!(refused, Err(FlowError::Conflict)),
+        "checked against the old set, settled on the new record: {refused:?}"
+    );
+    let record = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_eq!(record.cold, s.new_cold);
+    assert_eq!((record.recovery_used, record.failures), (0, 0));
+    // The old set's code is refused from now on; the new set's first code (same index, so the
+    // same bit) is still unused and works.
+    assert!(matches!(
+        s.flow.verify_recovery_code("alice", &old_code).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    let new_code = s.new.1.codes().first().unwrap().expose();
+    s.flow
+        .verify_recovery_code("alice", &new_code)
+        .await
+        .unwrap();
+}
