@@ -526,16 +526,25 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 /// A line for [`paired`]'s result: each side's median (and mean, which the slow tail moves),
-/// and the ratio of the medians (and of the means).
+/// the ratio of the medians (and of the means), and the median and interquartile range of the
+/// ratios pair by pair (store login over the baseline login timed next to it: what drift of the
+/// machine or the server over the run cannot move, since both sides of a pair share it).
 pub fn paired_line(name: &str, (a, b): &(Vec<f64>, Vec<f64>)) -> String {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (ma, mb) = (median(a), median(b));
     let (ea, eb) = (mean(a), mean(b));
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    ratios.sort_by(f64::total_cmp);
+    let quartile = |q: usize| ratios[(ratios.len() - 1) * q / 4];
     format!(
         "{name:<44} median: store {ma:8.1} us, baseline {mb:8.1} us, ratio {:5.2}x | \
-         mean: store {ea:8.1} us, baseline {eb:8.1} us, ratio {:5.2}x | {} pairs",
+         mean: store {ea:8.1} us, baseline {eb:8.1} us, ratio {:5.2}x | \
+         per pair: median {:5.2}x, IQR {:4.2}-{:4.2}x | {} pairs",
         ma / mb,
         ea / eb,
+        quartile(2),
+        quartile(1),
+        quartile(3),
         a.len()
     )
 }

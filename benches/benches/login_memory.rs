@@ -89,13 +89,14 @@ fn logins(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let (store, user) = (store.clone(), user.clone());
             rt.block_on(async move {
-                let first = store.get(&user).await.unwrap().unwrap().last_step.unwrap();
+                let read = store.get(&user).await.unwrap().unwrap();
+                let (first, version) = (read.last_step.unwrap(), read.version);
                 let start = Instant::now();
                 for i in 1..=iters {
                     let attempt = Attempt::AcceptStep {
                         step: first + i,
                         drift: 0,
-                        version: 1,
+                        version,
                     };
                     assert!(store.settle_attempt(&user, 0, attempt, T0).await.unwrap());
                 }
