@@ -209,12 +209,14 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// operation as the write ([`SecretStore::read_and_settle`]: one connection, or one hop to a
     /// blocking thread): a code login in one store call.
     ///
-    /// `prepare` looks at the first record read and returns what deciding needs (the code's
-    /// key, the enrolment), or `None` if the record is not for this path: the record is then
-    /// returned as [`ReadThen::Declined`], nothing written, for the caller to take another way.
-    /// From then on it is [`EnrollmentFlow::settle`]: on every read the attempt is gated, decided
-    /// by `decide` and settled on that read's failure count; a read that finds the cold fields
-    /// changed since `prepare` ends with [`FlowError::Conflict`], as do too many lost writes.
+    /// `prepare` looks at the record read and returns what deciding needs (the code's key, the
+    /// enrolment), or `None` if the record is not for this path: the record is then returned as
+    /// [`ReadThen::Declined`], nothing written, for the caller to take another way. From then on
+    /// it is [`EnrollmentFlow::settle`]: on every read the attempt is gated, decided by `decide`
+    /// and settled on that read's failure count, whose write holds only at that read's version.
+    /// A read that finds the cold fields changed (a new version) is prepared again, so the
+    /// decision is always on the secret of the record it is written to; too many lost writes
+    /// end with [`FlowError::Conflict`].
     pub(super) async fn settle_read<P: Send, V: Send>(
         &self,
         user_id: &str,
@@ -236,11 +238,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 return Err(FlowError::Conflict);
             }
             let ready = match prepared.take() {
-                Some((version, _)) if version != record.version => {
-                    return Err(FlowError::Conflict);
-                }
-                Some(ready) => ready,
-                None => match prepare(record)? {
+                Some(ready) if ready.0 == record.version => ready,
+                // The first read, or a record replaced since (a new device, a trusted browser's
+                // use, a reset): prepared from this record, so the code is checked against the
+                // secret it holds now, never one read before.
+                _ => match prepare(record)? {
                     Some(made) => (record.version, made),
                     None => return Ok(None),
                 },

@@ -1,6 +1,8 @@
 //! A login whose record is replaced between its read and its write: a new device confirmed (or
 //! the account reset) by another request at that moment. The code was checked against the old
-//! secret, so it must not be accepted on the new record, and must not be used up either.
+//! secret, so it must not be accepted on the new record, and a recovery code must not be used
+//! up. A code login checks the code again against the new record; a recovery-code login (whose
+//! check was a key derivation) ends with `Conflict`.
 //!
 //! The store below plays the other request: just before the flow's next conditional write, it
 //! writes the cold fields of another enrolment of the same user (a new secret, new recovery
@@ -142,22 +144,20 @@ async fn a_code_of_the_replaced_secret_is_not_accepted() {
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
     *s.flow.store().pending.lock().unwrap() = Some(s.new_cold.clone());
     let refused = s.flow.verify_code("alice", &old_code).await;
+    // The acceptance decided on the old record loses; the login reads the new one and checks
+    // the code against the secret it holds, where it is wrong.
     assert!(
-        matches!(refused, Err(FlowError::Conflict)),
+        matches!(refused, Err(FlowError::InvalidCode { .. })),
         "checked against the old secret, settled on the new record: {refused:?}"
     );
     let record = s.flow.store().get("alice").await.unwrap().unwrap();
     assert_eq!(record.cold, s.new_cold, "the other request's write stands");
     assert_eq!(
         (record.version, record.last_step, record.failures),
-        (before.version + 1, before.last_step, 0),
-        "nothing was accepted or counted on the new record"
+        (before.version + 1, before.last_step, 1),
+        "no step accepted on the new record, one failure counted"
     );
-    // Tried again, the old secret's code is now simply wrong; the new secret's code logs in.
-    assert!(matches!(
-        s.flow.verify_code("alice", &old_code).await,
-        Err(FlowError::InvalidCode { .. })
-    ));
+    // The new secret's code logs in.
     s.clock.advance(30);
     let new_code = code(&s.new.0, &s.clock);
     s.flow.verify_code("alice", &new_code).await.unwrap();
@@ -187,4 +187,22 @@ async fn a_recovery_code_of_the_replaced_set_is_not_used_up() {
         .verify_recovery_code("alice", &new_code)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_record_rewritten_with_the_same_secret_still_logs_in() {
+    // A change that keeps the secret (a trusted browser's use records its time with a
+    // compare-and-swap) lands mid-login: the login is decided again on the new version and
+    // succeeds, rather than failing the user.
+    let s = setup().await;
+    let before = s.flow.store().get("alice").await.unwrap().unwrap();
+    *s.flow.store().pending.lock().unwrap() = Some(before.cold.clone());
+    s.flow
+        .verify_code("alice", &code(&s.old.0, &s.clock))
+        .await
+        .unwrap();
+    let record = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_eq!(record.version, before.version + 1);
+    assert_eq!(record.failures, 0);
+    assert!(record.last_step > before.last_step, "the step was accepted");
 }
