@@ -3,6 +3,7 @@
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
+use super::record::first_generation;
 use super::state::{EnrollmentState, Meta};
 use super::tokens::FactorStamp;
 use super::{CAS_RETRIES, EnrollmentFlow, FlowError, Requirement, Status};
@@ -260,7 +261,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                         status: StoredStatus::NotEnrolled,
                         state: EnrollmentState::NotEnrolled.encode(&FactorStamp::default()),
                         required: false,
-                        recovery_generation: 0,
+                        recovery_generation: first_generation()?,
                         recovery: None,
                     };
                     self.store.insert(user_id, &change(&blank)?).await

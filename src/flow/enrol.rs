@@ -5,6 +5,7 @@ use zeroize::Zeroizing;
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::off_executor;
+use super::record::first_generation;
 use super::state::{EnrollmentState, Meta, Pending};
 use super::tokens::{EnrollmentTicket, FactorStamp, Reauth};
 use super::{CAS_RETRIES, Confirmation, Enrollment, EnrollmentFlow, FlowError, RecoveryStorage};
@@ -88,7 +89,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                         status: state.status(),
                         state: state.encode(&FactorStamp::default()),
                         required: false,
-                        recovery_generation: 0,
+                        recovery_generation: first_generation()?,
                         recovery: None,
                     };
                     self.store.insert(user_id, &cold).await.map(|_| false)

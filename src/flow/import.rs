@@ -19,6 +19,7 @@
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
 use super::off_executor;
+use super::record::first_generation;
 use super::state::{EnrollmentState, Pending};
 use super::tokens::FactorStamp;
 use super::{CAS_RETRIES, EnrollmentFlow, FlowError};
@@ -413,10 +414,11 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 // An empty record first; the active state and its last step are then written
                 // together by one compare-and-swap, so no login ever sees the secret without
                 // its last step.
-                let blank = ColdFields::new(
+                let mut blank = ColdFields::new(
                     StoredStatus::NotEnrolled,
                     EnrollmentState::NotEnrolled.encode(&FactorStamp::default()),
                 );
+                blank.recovery_generation = first_generation()?;
                 match self.store.insert(user_id, &blank).await {
                     Ok(_) | Err(StoreError::Conflict) => continue,
                     Err(e) => return Err(e.into()),

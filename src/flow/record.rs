@@ -7,6 +7,16 @@ use super::{EnrollmentFlow, FlowError};
 use crate::otp::HashedRecoveryCodes;
 use crate::store::{ColdFields, SecretStore, StoreError, StoredUser};
 
+/// The recovery generation of a record the flow creates: random, not 0, so that a record erased
+/// and created again does not repeat the erased one's generations. Versions start again at 1 on
+/// a new record; the generation is what still tells a recovery code checked against the erased
+/// record's set (its write delayed past the new record's confirmation) from one of the new set.
+pub(super) fn first_generation() -> Result<u64, FlowError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|_| FlowError::Internal("rng"))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Refuses, before anything is counted, input that cannot be one of the stored recovery
     /// codes.

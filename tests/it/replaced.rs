@@ -20,13 +20,22 @@ use twofactor::{
 
 const T0: u64 = 1_700_000_010;
 
-/// A `MemoryStore` that writes `pending` over the user's record just before the next
-/// `settle_attempt` (each login's read and write go through `get` and `settle_attempt`: the
-/// trait's provided `read_and_settle`).
+/// What another request does to the record between a login's read and its write.
+enum Change {
+    /// Writes these cold fields over it (`replace`).
+    Replace(ColdFields),
+    /// Erases it and creates it again with these cold fields, brought to the erased record's
+    /// version (an erasure, then a new enrolment's insert and confirmation).
+    Recreate(ColdFields),
+}
+
+/// A `MemoryStore` that makes the `pending` change just before the next `settle_attempt` (each
+/// login's read and write go through `get` and `settle_attempt`: the trait's provided
+/// `read_and_settle`).
 #[derive(Default)]
 struct ReplacedMidLogin {
     inner: MemoryStore,
-    pending: Mutex<Option<ColdFields>>,
+    pending: Mutex<Option<Change>>,
 }
 
 impl SecretStore for ReplacedMidLogin {
@@ -53,11 +62,24 @@ impl SecretStore for ReplacedMidLogin {
         at: u64,
     ) -> Result<bool, StoreError> {
         let pending = self.pending.lock().unwrap().take();
-        if let Some(cold) = pending {
-            let current = self.inner.get(user).await?.ok_or(StoreError::NotFound)?;
-            self.inner
-                .replace(user, current.version, &cold, ReplaceEffects::default())
-                .await?;
+        let current = self.inner.get(user).await?.ok_or(StoreError::NotFound)?;
+        match pending {
+            Some(Change::Replace(cold)) => {
+                self.inner
+                    .replace(user, current.version, &cold, ReplaceEffects::default())
+                    .await?;
+            }
+            Some(Change::Recreate(cold)) => {
+                self.inner.delete(user).await?;
+                let mut version = self.inner.insert(user, &cold).await?;
+                while version < current.version {
+                    version = self
+                        .inner
+                        .replace(user, version, &cold, ReplaceEffects::default())
+                        .await?;
+                }
+            }
+            None => {}
         }
         self.inner
             .settle_attempt(user, expected_failures, attempt, at)
@@ -142,7 +164,7 @@ async fn a_code_of_the_replaced_secret_is_not_accepted() {
     let s = setup().await;
     let old_code = code(&s.old.0, &s.clock);
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
-    *s.flow.store().pending.lock().unwrap() = Some(s.new_cold.clone());
+    *s.flow.store().pending.lock().unwrap() = Some(Change::Replace(s.new_cold.clone()));
     let refused = s.flow.verify_code("alice", &old_code).await;
     // The acceptance decided on the old record loses; the login reads the new one and checks
     // the code against the secret it holds, where it is wrong.
@@ -167,7 +189,7 @@ async fn a_code_of_the_replaced_secret_is_not_accepted() {
 async fn a_recovery_code_of_the_replaced_set_is_not_used_up() {
     let s = setup().await;
     let old_code = s.old.1.codes().first().unwrap().expose();
-    *s.flow.store().pending.lock().unwrap() = Some(s.new_cold.clone());
+    *s.flow.store().pending.lock().unwrap() = Some(Change::Replace(s.new_cold.clone()));
     let refused = s.flow.verify_recovery_code("alice", &old_code).await;
     assert!(
         matches!(refused, Err(FlowError::Conflict)),
@@ -196,7 +218,7 @@ async fn a_record_rewritten_with_the_same_secret_still_logs_in() {
     // succeeds, rather than failing the user.
     let s = setup().await;
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
-    *s.flow.store().pending.lock().unwrap() = Some(before.cold.clone());
+    *s.flow.store().pending.lock().unwrap() = Some(Change::Replace(before.cold.clone()));
     s.flow
         .verify_code("alice", &code(&s.old.0, &s.clock))
         .await
@@ -205,4 +227,39 @@ async fn a_record_rewritten_with_the_same_secret_still_logs_in() {
     assert_eq!(record.version, before.version + 1);
     assert_eq!(record.failures, 0);
     assert!(record.last_step > before.last_step, "the step was accepted");
+}
+
+#[tokio::test]
+async fn a_recovery_code_of_an_erased_record_does_not_count_on_its_successor() {
+    // Erased and enrolled again between the login's read and its write: the new record is back
+    // at the erased one's version, so only the recovery generation (random for every record the
+    // flow creates) tells the two sets apart.
+    let s = setup().await;
+    let before = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_ne!(
+        before.cold.recovery_generation, s.new_cold.recovery_generation,
+        "two records' generations differ"
+    );
+    let old_code = s.old.1.codes().first().unwrap().expose();
+    *s.flow.store().pending.lock().unwrap() = Some(Change::Recreate(s.new_cold.clone()));
+    let refused = s.flow.verify_recovery_code("alice", &old_code).await;
+    assert!(
+        matches!(
+            refused,
+            Err(FlowError::Conflict | FlowError::InvalidCode { .. })
+        ),
+        "{refused:?}"
+    );
+    let record = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (record.version, &record.cold),
+        (before.version, &s.new_cold),
+        "the new record, at the erased one's version"
+    );
+    assert_eq!(record.recovery_used, 0, "no code of the new set used up");
+    let new_code = s.new.1.codes().first().unwrap().expose();
+    s.flow
+        .verify_recovery_code("alice", &new_code)
+        .await
+        .unwrap();
 }
