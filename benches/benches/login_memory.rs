@@ -91,12 +91,14 @@ fn logins(c: &mut Criterion) {
             rt.block_on(async move {
                 let read = store.get(&user).await.unwrap().unwrap();
                 let (first, version) = (read.last_step.unwrap(), read.version);
+                let generation = read.cold.recovery_generation;
                 let start = Instant::now();
                 for i in 1..=iters {
                     let attempt = Attempt::AcceptStep {
                         step: first + i,
                         drift: 0,
                         version,
+                        generation,
                     };
                     assert!(store.settle_attempt(&user, 0, attempt, T0).await.unwrap());
                 }

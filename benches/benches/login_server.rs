@@ -80,7 +80,7 @@ fn pg_update(table: &str) -> String {
         "UPDATE {table} SET last_step = $2, drift = $3, last_used_at = $4,
                     failures = 0, last_failure_at = NULL
                  WHERE user_id = $1 AND failures = $5 AND version = $6
-                   AND (last_step IS NULL OR last_step < $2)"
+                   AND recovery_generation = $7 AND (last_step IS NULL OR last_step < $2)"
     )
 }
 
@@ -89,7 +89,7 @@ fn mysql_update(table: &str) -> String {
     format!(
         "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
                 failures = 0, last_failure_at = NULL
-             WHERE user_id = ? AND failures = ? AND version = ?
+             WHERE user_id = ? AND failures = ? AND version = ? AND recovery_generation = ?
                AND (last_step IS NULL OR last_step < ?)"
     )
 }
@@ -161,7 +161,15 @@ impl Login for RawTokioPg {
         let n = client
             .execute(
                 &update,
-                &[&user, &step, &0i64, &step, &row.failures, &row.version],
+                &[
+                    &user,
+                    &step,
+                    &0i64,
+                    &step,
+                    &row.failures,
+                    &row.version,
+                    &row.recovery_generation,
+                ],
             )
             .await
             .unwrap();
@@ -209,24 +217,25 @@ impl Login for RawSqlxPg {
     async fn login(&self, user: usize, step: i64) {
         let user = self.users[user].as_str();
         let select = sqlx::query(&self.select).bind(user);
-        let update = |failures: i64, version: i64| {
+        let update = |row: RawRow| {
             sqlx::query(&self.update)
                 .bind(user)
                 .bind(step)
                 .bind(0i64)
                 .bind(step)
-                .bind(failures)
-                .bind(version)
+                .bind(row.failures)
+                .bind(row.version)
+                .bind(row.recovery_generation)
         };
         let n = if self.per_statement {
             let row = select.fetch_one(&self.pool).await.unwrap();
             let row = black_box(sqlx_pg_row(&row));
-            update(row.failures, row.version).execute(&self.pool).await
+            update(row).execute(&self.pool).await
         } else {
             let mut conn = self.pool.acquire().await.unwrap();
             let row = select.fetch_one(&mut *conn).await.unwrap();
             let row = black_box(sqlx_pg_row(&row));
-            update(row.failures, row.version).execute(&mut *conn).await
+            update(row).execute(&mut *conn).await
         }
         .unwrap()
         .rows_affected();
@@ -298,25 +307,26 @@ impl Login for RawSqlxMySql {
         let step = u64::from_ne_bytes(step.to_ne_bytes()) ^ (1 << 63);
         let user = self.users[user].as_bytes();
         let select = sqlx::query(&self.select).bind(user);
-        let update = |failures: u64, version: u64| {
+        let update = |row: MyRow| {
             sqlx::query(&self.update)
                 .bind(step)
                 .bind(0i64)
                 .bind(step)
                 .bind(user)
-                .bind(failures)
-                .bind(version)
+                .bind(row.failures)
+                .bind(row.version)
+                .bind(row.recovery_generation)
                 .bind(step)
         };
         let n = if self.per_statement {
             let row = select.fetch_one(&self.pool).await.unwrap();
             let row = black_box(my_row(&row));
-            update(row.failures, row.version).execute(&self.pool).await
+            update(row).execute(&self.pool).await
         } else {
             let mut conn = self.pool.acquire().await.unwrap();
             let row = select.fetch_one(&mut *conn).await.unwrap();
             let row = black_box(my_row(&row));
-            update(row.failures, row.version).execute(&mut *conn).await
+            update(row).execute(&mut *conn).await
         }
         .unwrap()
         .rows_affected();

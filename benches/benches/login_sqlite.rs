@@ -54,7 +54,7 @@ use twofactor_benches::{
 const UPDATE: &str = "UPDATE twofactor_users SET last_step = ?2, drift = ?3, last_used_at = ?4,
                         failures = 0, last_failure_at = NULL
                      WHERE user_id = ?1 AND failures = ?5 AND version = ?6
-                       AND (last_step IS NULL OR last_step < ?2)";
+                       AND recovery_generation = ?7 AND (last_step IS NULL OR last_step < ?2)";
 
 fn select() -> String {
     format!("SELECT {COLUMNS} FROM twofactor_users WHERE user_id = ?1")
@@ -111,9 +111,9 @@ impl Shared {
         row
     }
 
-    fn write(&self, user: &str, step: i64, (failures, version): (i64, i64)) {
+    fn write(&self, user: &str, step: i64, (failures, version, generation): (i64, i64, i64)) {
         let conn = self.writer.lock().unwrap();
-        let values = params![user, step, 0i64, step, failures, version];
+        let values = params![user, step, 0i64, step, failures, version, generation];
         let n = if self.cached {
             conn.prepare_cached(UPDATE).unwrap().execute(values)
         } else {
@@ -176,7 +176,7 @@ impl Login for RawSqlite {
                     .await
                     .unwrap();
                 let row = black_box(row);
-                let failures = (row.failures, row.version);
+                let failures = (row.failures, row.version, row.recovery_generation);
                 tokio::task::spawn_blocking(move || shared.write(&name, step, failures))
                     .await
                     .unwrap();
@@ -187,7 +187,7 @@ impl Login for RawSqlite {
                     .await
                     .unwrap();
                 let row = black_box(row);
-                let failures = (row.failures, row.version);
+                let failures = (row.failures, row.version, row.recovery_generation);
                 let start = Instant::now();
                 while start.elapsed() < gap {
                     std::hint::spin_loop();
@@ -198,14 +198,14 @@ impl Login for RawSqlite {
             }
             Hops::One => tokio::task::spawn_blocking(move || {
                 let row = black_box(shared.read(&name));
-                let failures = (row.failures, row.version);
+                let failures = (row.failures, row.version, row.recovery_generation);
                 shared.write(&name, step, failures);
             })
             .await
             .unwrap(),
             Hops::Zero => {
                 let row = black_box(shared.read(&name));
-                let failures = (row.failures, row.version);
+                let failures = (row.failures, row.version, row.recovery_generation);
                 shared.write(&name, step, failures);
             }
         }

@@ -359,6 +359,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                             step,
                             drift,
                             version: read.version,
+                            generation: read.cold.recovery_generation,
                         },
                         // An additional authenticator's code reserves the attempt like a
                         // failure; the compare-and-swap below accepts it and resets the count.

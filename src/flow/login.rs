@@ -531,6 +531,7 @@ fn decide_code(
                 step: m.step,
                 drift: m.drift,
                 version: record.version,
+                generation: record.cold.recovery_generation,
             },
             Ok(()),
         ),

@@ -115,13 +115,21 @@ pub(super) enum ReadThen<P, V> {
     Settled {
         /// The record as read for the winning write.
         record: StoredUser,
-        /// What `prepare` made of the first read.
+        /// What `prepare` made of that record (of the first read with its cold fields).
         prepared: P,
         /// The verdict `decide` gave with the settled attempt.
         verdict: V,
         /// The failure count after the write.
         failures: u32,
     },
+}
+
+/// Which cold fields a record holds: its version, and its recovery generation. Versions start
+/// again at 1 on a record erased and created again; the generation of every record the flow
+/// creates is random ([`first_generation`](super::record::first_generation)), so the pair tells
+/// the new record from the erased one even at the same version.
+fn cold_id(record: &StoredUser) -> (u64, u64) {
+    (record.version, record.cold.recovery_generation)
 }
 
 impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
@@ -169,8 +177,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// verdicts than the policy allows. Attempts during a delay or lock are refused unchecked.
     ///
     /// The caller decided what to check on the record it passed in (which secret, which set), so
-    /// a re-read that finds the cold fields changed (a new version) ends with
-    /// [`FlowError::Conflict`]. Returns the record as read for the winning write, the verdict,
+    /// a re-read that finds the cold fields changed (a new version, or a record created again)
+    /// ends with [`FlowError::Conflict`]. Returns the record as read for the winning write, the verdict,
     /// and the failure count after it.
     pub(super) async fn settle<V>(
         &self,
@@ -178,9 +186,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         now: u64,
         mut decide: impl FnMut(&StoredUser) -> Result<(Attempt, V), FlowError>,
     ) -> Result<(StoredUser, Attempt, V, u32), FlowError> {
-        let decided_on = record.version;
+        let decided_on = cold_id(&record);
         for _ in 0..ATTEMPT_RETRIES {
-            if record.version != decided_on {
+            if cold_id(&record) != decided_on {
                 return Err(FlowError::Conflict);
             }
             self.gate(&record, now)?;
@@ -224,8 +232,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         mut prepare: impl FnMut(&StoredUser) -> Result<Option<P>, FlowError> + Send,
         mut decide: impl FnMut(&P, &StoredUser) -> Result<(Attempt, V), FlowError> + Send,
     ) -> Result<ReadThen<P, V>, FlowError> {
-        // What the first read prepared, with the version it was prepared on.
-        let mut prepared: Option<(u64, P)> = None;
+        // What was prepared, with the cold fields it was prepared on ([`cold_id`]).
+        let mut prepared: Option<((u64, u64), P)> = None;
         let mut verdict: Option<V> = None;
         // Why the decision stopped without an attempt, if it did not decline.
         let mut stopped: Option<FlowError> = None;
@@ -238,12 +246,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 return Err(FlowError::Conflict);
             }
             let ready = match prepared.take() {
-                Some(ready) if ready.0 == record.version => ready,
+                Some(ready) if ready.0 == cold_id(record) => ready,
                 // The first read, or a record replaced since (a new device, a trusted browser's
-                // use, a reset): prepared from this record, so the code is checked against the
-                // secret it holds now, never one read before.
+                // use, a reset, an erasure and a new enrolment): prepared from this record, so the
+                // code is checked against the secret it holds now, never one read before.
                 _ => match prepare(record)? {
-                    Some(made) => (record.version, made),
+                    Some(made) => (cold_id(record), made),
                     None => return Ok(None),
                 },
             };

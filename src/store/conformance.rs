@@ -64,7 +64,7 @@ use std::sync::Arc;
 
 use super::{
     Attempt, ColdFields, ListFilter, ReadSettled, ReplaceEffects, SecretStore, StoreError,
-    StoredStatus,
+    StoredStatus, StoredUser,
 };
 
 /// Concurrent tasks per race.
@@ -380,10 +380,11 @@ pub async fn advance_step<S: SecretStore + ?Sized>(
     drift: i64,
     at: u64,
 ) -> Result<bool, StoreError> {
-    let attempt = |version| Attempt::AcceptStep {
+    let attempt = |version, generation| Attempt::AcceptStep {
         step,
         drift,
         version,
+        generation,
     };
     settle_on_current_count(store, user_id, attempt, at).await
 }
@@ -397,7 +398,7 @@ pub async fn consume_recovery_code<S: SecretStore + ?Sized>(
     index: u32,
     at: u64,
 ) -> Result<bool, StoreError> {
-    let attempt = |version| Attempt::ConsumeRecoveryCode {
+    let attempt = |version, _| Attempt::ConsumeRecoveryCode {
         generation,
         index,
         version,
@@ -418,29 +419,30 @@ pub async fn reserve_attempt<S: SecretStore + ?Sized>(
         .await
 }
 
-/// Settles `attempt(version)` on the failure count and version read just before, reading again
-/// while either changed in between.
+/// Settles `attempt(version, generation)` on the failure count, version and recovery generation
+/// read just before, reading again while any changed in between.
 async fn settle_on_current_count<S: SecretStore + ?Sized>(
     store: &S,
     user_id: &str,
-    attempt: impl Fn(u64) -> Attempt,
+    attempt: impl Fn(u64, u64) -> Attempt,
     at: u64,
 ) -> Result<bool, StoreError> {
+    let identify = |user: &StoredUser| (user.failures, user.version, user.cold.recovery_generation);
     let mut read = match store.get(user_id).await? {
-        Some(user) => (user.failures, user.version),
+        Some(user) => identify(&user),
         // Let the store report the missing record itself.
-        None => (0, 0),
+        None => (0, 0, 0),
     };
     loop {
-        let (failures, version) = read;
+        let (failures, version, generation) = read;
         if store
-            .settle_attempt(user_id, failures, attempt(version), at)
+            .settle_attempt(user_id, failures, attempt(version, generation), at)
             .await?
         {
             return Ok(true);
         }
         let user = store.get(user_id).await?.ok_or(StoreError::NotFound)?;
-        let now = (user.failures, user.version);
+        let now = identify(&user);
         if now == read {
             return Ok(false); // the attempt's own condition failed
         }
@@ -475,6 +477,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
             step: 5,
             drift: 0,
             version: 1,
+            generation: 3,
         },
         Attempt::ConsumeRecoveryCode {
             generation: 3,
@@ -494,6 +497,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
         step: 5,
         drift: -2,
         version: 1,
+        generation: 3,
     };
     assert!(store.settle_attempt("s", 1, accept, 12).await.unwrap());
     let u = store.get("s").await.unwrap().unwrap();
@@ -564,6 +568,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
         step: 9,
         drift: 0,
         version: 1,
+        generation: 3,
     };
     let old_code = Attempt::ConsumeRecoveryCode {
         generation: 3,
@@ -581,11 +586,27 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
         replaced,
         "nothing changed"
     );
+    // A step is also refused at the right version with another recovery generation (a record
+    // erased and created again starts over at version 1, not at its generation)...
+    let other_record = Attempt::AcceptStep {
+        step: 9,
+        drift: 0,
+        version: 2,
+        generation: 4,
+    };
+    assert!(
+        !store
+            .settle_attempt("s", 0, other_record, 17)
+            .await
+            .unwrap(),
+        "a step of another record at the same version"
+    );
     // ...while the same attempts decided on the new version are accepted.
     let new_step = Attempt::AcceptStep {
         step: 9,
         drift: 0,
         version: 2,
+        generation: 3,
     };
     let new_code = Attempt::ConsumeRecoveryCode {
         generation: 3,
@@ -660,6 +681,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
         step: 5,
         drift: -1,
         version: 1,
+        generation: 2,
     };
     let settled = store
         .read_and_settle("r", 12, &mut |_| Some(accept))
@@ -948,6 +970,7 @@ async fn race_across_task<S: SecretStore>(
                     step: 78,
                     drift: 0,
                     version: user.version,
+                    generation: user.cold.recovery_generation,
                 })
         })
         .await
@@ -992,6 +1015,7 @@ pub async fn race_verdicts<S: SecretStore + 'static>(store: Arc<S>) {
                 step: 77,
                 drift: 0,
                 version: 1,
+                generation: 4,
             }
         } else {
             Attempt::Failed
@@ -1035,6 +1059,7 @@ pub async fn race_read_and_settle<S: SecretStore + 'static>(store: Arc<S>) {
                         step: 500,
                         drift: 0,
                         version: user.version,
+                        generation: user.cold.recovery_generation,
                     })
             })
             .await

@@ -114,8 +114,9 @@ impl SecretStore for MemoryStore {
                 step,
                 drift,
                 version,
+                generation,
             } => {
-                let expected = (expected_failures, version);
+                let expected = (expected_failures, version, generation);
                 self.accept_step(user_id, expected, step, drift, at).await
             }
             Attempt::ConsumeRecoveryCode {
@@ -167,7 +168,7 @@ impl MemoryStore {
     async fn accept_step(
         &self,
         user_id: &str,
-        (expected_failures, expected_version): (u32, u64),
+        (expected_failures, expected_version, expected_generation): (u32, u64, u64),
         step: u64,
         drift: i64,
         at: u64,
@@ -175,6 +176,7 @@ impl MemoryStore {
         self.with_user(user_id, |user| {
             if user.failures != expected_failures
                 || user.version != expected_version
+                || user.cold.recovery_generation != expected_generation
                 || user.last_step.is_some_and(|last| last >= step)
             {
                 return false;

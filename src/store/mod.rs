@@ -210,8 +210,9 @@ pub trait SecretStore: Send + Sync {
     /// - [`Attempt::Failed`]: raises the failure count by one and sets the last failure time to
     ///   `at`;
     /// - [`Attempt::AcceptStep`]: only if the record is still at the attempt's `version` and
-    ///   `step` is greater than the last accepted step (or none is stored): stores it with its
-    ///   drift, sets `last_used_at = at`, and resets the failure count;
+    ///   recovery `generation`, and `step` is greater than the last accepted step (or none is
+    ///   stored): stores it with its drift, sets `last_used_at = at`, and resets the failure
+    ///   count;
     /// - [`Attempt::ConsumeRecoveryCode`]: only if the record is still at `version`,
     ///   `generation` is current and code `index` is unused: marks it used, sets
     ///   `last_used_at = at`, and resets the failure count.

@@ -21,7 +21,9 @@
 //!   a recovery code also carry `version = ?`, the version the caller read: a `replace` in
 //!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
 //!   and the caller's re-read finds the new record, whose secret the code was not checked
-//!   against. Failures are counted whatever the version.
+//!   against. Both are also conditioned on the recovery generation read (`recovery_generation =
+//!   ?` for a step): a record erased and created again starts over at version 1, but the flow
+//!   draws every new record's generation at random. Failures are counted whatever the record.
 //! - **Inserts** rely on the primary key: of two inserts of one user, the second fails with a
 //!   duplicate-key error, reported as [`StoreError::Conflict`].
 //! - **Outcomes** come from the affected-row count. sqlx connects with `CLIENT_FOUND_ROWS`, so
@@ -656,11 +658,12 @@ async fn settle(
             step,
             drift,
             version,
+            generation,
         } => {
             let sql = format!(
                 "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
                     failures = 0, last_failure_at = NULL
-                 WHERE user_id = ? AND failures = ? AND version = ?
+                 WHERE user_id = ? AND failures = ? AND version = ? AND recovery_generation = ?
                    AND (last_step IS NULL OR last_step < ?)"
             );
             execute(conn, || {
@@ -671,6 +674,7 @@ async fn settle(
                     .bind(user_id.as_bytes())
                     .bind(expected_failures)
                     .bind(version)
+                    .bind(generation)
                     .bind(step)
             })
             .await

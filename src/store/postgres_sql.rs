@@ -30,7 +30,9 @@
 //!   a recovery code also carry `version = $6`, the version the caller read: a `replace` in
 //!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
 //!   and the caller's re-read finds the new record, whose secret the code was not checked
-//!   against. Failures are counted whatever the version.
+//!   against. Both are also conditioned on the recovery generation read (`recovery_generation =
+//!   $7` for a step): a record erased and created again starts over at version 1, but the flow
+//!   draws every new record's generation at random. Failures are counted whatever the record.
 //! - **Stricter isolation, and deadlocks.** If the pool's sessions run at REPEATABLE READ or
 //!   SERIALIZABLE (`default_transaction_isolation`), the second writer fails with
 //!   `serialization_failure` (40001) instead of evaluating again; and the server may pick a
@@ -253,7 +255,7 @@ impl PgTables {
                 "UPDATE {table} SET last_step = $2, drift = $3, last_used_at = $4,
                     failures = 0, last_failure_at = NULL
                  WHERE user_id = $1 AND failures = $5 AND version = $6
-                   AND (last_step IS NULL OR last_step < $2)"
+                   AND recovery_generation = $7 AND (last_step IS NULL OR last_step < $2)"
             ),
             consume_code: format!(
                 "UPDATE {table} SET recovery_used = recovery_used | $3, last_used_at = $4,

@@ -158,7 +158,7 @@ pub enum Attempt {
     /// Wrong, replayed, or otherwise refused: count a failure.
     Failed,
     /// A code of time step `step` (observed drift `drift`) is right: accept the step, if the
-    /// record is still at `version`.
+    /// record is still at `version` and `generation`.
     AcceptStep {
         /// The matched time step.
         step: u64,
@@ -168,6 +168,10 @@ pub enum Attempt {
         /// since (a new device, a reset, 2FA turned off) has another secret, so the step is
         /// not accepted on it.
         version: u64,
+        /// The recovery generation of that record. A record erased and created again starts
+        /// over at version 1, but not at its generation (the flow draws a new record's at
+        /// random), so the pair tells the new record from the erased one.
+        generation: u64,
     },
     /// Recovery code `index` of set `generation` is right: consume it, if the record is still
     /// at `version`.

@@ -29,8 +29,8 @@ pub(crate) struct Statement<'a> {
 
 /// The texts of a dialect's three [`Attempt`] statements, which number their parameters alike:
 /// the user, then for a failure the expected count and the time; for an accepted step the step,
-/// drift, time, expected count and version; for a consumed recovery code the generation, the
-/// code's bit, time, expected count and version.
+/// drift, time, expected count, version and generation; for a consumed recovery code the
+/// generation, the code's bit, time, expected count and version.
 pub(crate) struct AttemptSql<'a> {
     /// [`Attempt::Failed`].
     pub(crate) failed: &'a str,
@@ -61,6 +61,7 @@ impl<'a> AttemptSql<'a> {
                 step,
                 drift,
                 version,
+                generation,
             } => Statement {
                 sql: self.accept,
                 params: vec![
@@ -70,6 +71,7 @@ impl<'a> AttemptSql<'a> {
                     at,
                     failures,
                     Param::Int(bits(version)),
+                    Param::Int(bits(generation)),
                 ],
             },
             Attempt::ConsumeRecoveryCode {

@@ -32,7 +32,9 @@
 //!   a recovery code also carry `version = ?6`, the version the caller read: a `replace` in
 //!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
 //!   and the caller's re-read finds the new record, whose secret the code was not checked
-//!   against. Failures are counted whatever the version.
+//!   against. Both are also conditioned on the recovery generation read (`recovery_generation =
+//!   ?7` for a step): a record erased and created again starts over at version 1, but the flow
+//!   draws every new record's generation at random. Failures are counted whatever the record.
 //! - **A busy database.** A statement that cannot take the write lock waits in SQLite's busy
 //!   handler for the connection's busy timeout, then fails with `SQLITE_BUSY` (or, between
 //!   connections sharing a cache, `SQLITE_LOCKED`) before it has changed anything: its implicit
@@ -253,7 +255,7 @@ impl SqliteTables {
                 "UPDATE {table} SET last_step = ?2, drift = ?3, last_used_at = ?4,
                     failures = 0, last_failure_at = NULL
                  WHERE user_id = ?1 AND failures = ?5 AND version = ?6
-                   AND (last_step IS NULL OR last_step < ?2)"
+                   AND recovery_generation = ?7 AND (last_step IS NULL OR last_step < ?2)"
             ),
             consume_code: format!(
                 "UPDATE {table}
@@ -579,6 +581,7 @@ mod tests {
                 step: 1,
                 drift: 0,
                 version: 1,
+                generation: 1,
             },
             Attempt::ConsumeRecoveryCode {
                 generation: 1,

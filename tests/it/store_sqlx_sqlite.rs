@@ -214,12 +214,14 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
         step: u64::MAX - 1,
         drift: -2,
         version: 1,
+        generation: u64::MAX,
     };
     assert!(b.settle_attempt(user, 0, step, u64::MAX).await.unwrap());
     let lower = Attempt::AcceptStep {
         step: (1 << 63) + 1,
         drift: 1,
         version: 1,
+        generation: u64::MAX,
     };
     assert!(!a.settle_attempt(user, 0, lower, 5).await.unwrap());
     assert!(
