@@ -53,7 +53,11 @@ pub struct ColdFields {
     pub state: String,
     /// The application requires this user to enrol.
     pub required: bool,
-    /// Identifies the current recovery code set; a new value resets the used-code mask.
+    /// Identifies the current recovery code set; a new value resets the used-code mask. With
+    /// the version it also identifies the record: the flow starts every record it creates at a
+    /// random generation, since a record erased and created again starts over at version 1, and
+    /// a code checked against the erased record is accepted only at both its version and its
+    /// generation ([`Attempt`]).
     pub recovery_generation: u64,
     /// The hashed recovery code record, if a set exists.
     pub recovery: Option<String>,
@@ -86,7 +90,8 @@ pub struct StoredUser {
 
 impl ColdFields {
     /// Cold fields with `status` and `state`, not required, recovery generation 0 and no recovery
-    /// codes; set the other fields on the value.
+    /// codes; set the other fields on the value. (A record created outside the flow, by a
+    /// migration say, should take a random generation, as the flow's own do.)
     pub fn new(status: StoredStatus, state: String) -> ColdFields {
         ColdFields {
             status,
