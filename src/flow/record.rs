@@ -8,9 +8,9 @@ use crate::otp::HashedRecoveryCodes;
 use crate::store::{ColdFields, SecretStore, StoreError, StoredUser};
 
 /// The recovery generation of a record the flow creates: random, not 0, so that a record erased
-/// and created again does not repeat the erased one's generations. Versions start again at 1 on
-/// a new record; the generation is what still tells a recovery code checked against the erased
-/// record's set (its write delayed past the new record's confirmation) from one of the new set.
+/// and created again does not repeat the erased one's generations. With versions that never
+/// repeat ([`SecretStore::insert`]) it is a second identity of the record: a code checked against
+/// the erased record counts on the new one only if both matched.
 pub(super) fn first_generation() -> Result<u64, FlowError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|_| FlowError::Internal("rng"))?;

@@ -124,10 +124,10 @@ pub(super) enum ReadThen<P, V> {
     },
 }
 
-/// Which cold fields a record holds: its version, and its recovery generation. Versions start
-/// again at 1 on a record erased and created again; the generation of every record the flow
-/// creates is random ([`first_generation`](super::record::first_generation)), so the pair tells
-/// the new record from the erased one even at the same version.
+/// Which cold fields a record holds: its version (which never repeats for a user id, even across
+/// an erasure), and its recovery generation (random for every record the flow creates,
+/// [`first_generation`](super::record::first_generation)): the pair the stores' acceptances are
+/// conditioned on.
 fn cold_id(record: &StoredUser) -> (u64, u64) {
     (record.version, record.cold.recovery_generation)
 }

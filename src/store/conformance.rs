@@ -112,14 +112,18 @@ where
 pub async fn insert_get_replace<S: SecretStore>(store: &S) {
     assert_eq!(store.get("alice").await.unwrap(), None);
     let c1 = cold(StoredStatus::Pending, 0);
-    assert_eq!(store.insert("alice", &c1).await.unwrap(), 1);
+    let v1 = store.insert("alice", &c1).await.unwrap();
+    assert!(
+        (1..=1 << 62).contains(&v1),
+        "a new record's version is drawn from 1 to 2^62: {v1}"
+    );
     assert!(matches!(
         store.insert("alice", &c1).await,
         Err(StoreError::Conflict)
     ));
     let got = store.get("alice").await.unwrap().unwrap();
     assert_eq!(got.user_id, "alice");
-    assert_eq!(got.version, 1);
+    assert_eq!(got.version, v1);
     assert_eq!(got.cold, c1);
     assert_eq!(
         (
@@ -138,25 +142,25 @@ pub async fn insert_get_replace<S: SecretStore>(store: &S) {
     c2.state = "unicode é ü 中 and | , ; ' \" \\ characters".to_owned();
     assert_eq!(
         store
-            .replace("alice", 1, &c2, ReplaceEffects::default())
+            .replace("alice", v1, &c2, ReplaceEffects::default())
             .await
             .unwrap(),
-        2
+        v1 + 1
     );
     assert!(matches!(
         store
-            .replace("alice", 1, &c1, ReplaceEffects::default())
+            .replace("alice", v1, &c1, ReplaceEffects::default())
             .await,
         Err(StoreError::Conflict)
     ));
     let got = store.get("alice").await.unwrap().unwrap();
-    assert_eq!((got.version, &got.cold), (2, &c2));
+    assert_eq!((got.version, &got.cold), (v1 + 1, &c2));
 
     // No recovery record at all is representable.
     let mut c3 = c2.clone();
     c3.recovery = None;
     store
-        .replace("alice", 2, &c3, ReplaceEffects::default())
+        .replace("alice", v1 + 1, &c3, ReplaceEffects::default())
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +198,7 @@ pub async fn missing_users<S: SecretStore>(store: &S) {
 
 /// The last step only moves forward (RFC 6238 §5.2), with drift and last use written with it.
 pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
-    store
+    let v = store
         .insert("u", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
@@ -213,7 +217,7 @@ pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
         (got.last_step, got.drift, got.last_used_at),
         (Some(101), 2, Some(1_003))
     );
-    assert_eq!(got.version, 1, "hot operations do not bump the version");
+    assert_eq!(got.version, v, "hot operations do not bump the version");
     // The full u64 range is stored faithfully.
     assert!(
         advance_step(store, "u", u64::MAX, i64::MIN, u64::MAX)
@@ -230,7 +234,7 @@ pub async fn advance_step_only_if_greater<S: SecretStore>(store: &S) {
 
 /// A compare-and-swap never lowers the step or revives a consumed code.
 pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
-    store
+    let v = store
         .insert("u", &cold(StoredStatus::Pending, 0))
         .await
         .unwrap();
@@ -240,7 +244,7 @@ pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
     let v = store
         .replace(
             "u",
-            1,
+            v,
             &cold(StoredStatus::Pending, 0),
             ReplaceEffects::default(),
         )
@@ -277,7 +281,7 @@ pub async fn replace_never_undoes_hot_fields<S: SecretStore>(store: &S) {
 
 /// A recovery code is consumed once, only in its current generation.
 pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
-    store
+    let v = store
         .insert("u", &cold(StoredStatus::Active, 7))
         .await
         .unwrap();
@@ -302,10 +306,10 @@ pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
     assert_eq!(got.recovery_used, 1 | (1 << 63));
     assert_eq!(got.last_used_at, Some(7));
     // The same generation kept by a replace keeps the mask; a new generation clears it.
-    store
+    let v = store
         .replace(
             "u",
-            1,
+            v,
             &cold(StoredStatus::Active, 7),
             ReplaceEffects::default(),
         )
@@ -318,7 +322,7 @@ pub async fn recovery_codes_consumed_once<S: SecretStore>(store: &S) {
     store
         .replace(
             "u",
-            2,
+            v,
             &cold(StoredStatus::Active, 8),
             ReplaceEffects::default(),
         )
@@ -453,7 +457,7 @@ async fn settle_on_current_count<S: SecretStore + ?Sized>(
 /// [`SecretStore::settle_attempt`] writes nothing unless the failure count is the one the
 /// caller read, whatever the verdict; each verdict writes exactly its fields.
 pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &S) {
-    store
+    let v = store
         .insert("s", &cold(StoredStatus::Active, 3))
         .await
         .unwrap();
@@ -476,13 +480,13 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
         Attempt::AcceptStep {
             step: 5,
             drift: 0,
-            version: 1,
+            version: v,
             generation: 3,
         },
         Attempt::ConsumeRecoveryCode {
             generation: 3,
             index: 0,
-            version: 1,
+            version: v,
         },
     ] {
         assert!(
@@ -496,7 +500,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let accept = Attempt::AcceptStep {
         step: 5,
         drift: -2,
-        version: 1,
+        version: v,
         generation: 3,
     };
     assert!(store.settle_attempt("s", 1, accept, 12).await.unwrap());
@@ -523,7 +527,7 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let consume = Attempt::ConsumeRecoveryCode {
         generation: 3,
         index: 2,
-        version: 1,
+        version: v,
     };
     assert!(store.settle_attempt("s", 1, consume, 15).await.unwrap());
     let u = store.get("s").await.unwrap().unwrap();
@@ -544,36 +548,36 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let other = Attempt::ConsumeRecoveryCode {
         generation: 2,
         index: 3,
-        version: 1,
+        version: v,
     };
     assert!(!store.settle_attempt("s", 0, other, 16).await.unwrap());
     // Only this user changed.
-    assert_eq!(u.version, 1, "hot fields never bump the version");
+    assert_eq!(u.version, v, "hot fields never bump the version");
     // A record replaced since the read (a new secret, the same recovery set) accepts no code
     // checked against the old one, on the right count and with a later step...
     assert_eq!(
         store
             .replace(
                 "s",
-                1,
+                v,
                 &cold(StoredStatus::Active, 3),
                 ReplaceEffects::default()
             )
             .await
             .unwrap(),
-        2
+        v + 1
     );
     let replaced = store.get("s").await.unwrap().unwrap();
     let old_step = Attempt::AcceptStep {
         step: 9,
         drift: 0,
-        version: 1,
+        version: v,
         generation: 3,
     };
     let old_code = Attempt::ConsumeRecoveryCode {
         generation: 3,
         index: 5,
-        version: 1,
+        version: v,
     };
     for attempt in [old_step, old_code] {
         assert!(
@@ -586,12 +590,12 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
         replaced,
         "nothing changed"
     );
-    // A step is also refused at the right version with another recovery generation (a record
-    // erased and created again starts over at version 1, not at its generation)...
+    // A step is also refused at the right version with another recovery generation (the
+    // record's second identity, for a store whose versions could repeat after an erasure)...
     let other_record = Attempt::AcceptStep {
         step: 9,
         drift: 0,
-        version: 2,
+        version: v + 1,
         generation: 4,
     };
     assert!(
@@ -605,13 +609,13 @@ pub async fn settle_is_conditioned_on_the_failure_count<S: SecretStore>(store: &
     let new_step = Attempt::AcceptStep {
         step: 9,
         drift: 0,
-        version: 2,
+        version: v + 1,
         generation: 3,
     };
     let new_code = Attempt::ConsumeRecoveryCode {
         generation: 3,
         index: 5,
-        version: 2,
+        version: v + 1,
     };
     assert!(store.settle_attempt("s", 0, new_step, 18).await.unwrap());
     assert!(store.settle_attempt("s", 0, new_code, 19).await.unwrap());
@@ -647,7 +651,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
         (ReadSettled::Missing, 0),
         "no record: nothing to decide"
     );
-    store
+    let v = store
         .insert("r", &cold(StoredStatus::Active, 2))
         .await
         .unwrap();
@@ -680,7 +684,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
     let accept = Attempt::AcceptStep {
         step: 5,
         drift: -1,
-        version: 1,
+        version: v,
         generation: 2,
     };
     let settled = store
@@ -718,7 +722,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
     let consume = Attempt::ConsumeRecoveryCode {
         generation: 2,
         index: 4,
-        version: 1,
+        version: v,
     };
     let consumed = store
         .read_and_settle("r", 14, &mut |_| Some(consume))
@@ -730,7 +734,7 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
         (after.recovery_used, after.last_used_at),
         (0b1_0000, Some(14))
     );
-    assert_eq!(after.version, 1, "hot fields never bump the version");
+    assert_eq!(after.version, v, "hot fields never bump the version");
     // Deleted: missing again.
     assert!(store.delete("r").await.unwrap());
     let gone = store
@@ -744,8 +748,17 @@ pub async fn read_and_settle_reads_decides_and_settles<S: SecretStore>(store: &S
 /// operation then behaves as for a missing user, and a new record starts from zero.
 pub async fn delete_erases_everything<S: SecretStore>(store: &S) {
     assert!(!store.delete("erin").await.unwrap(), "nothing to delete");
-    store
+    let first = store
         .insert("erin", &cold(StoredStatus::Active, 1))
+        .await
+        .unwrap();
+    let second = store
+        .replace(
+            "erin",
+            first,
+            &cold(StoredStatus::Active, 1),
+            ReplaceEffects::default(),
+        )
         .await
         .unwrap();
     store
@@ -763,14 +776,29 @@ pub async fn delete_erases_everything<S: SecretStore>(store: &S) {
     ));
     // Only that user.
     assert!(store.get("frank").await.unwrap().is_some());
-    // A new record starts from nothing: no step, no failures, version 1.
-    assert_eq!(
-        store
-            .insert("erin", &cold(StoredStatus::Pending, 2))
-            .await
-            .unwrap(),
-        1
+    // A new record starts from nothing: no step, no failures, and a version the erased record
+    // never had, so no compare-and-swap read before the erasure can succeed on it.
+    let again = store
+        .insert("erin", &cold(StoredStatus::Pending, 2))
+        .await
+        .unwrap();
+    assert!(
+        again != first && again != second,
+        "a record created again repeats no version of the erased one ({first}, {second})"
     );
+    for version in [first, second] {
+        assert!(matches!(
+            store
+                .replace(
+                    "erin",
+                    version,
+                    &cold(StoredStatus::Active, 1),
+                    ReplaceEffects::default()
+                )
+                .await,
+            Err(StoreError::Conflict)
+        ));
+    }
     let fresh = store.get("erin").await.unwrap().unwrap();
     assert_eq!(
         (fresh.last_step, fresh.failures, fresh.recovery_used),
@@ -889,14 +917,14 @@ pub async fn race_same_recovery_code<S: SecretStore + 'static>(store: Arc<S>) {
 
 /// Many tasks compare-and-swap from the same version: one wins, the rest see `Conflict`.
 pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
-    store
+    let v = store
         .insert("race-cas", &cold(StoredStatus::Pending, 0))
         .await
         .unwrap();
-    let results = race(&store, |store, i| async move {
+    let results = race(&store, move |store, i| async move {
         let cold = cold(StoredStatus::Active, i as u64);
         store
-            .replace("race-cas", 1, &cold, ReplaceEffects::default())
+            .replace("race-cas", v, &cold, ReplaceEffects::default())
             .await
     })
     .await;
@@ -910,7 +938,7 @@ pub async fn race_compare_and_swap<S: SecretStore + 'static>(store: Arc<S>) {
         (1, RACERS - 1),
         "one compare-and-swap wins, the rest conflict"
     );
-    assert_eq!(store.get("race-cas").await.unwrap().unwrap().version, 2);
+    assert_eq!(store.get("race-cas").await.unwrap().unwrap().version, v + 1);
 }
 
 /// The races again, across two stores on the same data: two servers' pools, or two drivers on
@@ -923,7 +951,8 @@ where
     A: SecretStore + 'static,
     B: SecretStore + 'static,
 {
-    a.insert("across", &cold(StoredStatus::Active, 1))
+    let v = a
+        .insert("across", &cold(StoredStatus::Active, 1))
         .await
         .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
@@ -931,9 +960,9 @@ where
     for i in 0..RACERS {
         let barrier = barrier.clone();
         handles.push(if i % 2 == 0 {
-            tokio::spawn(race_across_task(a.clone(), barrier))
+            tokio::spawn(race_across_task(a.clone(), barrier, v))
         } else {
-            tokio::spawn(race_across_task(b.clone(), barrier))
+            tokio::spawn(race_across_task(b.clone(), barrier, v))
         });
     }
     let mut wins = (0, 0, 0, 0);
@@ -958,6 +987,7 @@ where
 async fn race_across_task<S: SecretStore>(
     store: Arc<S>,
     barrier: Arc<tokio::sync::Barrier>,
+    version: u64,
 ) -> (bool, bool, bool, bool, u32) {
     barrier.wait().await;
     let step = advance_step(&*store, "across", 77, 0, 1).await.unwrap();
@@ -982,7 +1012,7 @@ async fn race_across_task<S: SecretStore>(
     let swap = store
         .replace(
             "across",
-            1,
+            version,
             &cold(StoredStatus::Active, 1),
             ReplaceEffects::default(),
         )
@@ -1005,16 +1035,16 @@ async fn race_across_task<S: SecretStore>(
 /// success leaves a zero count at zero, so one failure may still follow it; never two), and at
 /// least one verdict is written.
 pub async fn race_verdicts<S: SecretStore + 'static>(store: Arc<S>) {
-    store
+    let v = store
         .insert("race-verdict", &cold(StoredStatus::Active, 4))
         .await
         .unwrap();
-    let results = race(&store, |s, i| async move {
+    let results = race(&store, move |s, i| async move {
         let attempt = if i % 2 == 0 {
             Attempt::AcceptStep {
                 step: 77,
                 drift: 0,
-                version: 1,
+                version: v,
                 generation: 4,
             }
         } else {

@@ -52,6 +52,7 @@ impl SecretStore for MemoryStore {
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
+        let version = super::new_record_version()?;
         let mut users = self.lock()?;
         if users.contains_key(user_id) {
             return Err(StoreError::Conflict);
@@ -60,7 +61,7 @@ impl SecretStore for MemoryStore {
             user_id.to_owned(),
             StoredUser {
                 user_id: user_id.to_owned(),
-                version: 1,
+                version,
                 cold: cold.clone(),
                 last_step: None,
                 drift: 0,
@@ -70,7 +71,7 @@ impl SecretStore for MemoryStore {
                 last_failure_at: None,
             },
         );
-        Ok(1)
+        Ok(version)
     }
 
     async fn replace(

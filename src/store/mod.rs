@@ -167,6 +167,26 @@ impl StoreError {
     }
 }
 
+/// The version a new record starts at ([`SecretStore::insert`]): drawn from the operating system
+/// generator, from 1 to 2^62, so that a record erased and created again does not repeat the
+/// versions of the one erased (a collision within a record's life of changes has odds of about
+/// its number of changes in 2^62). 2^62 leaves room for as many changes below the signed 64-bit
+/// limit of SQL integers.
+///
+/// ```
+/// let version = twofactor::store::new_record_version()?;
+/// assert!((1..=1 << 62).contains(&version));
+/// # Ok::<(), twofactor::store::StoreError>(())
+/// ```
+///
+/// # Errors
+/// [`StoreError::Backend`] if the operating system generator fails.
+pub fn new_record_version() -> Result<u64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(StoreError::backend)?;
+    Ok((u64::from_le_bytes(bytes) >> 2).max(1))
+}
+
 /// Storage for enrolment records.
 ///
 /// Implementations must make each operation atomic with respect to all others on the same user,
@@ -180,7 +200,14 @@ pub trait SecretStore: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<Option<StoredUser>, StoreError>> + Send;
 
-    /// Creates a record (version 1, hot fields zero).
+    /// Creates a record at a version drawn by [`new_record_version`], hot fields zero; returns
+    /// that version.
+    ///
+    /// A version never repeats for a user id, even across [`SecretStore::delete`]: every
+    /// compare-and-swap (`replace`, and the acceptances of [`SecretStore::settle_attempt`]) is
+    /// conditioned on the version its caller read, and a record erased and created again must
+    /// not take a write decided on the erased one. The conformance kit checks it
+    /// (`delete_erases_everything`).
     ///
     /// Errors with [`StoreError::Conflict`] if a record exists.
     fn insert(

@@ -21,9 +21,12 @@
 //!   a recovery code also carry `version = ?`, the version the caller read: a `replace` in
 //!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
 //!   and the caller's re-read finds the new record, whose secret the code was not checked
-//!   against. Both are also conditioned on the recovery generation read (`recovery_generation =
-//!   ?` for a step): a record erased and created again starts over at version 1, but the flow
-//!   draws every new record's generation at random. Failures are counted whatever the record.
+//!   against. Versions never repeat for a user id: a new record starts at a random version
+//!   (`new_record_version`, bound as a parameter of the `INSERT`), so a record erased and
+//!   created again matches no write decided on the erased one. A step is also conditioned on
+//!   the recovery generation read (`recovery_generation = ?`; a recovery code already was), a
+//!   second identity of the record, random for each one the flow creates. Failures are counted
+//!   whatever the record.
 //! - **Inserts** rely on the primary key: of two inserts of one user, the second fails with a
 //!   duplicate-key error, reported as [`StoreError::Conflict`].
 //! - **Outcomes** come from the affected-row count. sqlx connects with `CLIENT_FOUND_ROWS`, so
@@ -464,12 +467,14 @@ impl SecretStore for MySqlStore {
         let sql = format!(
             "INSERT INTO `{}` (user_id, version, status, state, required, recovery_generation,
                 recovery, last_step, drift, last_used_at, recovery_used, failures, last_failure_at)
-             VALUES (?, 1, ?, ?, ?, ?, ?, NULL, 0, NULL, 0, 0, NULL)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, NULL, 0, 0, NULL)",
             self.table
         );
+        let version = super::new_record_version()?;
         let inserted = execute(&mut *self.conn().await?, || {
             sqlx::query(&sql)
                 .bind(user_id.as_bytes())
+                .bind(version)
                 .bind(cold.status.as_str())
                 .bind(cold.state.as_str())
                 .bind(cold.required)
@@ -478,7 +483,7 @@ impl SecretStore for MySqlStore {
         })
         .await;
         match inserted {
-            Ok(_) => Ok(1),
+            Ok(_) => Ok(version),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict),
             Err(e) => Err(StoreError::backend(e)),
         }

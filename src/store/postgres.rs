@@ -413,7 +413,9 @@ impl SecretStore for PostgresStore {
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        postgres_sql::inserted(execute(&client, &self.tables.insert(user_id, cold)).await?)
+        let version = super::new_record_version()?;
+        let statement = self.tables.insert(user_id, version, cold);
+        postgres_sql::inserted(execute(&client, &statement).await?, version)
     }
 
     async fn replace(

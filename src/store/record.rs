@@ -55,9 +55,8 @@ pub struct ColdFields {
     pub required: bool,
     /// Identifies the current recovery code set; a new value resets the used-code mask. With
     /// the version it also identifies the record: the flow starts every record it creates at a
-    /// random generation, since a record erased and created again starts over at version 1, and
-    /// a code checked against the erased record is accepted only at both its version and its
-    /// generation ([`Attempt`]).
+    /// random generation, and a code is accepted only at both the version and the generation
+    /// it was checked against ([`Attempt`]).
     pub recovery_generation: u64,
     /// The hashed recovery code record, if a set exists.
     pub recovery: Option<String>,
@@ -173,9 +172,8 @@ pub enum Attempt {
         /// since (a new device, a reset, 2FA turned off) has another secret, so the step is
         /// not accepted on it.
         version: u64,
-        /// The recovery generation of that record. A record erased and created again starts
-        /// over at version 1, but not at its generation (the flow draws a new record's at
-        /// random), so the pair tells the new record from the erased one.
+        /// The recovery generation of that record: a second identity of it (random for every
+        /// record the flow creates), beside versions that never repeat for a user id.
         generation: u64,
     },
     /// Recovery code `index` of set `generation` is right: consume it, if the record is still

@@ -93,6 +93,28 @@ impl<'a> AttemptSql<'a> {
     }
 }
 
+/// A dialect's `INSERT` of a new record (its text `sql`), whose parameters both dialects number
+/// alike: the user, status, state, required, recovery generation, recovery record, version.
+pub(crate) fn insert_statement<'a>(
+    sql: &'a str,
+    user_id: &'a str,
+    version: u64,
+    cold: &'a ColdFields,
+) -> Statement<'a> {
+    Statement {
+        sql,
+        params: vec![
+            Param::Text(user_id),
+            Param::Text(cold.status.as_str()),
+            Param::Text(&cold.state),
+            Param::Bool(cold.required),
+            Param::Int(bits(cold.recovery_generation)),
+            Param::OptText(cold.recovery.as_deref()),
+            Param::Int(bits(version)),
+        ],
+    }
+}
+
 /// A `u64` stored as the 64-bit integer with the same bits (versions, generations, the used-code
 /// mask: compared for equality or bitwise only).
 pub(crate) fn bits(x: u64) -> i64 {

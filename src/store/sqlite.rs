@@ -353,8 +353,10 @@ impl SecretStore for SqliteStore {
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
         let (user_id, cold) = (user_id.to_owned(), cold.clone());
+        let version = super::new_record_version()?;
         self.write(move |conn, tables| {
-            sqlite_sql::inserted(execute(conn, &tables.insert(&user_id, &cold))?)
+            let statement = tables.insert(&user_id, version, &cold);
+            sqlite_sql::inserted(execute(conn, &statement)?, version)
         })
         .await
     }

@@ -32,9 +32,12 @@
 //!   a recovery code also carry `version = ?6`, the version the caller read: a `replace` in
 //!   between (a new device, a reset, 2FA turned off) raised it, so the acceptance matches no row
 //!   and the caller's re-read finds the new record, whose secret the code was not checked
-//!   against. Both are also conditioned on the recovery generation read (`recovery_generation =
-//!   ?7` for a step): a record erased and created again starts over at version 1, but the flow
-//!   draws every new record's generation at random. Failures are counted whatever the record.
+//!   against. Versions never repeat for a user id: a new record starts at a random version
+//!   (`new_record_version`, bound as a parameter of the `INSERT`), so a record erased and
+//!   created again matches no write decided on the erased one. A step is also conditioned on
+//!   the recovery generation read (`recovery_generation = ?7`; a recovery code already was), a
+//!   second identity of the record, random for each one the flow creates. Failures are counted
+//!   whatever the record.
 //! - **A busy database.** A statement that cannot take the write lock waits in SQLite's busy
 //!   handler for the connection's busy timeout, then fails with `SQLITE_BUSY` (or, between
 //!   connections sharing a cache, `SQLITE_LOCKED`) before it has changed anything: its implicit
@@ -69,7 +72,7 @@
 use std::sync::Arc;
 
 use super::sql::{SCHEMA_VERSION, ordered_to_sql};
-use super::sql_statement::{AttemptSql, bits, from_bits};
+use super::sql_statement::{AttemptSql, bits, from_bits, insert_statement};
 pub(crate) use super::sql_statement::{Columns, Param, Statement, column_error, read_user};
 use super::{Attempt, ColdFields, ListFilter, ReplaceEffects, StoreError};
 
@@ -231,7 +234,7 @@ impl SqliteTables {
                 "INSERT INTO {table} (user_id, version, status, state, required,
                     recovery_generation, recovery, last_step, drift, last_used_at, recovery_used,
                     failures, last_failure_at)
-                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, NULL, 0, NULL, 0, 0, NULL)
+                 VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, NULL, 0, NULL, 0, 0, NULL)
                  ON CONFLICT (user_id) DO NOTHING"
             ),
             // SET expressions all see the old row, so the mask test uses the old generation.
@@ -316,18 +319,13 @@ impl SqliteTables {
     }
 
     /// Creates a record; writes a row unless one exists ([`inserted`]).
-    pub(crate) fn insert<'a>(&'a self, user_id: &'a str, cold: &'a ColdFields) -> Statement<'a> {
-        Statement {
-            sql: &self.0.insert,
-            params: vec![
-                Param::Text(user_id),
-                Param::Text(cold.status.as_str()),
-                Param::Text(&cold.state),
-                Param::Bool(cold.required),
-                Param::Int(bits(cold.recovery_generation)),
-                Param::OptText(cold.recovery.as_deref()),
-            ],
-        }
+    pub(crate) fn insert<'a>(
+        &'a self,
+        user_id: &'a str,
+        version: u64,
+        cold: &'a ColdFields,
+    ) -> Statement<'a> {
+        insert_statement(&self.0.insert, user_id, version, cold)
     }
 
     /// The compare-and-swap; returns the new version, if it wrote ([`replaced`]).
@@ -460,9 +458,9 @@ impl<T> Outcome<T> {
 
 /// [`SecretStore::insert`](super::SecretStore::insert)'s outcome from the rows
 /// [`SqliteTables::insert`] wrote.
-pub(crate) fn inserted(rows: u64) -> Result<u64, StoreError> {
+pub(crate) fn inserted(rows: u64, version: u64) -> Result<u64, StoreError> {
     if rows == 1 {
-        Ok(1)
+        Ok(version)
     } else {
         Err(StoreError::Conflict)
     }
@@ -566,7 +564,7 @@ mod tests {
         let mut statements = vec![
             tables.get("u"),
             tables.exists("u"),
-            tables.insert("u", &user),
+            tables.insert("u", 1, &user),
             tables.replace("u", 1, &user, ReplaceEffects::default()),
             tables.reset_failures("u"),
             tables.delete("u"),
@@ -674,7 +672,8 @@ mod tests {
             settled(0).resolve(missing),
             Err(StoreError::NotFound)
         ));
-        assert!(matches!(inserted(0), Err(StoreError::Conflict)));
+        assert!(matches!(inserted(0, 7), Err(StoreError::Conflict)));
+        assert!(matches!(inserted(1, 7), Ok(7)));
         assert!(matches!(reset(0), Err(StoreError::NotFound)));
         assert!(deleted(1) && !deleted(0));
         assert!(matches!(migration_needed(None), Ok(true)));

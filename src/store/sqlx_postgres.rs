@@ -299,8 +299,12 @@ impl SecretStore for SqlxPostgresStore {
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
-        let statement = self.tables.insert(user_id, cold);
-        postgres_sql::inserted(execute(&mut *self.conn().await?, &statement).await?)
+        let version = super::new_record_version()?;
+        let statement = self.tables.insert(user_id, version, cold);
+        postgres_sql::inserted(
+            execute(&mut *self.conn().await?, &statement).await?,
+            version,
+        )
     }
 
     async fn replace(

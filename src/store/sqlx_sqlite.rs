@@ -332,7 +332,9 @@ impl SecretStore for SqlxSqliteStore {
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
-        sqlite_sql::inserted(self.write(&self.tables.insert(user_id, cold)).await?)
+        let version = super::new_record_version()?;
+        let statement = self.tables.insert(user_id, version, cold);
+        sqlite_sql::inserted(self.write(&statement).await?, version)
     }
 
     async fn replace(

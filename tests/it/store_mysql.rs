@@ -228,11 +228,11 @@ async fn the_shipped_migration_applied_by_hand_is_accepted() {
     let store = MySqlStore::new(pool.clone());
     store.check_schema().await.unwrap();
     store.migrate().await.unwrap();
-    store
+    let version = store
         .insert("u", &conformance::cold(StoredStatus::Active, 1))
         .await
         .unwrap();
-    assert_eq!(store.get("u").await.unwrap().unwrap().version, 1);
+    assert_eq!(store.get("u").await.unwrap().unwrap().version, version);
     pool.close().await;
     sqlx::query(&format!("DROP DATABASE `{database}`"))
         .execute(&admin)

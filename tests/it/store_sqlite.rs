@@ -33,7 +33,8 @@ async fn two_stores_on_one_file_race_correctly() {
     let path = fresh_path();
     let a = Arc::new(SqliteStore::open(&path).await.unwrap());
     let b = Arc::new(SqliteStore::open(&path).await.unwrap());
-    a.insert("u", &conformance::cold(StoredStatus::Active, 1))
+    let version = a
+        .insert("u", &conformance::cold(StoredStatus::Active, 1))
         .await
         .unwrap();
     let mut handles = Vec::new();
@@ -50,7 +51,7 @@ async fn two_stores_on_one_file_race_correctly() {
                 store
                     .replace(
                         "u",
-                        1,
+                        version,
                         &conformance::cold(StoredStatus::Active, 1),
                         ReplaceEffects::default(),
                     )

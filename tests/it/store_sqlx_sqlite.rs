@@ -72,12 +72,13 @@ async fn with_its_own_table_name_the_store_conforms() {
     .await;
 }
 
-/// One racer: each of its requests races every other racer's on user `u` (version 1, recovery
+/// One racer: each of its requests races every other racer's on user `u` (at `version`, recovery
 /// generation 1). Returns whether it won the step, the recovery code and the compare-and-swap,
 /// and the failure count its counted failure produced.
 async fn racer<S: SecretStore + 'static>(
     store: Arc<S>,
     barrier: Arc<tokio::sync::Barrier>,
+    version: u64,
 ) -> (bool, bool, bool, u32) {
     barrier.wait().await;
     (
@@ -90,7 +91,7 @@ async fn racer<S: SecretStore + 'static>(
         store
             .replace(
                 "u",
-                1,
+                version,
                 &conformance::cold(StoredStatus::Active, 1),
                 ReplaceEffects::default(),
             )
@@ -115,7 +116,8 @@ where
     A: SecretStore + 'static,
     B: SecretStore + 'static,
 {
-    a.insert("u", &conformance::cold(StoredStatus::Active, 1))
+    let version = a
+        .insert("u", &conformance::cold(StoredStatus::Active, 1))
         .await
         .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(conformance::RACERS));
@@ -123,9 +125,9 @@ where
     for i in 0..conformance::RACERS {
         let barrier = barrier.clone();
         handles.push(if i % 2 == 0 {
-            tokio::spawn(racer(a.clone(), barrier))
+            tokio::spawn(racer(a.clone(), barrier, version))
         } else {
-            tokio::spawn(racer(b.clone(), barrier))
+            tokio::spawn(racer(b.clone(), barrier, version))
         });
     }
     let mut wins = (0, 0, 0);
@@ -205,7 +207,7 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     let mut cold = conformance::cold(StoredStatus::Pending, u64::MAX);
     cold.required = true;
     cold.recovery = None;
-    assert_eq!(a.insert(user, &cold).await.unwrap(), 1);
+    let v = a.insert(user, &cold).await.unwrap();
     assert!(matches!(
         b.insert(user, &cold).await,
         Err(StoreError::Conflict)
@@ -213,14 +215,14 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     let step = Attempt::AcceptStep {
         step: u64::MAX - 1,
         drift: -2,
-        version: 1,
+        version: v,
         generation: u64::MAX,
     };
     assert!(b.settle_attempt(user, 0, step, u64::MAX).await.unwrap());
     let lower = Attempt::AcceptStep {
         step: (1 << 63) + 1,
         drift: 1,
-        version: 1,
+        version: v,
         generation: u64::MAX,
     };
     assert!(!a.settle_attempt(user, 0, lower, 5).await.unwrap());
@@ -232,7 +234,7 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     let code = Attempt::ConsumeRecoveryCode {
         generation: u64::MAX,
         index: 63,
-        version: 1,
+        version: v,
     };
     assert!(b.settle_attempt(user, 1, code, 7).await.unwrap());
     assert!(!a.settle_attempt(user, 0, code, 8).await.unwrap());
@@ -240,7 +242,7 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
 
     let read = a.get(user).await.unwrap().unwrap();
     assert_eq!(b.get(user).await.unwrap(), Some(read.clone()));
-    assert_eq!(read.version, 1);
+    assert_eq!(read.version, v);
     assert_eq!(read.cold, cold);
     assert_eq!(read.last_step, Some(u64::MAX - 1));
     assert_eq!(read.drift, -2);
@@ -254,13 +256,13 @@ async fn exchange_records<A: SecretStore, B: SecretStore>(a: &A, b: &B) {
     active.recovery = Some("new set".to_owned());
     let mut effects = ReplaceEffects::default();
     effects.reset_failures = true;
-    assert_eq!(b.replace(user, 1, &active, effects).await.unwrap(), 2);
+    assert_eq!(b.replace(user, v, &active, effects).await.unwrap(), v + 1);
     assert!(matches!(
-        a.replace(user, 1, &active, effects).await,
+        a.replace(user, v, &active, effects).await,
         Err(StoreError::Conflict)
     ));
     let read = a.get(user).await.unwrap().unwrap();
-    assert_eq!((read.version, read.failures), (2, 0));
+    assert_eq!((read.version, read.failures), (v + 1, 0));
     assert_eq!(
         (read.recovery_used, read.last_step),
         (0, Some(u64::MAX - 1))
