@@ -222,9 +222,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`ReadThen::Declined`], nothing written, for the caller to take another way. From then on
     /// it is [`EnrollmentFlow::settle`]: on every read the attempt is gated, decided by `decide`
     /// and settled on that read's failure count, whose write holds only at that read's version.
-    /// A read that finds the cold fields changed (a new version) is prepared again, so the
-    /// decision is always on the secret of the record it is written to; too many lost writes
-    /// end with [`FlowError::Conflict`].
+    /// A read that finds the cold fields changed (another version or generation) is prepared
+    /// again, so the decision is always on the secret of the record it is written to; too many
+    /// lost writes end with [`FlowError::Conflict`].
     pub(super) async fn settle_read<P: Send, V: Send>(
         &self,
         user_id: &str,
