@@ -68,6 +68,9 @@ for group, goal in (
 for group in ("login_sqlx_postgres", "login_sqlx_postgres_noping", "login_mysql", "login_mysql_noping"):
     for case in ("single", "concurrent_8"):
         ratio(f"{group} {case}: store / raw_per_statement (diagnostic)", f"{group}/store/{case}", f"{group}/raw_per_statement/{case}")
+for case in ("single", "concurrent_8"):
+    ratio(f"login_postgres {case}: raw_gap / raw (the flow's CPU between the statements)", f"login_postgres/raw_gap/{case}", f"login_postgres/raw/{case}")
+    ratio(f"login_postgres {case}: store / raw_gap (diagnostic)", f"login_postgres/store/{case}", f"login_postgres/raw_gap/{case}")
 for variant in ("raw_gap", "raw_uncached", "raw_one_hop", "raw_no_hop"):
     ratio(f"login_sqlite single: store / {variant} (diagnostic)", "login_sqlite/store/single", f"login_sqlite/{variant}/single")
 ratio("login_sqlite single: raw / raw_no_hop (what two hops cost)", "login_sqlite/raw/single", "login_sqlite/raw_no_hop/single")
