@@ -52,6 +52,8 @@
 //!
 //! The store needs MySQL's default autocommit mode on the pool's connections.
 
+use std::sync::Arc;
+
 use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlDatabaseError, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
@@ -153,6 +155,43 @@ pub struct MySqlStore {
     pool: MySqlPool,
     /// The users table's name (validated, so safe to put in SQL text).
     table: String,
+    /// The text of the statements a login runs, on that table: made once, not per call.
+    sql: Arc<LoginTexts>,
+}
+
+/// The statements a login runs (and the existence check that tells a lost write from a missing
+/// user), on one users table.
+struct LoginTexts {
+    get: String,
+    exists: String,
+    accept: String,
+    consume: String,
+    fail: String,
+}
+
+impl LoginTexts {
+    fn on(table: &str) -> Arc<LoginTexts> {
+        Arc::new(LoginTexts {
+            get: format!("SELECT {COLUMNS} FROM `{table}` WHERE user_id = ?"),
+            exists: format!("SELECT 1 FROM `{table}` WHERE user_id = ?"),
+            accept: format!(
+                "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
+                    failures = 0, last_failure_at = NULL
+                 WHERE user_id = ? AND failures = ? AND version = ? AND recovery_generation = ?
+                   AND (last_step IS NULL OR last_step < ?)"
+            ),
+            consume: format!(
+                "UPDATE `{table}` SET recovery_used = recovery_used | ?, last_used_at = ?,
+                    failures = 0, last_failure_at = NULL
+                 WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
+                   AND failures = ? AND version = ?"
+            ),
+            fail: format!(
+                "UPDATE `{table}` SET failures = failures + 1, last_failure_at = ?
+                 WHERE user_id = ? AND failures = ?"
+            ),
+        })
+    }
 }
 
 impl core::fmt::Debug for MySqlStore {
@@ -171,6 +210,7 @@ impl MySqlStore {
         MySqlStore {
             pool,
             table: DEFAULT_TABLE.to_owned(),
+            sql: LoginTexts::on(DEFAULT_TABLE),
         }
     }
 
@@ -203,6 +243,7 @@ impl MySqlStore {
             return Err(StoreError::Corrupt("invalid table name"));
         }
         self.table = table.to_owned();
+        self.sql = LoginTexts::on(table);
         Ok(self)
     }
 
@@ -322,11 +363,10 @@ async fn execute<'q>(
 /// Reads the user's row.
 async fn get(
     conn: &mut MySqlConnection,
-    table: &str,
+    sql: &LoginTexts,
     user_id: &str,
 ) -> Result<Option<StoredUser>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM `{table}` WHERE user_id = ?");
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(&sql.get)
         .bind(user_id.as_bytes())
         .fetch_optional(&mut *conn)
         .await
@@ -336,11 +376,10 @@ async fn get(
 
 async fn exists(
     conn: &mut MySqlConnection,
-    table: &str,
+    sql: &LoginTexts,
     user_id: &str,
 ) -> Result<bool, StoreError> {
-    let sql = format!("SELECT 1 FROM `{table}` WHERE user_id = ?");
-    let row = sqlx::query(&sql)
+    let row = sqlx::query(&sql.exists)
         .bind(user_id.as_bytes())
         .fetch_optional(&mut *conn)
         .await
@@ -352,13 +391,13 @@ async fn exists(
 /// condition failed, [`StoreError::NotFound`] if there is no such user.
 async fn changed_or_missing(
     conn: &mut MySqlConnection,
-    table: &str,
+    sql: &LoginTexts,
     user_id: &str,
     affected: u64,
 ) -> Result<bool, StoreError> {
     if affected > 0 {
         Ok(true)
-    } else if exists(conn, table, user_id).await? {
+    } else if exists(conn, sql, user_id).await? {
         Ok(false)
     } else {
         Err(StoreError::NotFound)
@@ -368,14 +407,14 @@ async fn changed_or_missing(
 /// A login's read and write on one connection of the pool ([`SecretStore::read_and_settle`]).
 struct OneConnection<'a> {
     conn: &'a mut MySqlConnection,
-    table: &'a str,
+    sql: &'a LoginTexts,
     user_id: &'a str,
     at: u64,
 }
 
 impl SettleOn for OneConnection<'_> {
     async fn read(&mut self) -> Result<Option<StoredUser>, StoreError> {
-        get(self.conn, self.table, self.user_id).await
+        get(self.conn, self.sql, self.user_id).await
     }
 
     async fn settle(
@@ -385,7 +424,7 @@ impl SettleOn for OneConnection<'_> {
     ) -> Result<bool, StoreError> {
         let affected = settle(
             self.conn,
-            self.table,
+            self.sql,
             self.user_id,
             expected_failures,
             attempt,
@@ -457,7 +496,7 @@ fn read_user(row: &MySqlRow) -> Result<StoredUser, StoreError> {
 
 impl SecretStore for MySqlStore {
     async fn get(&self, user_id: &str) -> Result<Option<StoredUser>, StoreError> {
-        get(&mut *self.conn().await?, &self.table, user_id).await
+        get(&mut *self.conn().await?, &self.sql, user_id).await
     }
 
     async fn insert(&self, user_id: &str, cold: &ColdFields) -> Result<u64, StoreError> {
@@ -543,7 +582,7 @@ impl SecretStore for MySqlStore {
             // The row matched `version = expected_version` and now holds one more, which fit
             // in its BIGINT UNSIGNED column.
             Ok(expected_version.saturating_add(1))
-        } else if exists(&mut conn, &self.table, user_id).await? {
+        } else if exists(&mut conn, &self.sql, user_id).await? {
             Err(StoreError::Conflict)
         } else {
             Err(StoreError::NotFound)
@@ -560,14 +599,14 @@ impl SecretStore for MySqlStore {
         let mut conn = self.conn().await?;
         let affected = settle(
             &mut conn,
-            &self.table,
+            &self.sql,
             user_id,
             expected_failures,
             attempt,
             at,
         )
         .await?;
-        changed_or_missing(&mut conn, &self.table, user_id, affected).await
+        changed_or_missing(&mut conn, &self.sql, user_id, affected).await
     }
 
     /// One connection from the pool for the read and the write (sqlx tests each connection it
@@ -581,7 +620,7 @@ impl SecretStore for MySqlStore {
         let mut conn = self.conn().await?;
         let on = OneConnection {
             conn: &mut conn,
-            table: &self.table,
+            sql: &self.sql,
             user_id,
             at,
         };
@@ -598,7 +637,7 @@ impl SecretStore for MySqlStore {
             .await
             .map_err(StoreError::backend)?;
         // Without CLIENT_FOUND_ROWS a row whose count is already zero reports 0 affected rows.
-        changed_or_missing(&mut conn, &self.table, user_id, affected)
+        changed_or_missing(&mut conn, &self.sql, user_id, affected)
             .await
             .map(|_| ())
     }
@@ -652,7 +691,7 @@ impl SecretStore for MySqlStore {
 /// returns the affected-row count (zero, with no statement, for a code index past the mask).
 async fn settle(
     conn: &mut MySqlConnection,
-    table: &str,
+    sql: &LoginTexts,
     user_id: &str,
     expected_failures: u32,
     attempt: Attempt,
@@ -665,14 +704,8 @@ async fn settle(
             version,
             generation,
         } => {
-            let sql = format!(
-                "UPDATE `{table}` SET last_step = ?, drift = ?, last_used_at = ?,
-                    failures = 0, last_failure_at = NULL
-                 WHERE user_id = ? AND failures = ? AND version = ? AND recovery_generation = ?
-                   AND (last_step IS NULL OR last_step < ?)"
-            );
             execute(conn, || {
-                sqlx::query(&sql)
+                sqlx::query(&sql.accept)
                     .bind(step)
                     .bind(drift)
                     .bind(at)
@@ -692,14 +725,8 @@ async fn settle(
             let Some(bit) = 1u64.checked_shl(index) else {
                 return Ok(0);
             };
-            let sql = format!(
-                "UPDATE `{table}` SET recovery_used = recovery_used | ?, last_used_at = ?,
-                    failures = 0, last_failure_at = NULL
-                 WHERE user_id = ? AND recovery_generation = ? AND (recovery_used & ?) = 0
-                   AND failures = ? AND version = ?"
-            );
             execute(conn, || {
-                sqlx::query(&sql)
+                sqlx::query(&sql.consume)
                     .bind(bit)
                     .bind(at)
                     .bind(user_id.as_bytes())
@@ -711,12 +738,8 @@ async fn settle(
             .await
         }
         Attempt::Failed => {
-            let sql = format!(
-                "UPDATE `{table}` SET failures = failures + 1, last_failure_at = ?
-                 WHERE user_id = ? AND failures = ?"
-            );
             execute(conn, || {
-                sqlx::query(&sql)
+                sqlx::query(&sql.fail)
                     .bind(at)
                     .bind(user_id.as_bytes())
                     .bind(expected_failures)

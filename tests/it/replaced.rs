@@ -205,30 +205,47 @@ async fn a_code_of_the_replaced_secret_is_not_accepted() {
     s.flow.verify_code("alice", &new_code).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_recovery_code_of_the_replaced_set_is_not_used_up() {
+/// Alice logs in with her first old recovery code while `change` (of the second enrolment's
+/// cold fields) lands between the login's read and its write: checked against the old set, it
+/// ends with `Conflict`, and the new record stands with nothing used up. Returns the setup, the
+/// old code, and the record before and after.
+async fn old_recovery_code_during(
+    change: fn(ColdFields) -> Change,
+) -> (Setup, String, StoredUser, StoredUser) {
     let s = setup().await;
-    let old_code = s.old.1.codes().first().unwrap().expose();
-    *s.flow.store().pending.lock().unwrap() = Some(Change::Replace(s.new_cold.clone()));
+    let before = s.flow.store().get("alice").await.unwrap().unwrap();
+    let old_code = s.old.1.codes().first().unwrap().expose().to_string();
+    *s.flow.store().pending.lock().unwrap() = Some(change(s.new_cold.clone()));
     let refused = s.flow.verify_recovery_code("alice", &old_code).await;
     assert!(
         matches!(refused, Err(FlowError::Conflict)),
         "checked against the old set, settled on the new record: {refused:?}"
     );
-    let record = s.flow.store().get("alice").await.unwrap().unwrap();
-    assert_eq!(record.cold, s.new_cold);
-    assert_eq!((record.recovery_used, record.failures), (0, 0));
-    // The old set's code is refused from now on; the new set's first code (same index, so the
-    // same bit) is still unused and works.
-    assert!(matches!(
-        s.flow.verify_recovery_code("alice", &old_code).await,
-        Err(FlowError::InvalidCode { .. })
-    ));
+    let after = s.flow.store().get("alice").await.unwrap().unwrap();
+    assert_eq!(after.cold, s.new_cold, "the new record stands");
+    assert_eq!(after.recovery_used, 0, "no code of the new set used up");
+    (s, old_code, before, after)
+}
+
+/// The new set's first code (the same index as the old one refused, so the same bit) works.
+async fn the_new_set_works(s: &Setup) {
     let new_code = s.new.1.codes().first().unwrap().expose();
     s.flow
         .verify_recovery_code("alice", &new_code)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_recovery_code_of_the_replaced_set_is_not_used_up() {
+    let (s, old_code, _, record) = old_recovery_code_during(Change::Replace).await;
+    assert_eq!(record.failures, 0);
+    // The old set's code is refused from now on; the new set's is still unused and works.
+    assert!(matches!(
+        s.flow.verify_recovery_code("alice", &old_code).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    the_new_set_works(&s).await;
 }
 
 #[tokio::test]
@@ -254,25 +271,13 @@ async fn a_recovery_code_of_an_erased_record_does_not_count_on_its_successor() {
     // Erased and enrolled again between the login's read and its write. The new record starts at
     // a version the erased one never had, and at another recovery generation (random for every
     // record the flow creates): either keeps the erased set's code off it.
-    let s = setup().await;
-    let before = s.flow.store().get("alice").await.unwrap().unwrap();
+    let (s, _, before, record) = old_recovery_code_during(Change::Recreate).await;
     assert_ne!(
         before.cold.recovery_generation, s.new_cold.recovery_generation,
         "two records' generations differ"
     );
-    let old_code = s.old.1.codes().first().unwrap().expose();
-    *s.flow.store().pending.lock().unwrap() = Some(Change::Recreate(s.new_cold.clone()));
-    let refused = s.flow.verify_recovery_code("alice", &old_code).await;
-    assert!(matches!(refused, Err(FlowError::Conflict)), "{refused:?}");
-    let record = s.flow.store().get("alice").await.unwrap().unwrap();
-    assert_eq!(record.cold, s.new_cold, "the new record stands");
     assert_ne!(record.version, before.version, "versions do not repeat");
-    assert_eq!(record.recovery_used, 0, "no code of the new set used up");
-    let new_code = s.new.1.codes().first().unwrap().expose();
-    s.flow
-        .verify_recovery_code("alice", &new_code)
-        .await
-        .unwrap();
+    the_new_set_works(&s).await;
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use twofactor::{FlowError, Status};
+use twofactor::{FlowError, RecentVerification, Status};
 
 use crate::Shared;
 use crate::accounts::{self, Account};
@@ -106,6 +106,23 @@ impl<A> User<A> {
     /// [`Failure::BadCsrf`].
     pub(crate) fn check_csrf(&self, submitted: &str) -> Result<(), Failure> {
         self.visit.check_csrf(submitted)
+    }
+}
+
+impl User<Full> {
+    /// The start of every sensitive change (a new device, disabling, new recovery codes, adding
+    /// or removing an authenticator): the form's CSRF token checked, then the session, the
+    /// account, and the session's proof of a recent second factor, if it has one.
+    ///
+    /// # Errors
+    /// [`Failure::BadCsrf`].
+    pub(crate) fn sensitive(
+        self,
+        csrf: &str,
+    ) -> Result<(Visit, Account, Option<RecentVerification>), Failure> {
+        self.check_csrf(csrf)?;
+        let proof = self.visit.login.proof();
+        Ok((self.visit, self.me, proof))
     }
 }
 

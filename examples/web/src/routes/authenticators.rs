@@ -18,9 +18,7 @@ pub(crate) async fn add(
     user: User<Full>,
     Form(form): Form<AuthenticatorForm>,
 ) -> Result<Redirect, Failure> {
-    user.check_csrf(&form.csrf)?;
-    let User { mut visit, me, .. } = user;
-    let proof = visit.login.proof();
+    let (mut visit, me, proof) = user.sensitive(&form.csrf)?;
     let began = async {
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow
@@ -51,9 +49,7 @@ pub(crate) async fn remove(
     user: User<Full>,
     Form(form): Form<AuthenticatorForm>,
 ) -> Result<Redirect, Failure> {
-    user.check_csrf(&form.csrf)?;
-    let User { mut visit, me, .. } = user;
-    let proof = visit.login.proof();
+    let (mut visit, me, proof) = user.sensitive(&form.csrf)?;
     let removed = async {
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow

@@ -494,9 +494,7 @@ pub(crate) async fn new_device(
     user: User<Full>,
     Form(form): Form<CodeForm>,
 ) -> Result<Redirect, Failure> {
-    user.check_csrf(&form.csrf)?;
-    let User { mut visit, me, .. } = user;
-    let proof = visit.login.proof();
+    let (mut visit, me, proof) = user.sensitive(&form.csrf)?;
     let began = async {
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow
@@ -527,9 +525,7 @@ pub(crate) async fn disable(
     user: User<Full>,
     Form(form): Form<CodeForm>,
 ) -> Result<Redirect, Failure> {
-    user.check_csrf(&form.csrf)?;
-    let User { mut visit, me, .. } = user;
-    let proof = visit.login.proof();
+    let (mut visit, me, proof) = user.sensitive(&form.csrf)?;
     let disabled = async {
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow.disable(&me.flow_id(), reauth).await
@@ -560,9 +556,7 @@ pub(crate) async fn regenerate(
     user: User<Full>,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, Failure> {
-    user.check_csrf(&form.csrf)?;
-    let User { mut visit, me, .. } = user;
-    let proof = visit.login.proof();
+    let (mut visit, me, proof) = user.sensitive(&form.csrf)?;
     let regenerated = async {
         let reauth = reauth(proof.as_ref(), &form.code)?;
         app.flow
