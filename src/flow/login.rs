@@ -133,7 +133,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         as_code: Option<bool>,
     ) -> Result<Option<OneCode>, FlowError> {
         let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
-        let active = state.active().ok_or(FlowError::NotEnrolled)?;
+        let active = state.into_active().ok_or(FlowError::NotEnrolled)?;
         let digits = active.params.digits;
         if !as_code.unwrap_or_else(|| looks_like_code(input, digits.get()))
             || !meta.authenticators.is_empty()
@@ -146,7 +146,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let secret = self.keys.open(&record.user_id, &active.sealed)?;
         Ok(Some(OneCode {
             totp: self.login_totp(&secret, active.params),
-            active: active.clone(),
+            active,
             meta,
         }))
     }
@@ -542,7 +542,20 @@ fn decide_code(
 /// Unused entries of a stored recovery record (`$...$salt$hash.hash.-...`, `-` for a used
 /// entry) given the used-code mask, without decoding it.
 fn unused_entries(text: &str, used: u64) -> usize {
-    let entries = text.rsplit('$').next().unwrap_or_default();
+    let entries = text.rsplit_once('$').map_or(text, |(_, entries)| entries);
+    let bytes = entries.as_bytes();
+    // Entries are standard base64, so a `-` can only be a removed entry's mark. Without one
+    // (the common case, and this runs on every code login) every entry counts but the spent:
+    // one vectorisable pass.
+    if !bytes.contains(&b'-') {
+        let count = bytes.iter().filter(|&&b| b == b'.').count() + 1;
+        let mask = u32::try_from(count)
+            .ok()
+            .and_then(|n| 1u64.checked_shl(n))
+            .map_or(u64::MAX, |bit| bit - 1);
+        let spent = usize::try_from((used & mask).count_ones()).unwrap_or(count);
+        return count.saturating_sub(spent);
+    }
     entries
         .split('.')
         .enumerate()
@@ -574,6 +587,45 @@ mod tests {
         assert_eq!(super::unused_entries(text, 0), 3);
         assert_eq!(super::unused_entries(text, 0b1), 2);
         assert_eq!(super::unused_entries(text, 0b1111), 0);
+        // `-` marks a removed entry only alone; a bit past 63 is never spent.
+        assert_eq!(super::unused_entries("$x$-a.a-.-", 0), 2);
+        assert_eq!(super::unused_entries("$x$a", 0), 1);
+        assert_eq!(super::unused_entries("$x$a", 1), 0);
+        let many = vec!["e"; 70].join(".");
+        assert_eq!(super::unused_entries(&format!("$x${many}"), u64::MAX), 6);
+        // The reference it replaces: split at `.`, `-` alone removed, bits below 64 spent.
+        let reference = |text: &str, used: u64| {
+            text.rsplit('$')
+                .next()
+                .unwrap_or_default()
+                .split('.')
+                .enumerate()
+                .filter(|(i, e)| *e != "-" && !(*i < 64 && used & (1u64 << i) != 0))
+                .count()
+        };
+        let (e63, e64, e65) = (
+            format!("$x${}", vec!["e"; 63].join(".")),
+            format!("$x${}", vec!["e"; 64].join(".")),
+            format!("$x${}", vec!["e"; 65].join(".")),
+        );
+        let texts = [
+            text,
+            "$x$",
+            "$x$.",
+            "$x$-",
+            "$x$..-..",
+            "no dollar.-.x",
+            "$x$a.b",
+        ];
+        for text in texts.iter().copied().chain([&*e63, &*e64, &*e65]) {
+            for used in [0, 1, 0b1010, 1 << 63, u64::MAX] {
+                assert_eq!(
+                    super::unused_entries(text, used),
+                    reference(text, used),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]

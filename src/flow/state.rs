@@ -149,6 +149,14 @@ impl EnrollmentState {
         }
     }
 
+    /// The active device, taken out of the state. `None` if not enrolled.
+    pub(crate) fn into_active(self) -> Option<Active> {
+        match self {
+            EnrollmentState::Active { active, .. } => Some(active),
+            _ => None,
+        }
+    }
+
     /// Promotes the pending secret to the active device (dropping the old one). `None` if
     /// nothing is pending.
     /// A new device keeps the recovery codes (and their sealed copy, if any).
@@ -306,8 +314,11 @@ impl EnrollmentState {
             s.parse::<FactorStamp>()
                 .map_err(|_| StoreError::Corrupt("enrolment state"))
         };
-        let parts: Vec<&str> = text.split('|').collect();
-        let (meta, version, body) = match parts.as_slice() {
+        // At most seven fields (`v3`, stamp, metadata, `active` and its three); an eighth is
+        // corrupt. Split into an array: this runs on every login.
+        let mut parts = [""; 8];
+        let n = split_into(text, '|', &mut parts).ok_or(StoreError::Corrupt("enrolment state"))?;
+        let (meta, version, body) = match &parts[..n] {
             ["v1", body @ ..] => (Meta::default(), 1, body),
             ["v2", stamp, body @ ..] => (Meta::new(stamp_of(stamp)?), 2, body),
             ["v3", stamp, meta, body @ ..] => (decode_meta_items(stamp_of(stamp)?, meta)?, 2, body),
@@ -317,8 +328,10 @@ impl EnrollmentState {
             ["none"] => EnrollmentState::NotEnrolled,
             ["pending", p] => EnrollmentState::Pending(decode_pending(p, version)?),
             ["active", a, p, r] => {
-                let fields: Vec<&str> = a.split(',').collect();
-                let [alg, digits, period, epoch, since, sealed] = fields.as_slice() else {
+                let mut fields = [""; 7];
+                let n = split_into(a, ',', &mut fields)
+                    .ok_or(StoreError::Corrupt("enrolment state"))?;
+                let [alg, digits, period, epoch, since, sealed] = &fields[..n] else {
                     return Err(corrupt);
                 };
                 let revealable = match *r {
@@ -453,11 +466,25 @@ fn encode_pending(p: &Pending) -> String {
 
 /// A number as `u64` writes it: digits only, no sign, no leading zero (so a stored record has
 /// one text form).
+/// A decimal number as the state writes it: digits only, no sign, no leading zero.
 fn number(s: &str) -> Result<u64, StoreError> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|n| n.to_string() == s)
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical
+        .then(|| s.parse::<u64>().ok())
+        .flatten()
         .ok_or(StoreError::Corrupt("enrolment state"))
+}
+
+/// Splits `text` at `sep` into `out`, returning how many fields it has, or `None` if it has
+/// more than `out` holds.
+fn split_into<'t>(text: &'t str, sep: char, out: &mut [&'t str]) -> Option<usize> {
+    let mut n = 0;
+    for field in text.split(sep) {
+        *out.get_mut(n)? = field;
+        n += 1;
+    }
+    Some(n)
 }
 
 fn decode_params(
@@ -477,9 +504,10 @@ fn decode_params(
 
 fn decode_pending(text: &str, version: u8) -> Result<Pending, StoreError> {
     let corrupt = || StoreError::Corrupt("enrolment state");
-    let fields: Vec<&str> = text.split(',').collect();
+    let mut fields = [""; 9];
+    let n = split_into(text, ',', &mut fields).ok_or_else(corrupt)?;
     let (alg, digits, period, epoch, started, expires, sealed, ticket) =
-        match (version, fields.as_slice()) {
+        match (version, &fields[..n]) {
             (1, [alg, digits, period, epoch, started, expires, sealed]) => {
                 (alg, digits, period, epoch, started, expires, sealed, None)
             }
@@ -507,6 +535,38 @@ mod tests {
     use crate::flow::tokens::FactorStamp;
     use crate::otp::Secret;
     use crate::seal::{EncryptionKey, KeyRing};
+
+    #[test]
+    fn numbers_are_read_only_as_written() {
+        for (text, value) in [("0", 0), ("7", 7), ("1800000000", 1_800_000_000)] {
+            assert_eq!(number(text).unwrap(), value);
+        }
+        assert_eq!(number(&u64::MAX.to_string()).unwrap(), u64::MAX);
+        for text in [
+            "",
+            "00",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1e3",
+            "18446744073709551616",
+            "١",
+        ] {
+            assert!(number(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn fields_split_into_an_array_or_not_at_all() {
+        let mut out = [""; 3];
+        assert_eq!(split_into("a,b,c", ',', &mut out), Some(3));
+        assert_eq!(out, ["a", "b", "c"]);
+        assert_eq!(split_into("", ',', &mut out), Some(1));
+        assert_eq!(split_into(",", ',', &mut out), Some(2));
+        assert_eq!(split_into("a,b,c,d", ',', &mut out), None);
+    }
 
     fn pending(ring: &KeyRing, at: u64) -> Pending {
         Pending {

@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | [`EnrollmentTicket`] | `begin`, `begin_new_device` | this session began this enrolment | a SHA-256 hash in the pending state |
 //! | [`FactorStamp`] | every factor change | which factor configuration a session saw | itself (not a secret) |
-//! | [`RecentVerification`] | every successful login | a second factor was verified at a time, for a user and stamp | nothing: sealed with the key ring |
+//! | [`RecentVerification`] | every successful login | a second factor was verified at a time, for a user and stamp | nothing: authenticated with a key of the key ring |
 
 use core::fmt;
 use core::str::FromStr;
@@ -16,14 +16,18 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::FlowError;
-use crate::seal::{KeyRing, SealError, SealedSecret};
+use crate::seal::{KeyRing, MAC_LEN, SealError, SealedSecret};
 
 /// Bytes of entropy in an enrolment ticket.
 const TICKET_BYTES: usize = 32;
 /// Bytes in a factor stamp.
 const STAMP_BYTES: usize = 16;
-/// Purpose (associated data) of sealed recent-verification proofs.
+/// Purpose (domain separation) of recent-verification proofs.
 const PROOF_PURPOSE: &str = "recent-verification";
+/// The tag that begins a proof's text in the current format.
+const PROOF_FORMAT: &str = "m1.";
+/// A proof's payload: the time of verification (8 bytes, big-endian) and the stamp.
+const PROOF_PAYLOAD: usize = 8 + STAMP_BYTES;
 
 /// Proof that a session began an enrolment: returned once by
 /// [`EnrollmentFlow::begin`](super::EnrollmentFlow::begin) and
@@ -174,44 +178,89 @@ impl<'de> serde::Deserialize<'de> for FactorStamp {
 /// instead of a fresh code while it is younger than
 /// [`FlowConfig::reauth_window`](super::FlowConfig::reauth_window).
 ///
-/// Sealed with the key ring (AES-256-GCM-SIV, the user id as associated data) over the time of
-/// verification and the [`FactorStamp`] at that time: it cannot be forged or edited, opens only
-/// for its user, and dies with any factor change. Zeroized on drop; `Debug` is redacted.
+/// The time of verification and the [`FactorStamp`] at that time, authenticated for the user
+/// with HMAC-SHA256 under a key derived from the key ring's current key: it cannot be forged or
+/// edited, holds only for its user, and dies with any factor change. Neither value is a secret;
+/// the proof is still a bearer credential for its session. Zeroized on drop; `Debug` is
+/// redacted.
+///
+/// Text form: `m1.KEY_ID.` then the time, the stamp and the tag in URL-safe base64. Proofs of
+/// the earlier, sealed form (`v2.…`, AES-256-GCM-SIV) are still accepted until they expire.
 #[derive(Clone)]
 pub struct RecentVerification(Zeroizing<String>);
 
 impl RecentVerification {
-    /// Seals a proof that `user_id` verified a factor at `at` under `stamp`.
+    /// A proof that `user_id` verified a factor at `at` under `stamp`.
     pub(super) fn issue(
         keys: &KeyRing,
         user_id: &str,
         at: u64,
         stamp: &FactorStamp,
     ) -> Result<RecentVerification, SealError> {
-        let mut payload = Zeroizing::new([0u8; 8 + STAMP_BYTES]);
-        payload[..8].copy_from_slice(&at.to_be_bytes());
-        payload[8..].copy_from_slice(stamp.as_bytes());
-        let sealed = keys.seal_data(PROOF_PURPOSE, user_id, payload.as_ref())?;
-        Ok(RecentVerification(Zeroizing::new(sealed.encode())))
+        let mut bytes = Zeroizing::new([0u8; PROOF_PAYLOAD + MAC_LEN]);
+        bytes[..8].copy_from_slice(&at.to_be_bytes());
+        bytes[8..PROOF_PAYLOAD].copy_from_slice(stamp.as_bytes());
+        let (key_id, tag) = keys.mac(PROOF_PURPOSE, user_id, &bytes[..PROOF_PAYLOAD])?;
+        bytes[PROOF_PAYLOAD..].copy_from_slice(&tag);
+        let mut text = Zeroizing::new(String::with_capacity(
+            PROOF_FORMAT.len() + 11 + BASE64URL_NOPAD.encode_len(bytes.len()),
+        ));
+        text.push_str(PROOF_FORMAT);
+        text.push_str(&key_id.to_string());
+        text.push('.');
+        BASE64URL_NOPAD.encode_append(bytes.as_ref(), &mut text);
+        Ok(RecentVerification(text))
     }
 
-    /// Opens the proof for `user_id`: the time of verification and the stamp it was made under,
-    /// or `None` if it is not an authentic proof for this user.
-    /// Only proofs sealed under the ring's current key open: a proof lives minutes, so a key
+    /// The time of verification and the stamp the proof was made under, for `user_id`, or
+    /// `None` if it is not an authentic proof for this user.
+    /// Only proofs made under the ring's current key hold: a proof lives minutes, so a key
     /// kept only to read old records (and perhaps retired because it leaked) cannot mint one.
     pub(super) fn open(&self, keys: &KeyRing, user_id: &str) -> Option<(u64, FactorStamp)> {
-        let sealed = SealedSecret::decode(&self.0).ok()?;
+        let payload = match self.0.strip_prefix(PROOF_FORMAT) {
+            Some(rest) => Self::authentic(keys, user_id, rest)?,
+            None => Self::unsealed(keys, user_id, &self.0)?,
+        };
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&payload[..8]);
+        let mut stamp = [0u8; STAMP_BYTES];
+        stamp.copy_from_slice(&payload[8..]);
+        Some((u64::from_be_bytes(at), FactorStamp(stamp)))
+    }
+
+    /// The payload of a proof in the current form (`rest` follows its format tag), if its tag
+    /// holds under the current key.
+    fn authentic(keys: &KeyRing, user_id: &str, rest: &str) -> Option<[u8; PROOF_PAYLOAD]> {
+        let (id, body) = rest.split_once('.')?;
+        // The key id as `issue` writes it: decimal, no sign, no leading zero.
+        let key_id: u32 = id.parse().ok()?;
+        if key_id != keys.current_id() || key_id.to_string() != id {
+            return None;
+        }
+        let mut bytes = Zeroizing::new([0u8; PROOF_PAYLOAD + MAC_LEN]);
+        if BASE64URL_NOPAD.decode_len(body.len()).ok()? != bytes.len() {
+            return None;
+        }
+        BASE64URL_NOPAD
+            .decode_mut(body.as_bytes(), bytes.as_mut())
+            .ok()?;
+        let (payload, tag) = bytes.split_at(PROOF_PAYLOAD);
+        if !keys.mac_matches(key_id, PROOF_PURPOSE, user_id, payload, tag) {
+            return None;
+        }
+        let mut out = [0u8; PROOF_PAYLOAD];
+        out.copy_from_slice(payload);
+        Some(out)
+    }
+
+    /// The payload of a proof in the earlier, sealed form, if it opens under the current key.
+    fn unsealed(keys: &KeyRing, user_id: &str, text: &str) -> Option<[u8; PROOF_PAYLOAD]> {
+        let sealed = SealedSecret::decode(text).ok()?;
         if sealed.key_id() != keys.current_id() {
             return None;
         }
         let payload = keys.open_data(PROOF_PURPOSE, user_id, &sealed).ok()?;
-        (payload.len() == 8 + STAMP_BYTES).then(|| {
-            let mut at = [0u8; 8];
-            at.copy_from_slice(&payload[..8]);
-            let mut stamp = [0u8; STAMP_BYTES];
-            stamp.copy_from_slice(&payload[8..]);
-            (u64::from_be_bytes(at), FactorStamp(stamp))
-        })
+        payload.as_slice().try_into().ok()
     }
 
     /// The proof as text, to keep in the session.
@@ -332,6 +381,121 @@ impl<'a> From<&'a RecentVerification> for Reauth<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::seal::EncryptionKey;
+
+    const AT: u64 = 1_800_000_000;
+
+    fn ring(id: u32, byte: u8) -> KeyRing {
+        KeyRing::new(EncryptionKey::from_bytes(id, &[byte; 32]).unwrap())
+    }
+
+    fn stamp() -> FactorStamp {
+        FactorStamp(core::array::from_fn(|i| u8::try_from(i).unwrap()))
+    }
+
+    /// Computed independently (Python's `hmac`): key `0x42` x 32 with id 7, MAC key
+    /// HMAC-SHA256(key, "twofactor/mac/m1 HMAC-SHA256" 0x01), tag HMAC-SHA256(MAC key,
+    /// "twofactor/recent-verification/m1" NUL, 24 as u64 big-endian, time, stamp, "alice").
+    const KAT: &str =
+        "m1.7.AAAAAGtJ0gAAAQIDBAUGBwgJCgsMDQ4PL3MmDP_tlbCoZ0AoxCjWOlfPvVxPw0dviB3m9l8gM_M";
+
+    #[test]
+    fn a_proof_is_its_payload_and_an_hmac_tag_known_answer() {
+        let keys = ring(7, 0x42);
+        let proof = RecentVerification::issue(&keys, "alice", AT, &stamp()).unwrap();
+        assert_eq!(proof.expose(), KAT);
+        let (at, made_under) = RecentVerification::from_session(KAT)
+            .open(&keys, "alice")
+            .unwrap();
+        assert_eq!(at, AT);
+        assert!(made_under.matches(&stamp()));
+    }
+
+    #[test]
+    fn a_proof_holds_only_for_its_user_key_and_exact_text() {
+        let keys = ring(7, 0x42);
+        let proof = RecentVerification::from_session(KAT);
+        assert!(proof.open(&keys, "alice").is_some());
+        assert!(proof.open(&keys, "alicf").is_none(), "another user");
+        assert!(proof.open(&keys, "alic").is_none(), "a prefix of the user");
+        assert!(
+            proof.open(&ring(7, 0x43), "alice").is_none(),
+            "another key, same id"
+        );
+        // Rotated: the key that made it is kept for reading only.
+        let rotated = ring(8, 0x43)
+            .with_old_key(EncryptionKey::from_bytes(7, &[0x42; 32]).unwrap())
+            .unwrap();
+        assert!(
+            proof.open(&rotated, "alice").is_none(),
+            "not the current key"
+        );
+        // Every character changed, in the key id and the body, and every length change.
+        let body_start = "m1.7.".len();
+        for i in 0..KAT.len() {
+            for replacement in [b'A', b'B', b'-', b'.', b'0'] {
+                let mut bytes = KAT.as_bytes().to_vec();
+                if bytes[i] == replacement {
+                    continue;
+                }
+                bytes[i] = replacement;
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(
+                    RecentVerification::from_session(&text)
+                        .open(&keys, "alice")
+                        .is_none(),
+                    "changed at {i} ({} of the body): {text}",
+                    i.saturating_sub(body_start)
+                );
+            }
+        }
+        for text in [
+            &KAT[..KAT.len() - 1],
+            &format!("{KAT}A"),
+            &KAT.replacen("m1.7.", "m1.07.", 1),
+            &KAT.replacen("m1.7.", "m1.+7.", 1),
+            &KAT.replacen("m1.7.", "m1..", 1),
+            &KAT.replacen("m1.7.", "m2.7.", 1),
+            "m1.",
+            "",
+        ] {
+            assert!(
+                RecentVerification::from_session(text)
+                    .open(&keys, "alice")
+                    .is_none(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn proofs_of_the_sealed_form_still_hold_until_they_expire() {
+        let keys = ring(7, 0x42);
+        let mut payload = [0u8; PROOF_PAYLOAD];
+        payload[..8].copy_from_slice(&AT.to_be_bytes());
+        payload[8..].copy_from_slice(stamp().as_bytes());
+        let sealed = keys
+            .seal_data(PROOF_PURPOSE, "alice", &payload)
+            .unwrap()
+            .encode();
+        assert!(sealed.starts_with("v2.7."));
+        let proof = RecentVerification::from_session(&sealed);
+        let (at, made_under) = proof.open(&keys, "alice").unwrap();
+        assert_eq!(at, AT);
+        assert!(made_under.matches(&stamp()));
+        assert!(proof.open(&keys, "bob").is_none());
+        // A secret sealed for the user is not a proof (another purpose).
+        let secret = keys
+            .seal_data("secret", "alice", &payload)
+            .unwrap()
+            .encode();
+        assert!(
+            RecentVerification::from_session(&secret)
+                .open(&keys, "alice")
+                .is_none()
+        );
+    }
 
     #[test]
     fn a_ticket_hash_prints_nothing_of_itself() {

@@ -13,6 +13,10 @@
 //! - `v1` (opened only): ChaCha20-Poly1305 (RFC 8439) under the ring key itself.
 //!
 //! `docs/secret-handling.md` ("Secrets at rest") has the measurements behind the choice.
+//!
+//! Values handed to the session that need integrity but no secrecy (recent-verification proofs)
+//! are authenticated instead: HMAC-SHA256 under a key derived the same way (info
+//! `twofactor/mac/m1 HMAC-SHA256`), with no nonce to draw.
 
 use core::fmt;
 use std::collections::BTreeMap;
@@ -23,6 +27,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use data_encoding::BASE64_NOPAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::otp::Secret;
@@ -36,6 +41,11 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// HKDF info of the format-v2 key: the ring key is never used with two algorithms.
 const V2_KEY_INFO: &[u8] = b"twofactor/seal/v2 AES-256-GCM-SIV";
+/// HKDF info of the key that authenticates (without encrypting) values the crate hands out:
+/// recent-verification proofs.
+const MAC_KEY_INFO: &[u8] = b"twofactor/mac/m1 HMAC-SHA256";
+/// Bytes of a tag made by [`KeyRing::mac`]: HMAC-SHA256, untruncated.
+pub(crate) const MAC_LEN: usize = 32;
 
 /// The format of a sealed record: which AEAD sealed it, named by the text form's tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,14 +103,17 @@ pub enum SealError {
     Rng,
 }
 
-/// A 256-bit key with an id. Zeroized on drop (with the cipher state initialised from it);
-/// `Debug` shows only the id.
+/// A 256-bit key with an id. Zeroized on drop (with the cipher and MAC states initialised from
+/// it); `Debug` shows only the id.
 #[derive(Clone)]
 pub struct EncryptionKey {
     id: u32,
     key: Zeroizing<[u8; 32]>,
     /// The format-v2 cipher, initialised once: its key schedule is not redone per call.
     v2: Aes256GcmSiv,
+    /// HMAC-SHA256 under the derived MAC key, its padded key blocks hashed once: each tag costs
+    /// only its message's compressions.
+    mac: Hmac<Sha256>,
 }
 
 impl EncryptionKey {
@@ -124,8 +137,12 @@ impl EncryptionKey {
     }
 
     fn with_key(id: u32, key: Zeroizing<[u8; 32]>) -> Result<EncryptionKey, SealError> {
-        let v2 = v2_cipher(&key)?;
-        Ok(EncryptionKey { id, key, v2 })
+        let v2 = Aes256GcmSiv::new_from_slice(expand(&key, V2_KEY_INFO)?.as_ref())
+            .map_err(|_| SealError::KeyLength)?;
+        let mac =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(expand(&key, MAC_KEY_INFO)?.as_ref())
+                .map_err(|_| SealError::KeyLength)?;
+        Ok(EncryptionKey { id, key, v2, mac })
     }
 
     /// A key from its base64 form (as kept in a configuration secret), padding optional.
@@ -192,17 +209,19 @@ impl EncryptionKey {
     }
 }
 
-/// AES-256-GCM-SIV under HKDF-SHA256-Expand(`key`, [`V2_KEY_INFO`], 32): one HMAC block (RFC 5869
-/// §2.3; a uniformly random key may serve as the PRK, §3.3).
-fn v2_cipher(key: &[u8; 32]) -> Result<Aes256GcmSiv, SealError> {
+/// HKDF-SHA256-Expand(`key`, `info`, 32): one HMAC block (RFC 5869 §2.3; a uniformly random key
+/// may serve as the PRK, §3.3). Each use of the ring key has its own `info`, so the same key
+/// bytes never serve two algorithms.
+fn expand(key: &[u8; 32], info: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealError> {
     let mut mac =
         <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).map_err(|_| SealError::KeyLength)?;
-    mac.update(V2_KEY_INFO);
+    mac.update(info);
     mac.update(&[1]);
     let mut okm = mac.finalize().into_bytes();
-    let cipher = Aes256GcmSiv::new_from_slice(&okm).map_err(|_| SealError::KeyLength);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&okm);
     okm.as_mut_slice().zeroize();
-    cipher
+    Ok(out)
 }
 
 impl fmt::Debug for EncryptionKey {
@@ -412,6 +431,50 @@ impl KeyRing {
         }
         .map(Zeroizing::new)
         .map_err(|_| SealError::Authentication)
+    }
+
+    /// HMAC-SHA256, under the MAC key derived from the current key, of `twofactor/PURPOSE/m1 NUL`,
+    /// the length of `data` (64-bit big-endian), `data` and `user_id`: authenticates `data` for
+    /// that user and purpose without hiding it, and costs no random nonce. Returns the key id
+    /// with the tag; [`KeyRing::mac_matches`] checks it.
+    pub(crate) fn mac(
+        &self,
+        purpose: &str,
+        user_id: &str,
+        data: &[u8],
+    ) -> Result<(u32, [u8; MAC_LEN]), SealError> {
+        let key = self
+            .keys
+            .get(&self.current)
+            .ok_or(SealError::UnknownKey(self.current))?;
+        Ok((key.id, KeyRing::tag(key, purpose, user_id, data)))
+    }
+
+    /// Whether `tag` is [`KeyRing::mac`]'s tag of `data` for `user_id` and `purpose` under key
+    /// `key_id` (false for a key the ring does not hold), compared in constant time.
+    pub(crate) fn mac_matches(
+        &self,
+        key_id: u32,
+        purpose: &str,
+        user_id: &str,
+        data: &[u8],
+        tag: &[u8],
+    ) -> bool {
+        self.keys.get(&key_id).is_some_and(|key| {
+            let expected = Zeroizing::new(KeyRing::tag(key, purpose, user_id, data));
+            bool::from(expected.as_slice().ct_eq(tag))
+        })
+    }
+
+    fn tag(key: &EncryptionKey, purpose: &str, user_id: &str, data: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = key.mac.clone();
+        mac.update(b"twofactor/");
+        mac.update(purpose.as_bytes());
+        mac.update(b"/m1\0");
+        mac.update(&u64::try_from(data.len()).unwrap_or(u64::MAX).to_be_bytes());
+        mac.update(data);
+        mac.update(user_id.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Encrypts `secret` for `user_id` under the current key with a fresh random nonce.
