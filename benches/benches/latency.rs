@@ -10,7 +10,8 @@
 //! Environment (optional): `TWOFACTOR_BENCH_LATENCY_LOGINS` (measured logins per case, default
 //! 4000), `TWOFACTOR_BENCH_LATENCY_INTERVAL_US` (time between arrivals, default 500),
 //! `TWOFACTOR_BENCH_LATENCY_IN_FLIGHT` (recovery-code attempts kept in flight, a
-//! comma-separated list of cases, default `1,2,4`); to run part of the table,
+//! comma-separated list of cases, default `1,2,4`), `TWOFACTOR_BENCH_LATENCY_ROUNDS` (default
+//! 4: see below); to run part of the table,
 //! `TWOFACTOR_BENCH_LATENCY_CASES` (of `alone,recovery,blocking,control`) and
 //! `TWOFACTOR_BENCH_LATENCY_RUNTIMES` (of `current_thread,multi_thread`). A case's ratio is
 //! against `alone` on the same runtime, so keep `alone` in the list.
@@ -22,7 +23,13 @@
 //! runs `EnrollmentFlow::verify` with a fresh code of one of 50 users. A login's latency runs
 //! from the stamp to the end of `verify`, so it includes any time the request waited for the
 //! executor, which is what a recovery attempt must not take. p50/p90/p99/p99.9/max are computed
-//! here over the measured logins (the first 200 of each case are not counted).
+//! here over the measured logins (the first 200 of each run are not counted).
+//!
+//! The measured logins of a case are spread over `ROUNDS` rounds; within each round every case of
+//! a runtime runs in turn, each on a fresh runtime, and a case's latencies are pooled over the
+//! rounds. A burst of noise from the machine (a 2-core VM whose p99 moves by milliseconds from
+//! one second to the next) then falls on every case alike instead of on whichever case was
+//! running, which is the same idea as the login benches' interleaved lines.
 //!
 //! Cases, per runtime:
 //! - `alone`: code logins only;
@@ -308,12 +315,17 @@ fn main() {
     loads.retain(|load| wanted(load.label().split(' ').next().unwrap_or_default()));
     let runtimes = std::env::var("TWOFACTOR_BENCH_LATENCY_RUNTIMES")
         .unwrap_or_else(|_| "current_thread,multi_thread".to_owned());
+    let rounds: usize = env_or("TWOFACTOR_BENCH_LATENCY_ROUNDS", 4).max(1);
+    let per_round = logins.div_ceil(rounds);
     let mut table = format!(
-        "Code logins through MemoryStore, KdfParams::default() ({} KiB, {} pass); {logins} \
-         measured logins per case, one every {} us; latency from arrival to the end of verify, in \
-         microseconds; ratio = p99 / p99 alone on the same runtime (goal <= 1.2 for recovery N).\n\n",
+        "Code logins through MemoryStore, KdfParams::default() ({} KiB, {} pass); {} \
+         measured logins per case, one every {} us, in {rounds} rounds of {per_round} (the cases \
+         of a runtime in turn in each round, latencies pooled); latency from arrival to the end \
+         of verify, in microseconds; ratio = p99 / p99 alone on the same runtime (goal <= 1.2 \
+         for recovery N).\n\n",
         kdf.memory_kib(),
         kdf.iterations(),
+        per_round * rounds,
         interval.as_micros()
     );
     writeln!(
@@ -326,22 +338,32 @@ fn main() {
         if !runtimes.split(',').any(|r| flavor.starts_with(r.trim())) {
             continue;
         }
+        // Per case: the pooled latencies, errors, and the checks per second summed over rounds.
+        let mut pooled: Vec<(Vec<Duration>, usize, f64)> = vec![(Vec::new(), 0, 0.0); loads.len()];
+        for _ in 0..rounds {
+            for (case, &load) in loads.iter().enumerate() {
+                let rt = match flavor {
+                    "current_thread" => tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap(),
+                    _ => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .unwrap(),
+                };
+                let outcome = run(&rt, &mut setup, load, per_round, interval);
+                drop(rt);
+                let into = &mut pooled[case];
+                into.0.extend(outcome.latencies);
+                into.1 += outcome.errors;
+                into.2 += outcome.checks_per_second;
+            }
+        }
         let mut alone_p99 = None;
-        for &load in &loads {
-            let rt = match flavor {
-                "current_thread" => tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap(),
-                _ => tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap(),
-            };
-            let outcome = run(&rt, &mut setup, load, logins, interval);
-            drop(rt);
-            let mut sorted = outcome.latencies.clone();
+        for (&load, (latencies, errors, checks)) in loads.iter().zip(pooled) {
+            let mut sorted = latencies;
             sorted.sort();
             let p99 = percentile(&sorted, 990);
             let alone = *alone_p99.get_or_insert(p99);
@@ -355,8 +377,8 @@ fn main() {
                 percentile(&sorted, 999),
                 percentile(&sorted, 1000),
                 p99 / alone,
-                outcome.checks_per_second,
-                outcome.errors
+                checks / rounds as f64,
+                errors
             );
             eprintln!("{line}");
             writeln!(table, "{line}").unwrap();

@@ -466,7 +466,6 @@ fn encode_pending(p: &Pending) -> String {
 
 /// A number as `u64` writes it: digits only, no sign, no leading zero (so a stored record has
 /// one text form).
-/// A decimal number as the state writes it: digits only, no sign, no leading zero.
 fn number(s: &str) -> Result<u64, StoreError> {
     let canonical =
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));

@@ -819,3 +819,38 @@ fn recovery_code_hashing_does_not_block_other_logins() {
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
     });
 }
+
+/// Inside a tokio runtime, recovery codes are checked on the crate's key-derivation thread,
+/// which on Linux runs under `SCHED_IDLE` (policy 5), so that the executor's threads preempt it.
+#[cfg(all(target_os = "linux", feature = "tokio"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_derivations_run_on_a_thread_of_idle_priority() {
+    let (flow, clock, _) = setup();
+    let _alice = enrolled(&flow, &clock, "alice").await;
+    let (_, other) = enrolled(&flow, &clock, "bob").await;
+    // A wrong but well-formed code: one full derivation, on the worker.
+    let wrong = other.codes()[0].expose().to_string();
+    assert!(matches!(
+        flow.verify("alice", &wrong).await,
+        Err(FlowError::InvalidCode { .. })
+    ));
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm"))
+            .unwrap_or_default()
+            .trim()
+            != "twofactor-kdf"
+        {
+            continue;
+        }
+        let sched = std::fs::read_to_string(dir.join("sched")).unwrap();
+        let policy = sched
+            .lines()
+            .find(|line| line.starts_with("policy"))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_owned());
+        policies.push(policy);
+    }
+    assert_eq!(policies, [Some("5".to_owned())], "one worker, SCHED_IDLE");
+}
