@@ -8,10 +8,10 @@
 //! ```
 //!
 //! Environment (optional): `TWOFACTOR_BENCH_LATENCY_LOGINS` (measured logins per case, default
-//! 4000), `TWOFACTOR_BENCH_LATENCY_INTERVAL_US` (time between arrivals, default 500),
+//! 8000), `TWOFACTOR_BENCH_LATENCY_INTERVAL_US` (time between arrivals, default 500),
 //! `TWOFACTOR_BENCH_LATENCY_IN_FLIGHT` (recovery-code attempts kept in flight, a
 //! comma-separated list of cases, default `1,2,4`), `TWOFACTOR_BENCH_LATENCY_ROUNDS` (default
-//! 4: see below); to run part of the table,
+//! 16: see below); to run part of the table,
 //! `TWOFACTOR_BENCH_LATENCY_CASES` (of `alone,recovery,blocking,control`) and
 //! `TWOFACTOR_BENCH_LATENCY_RUNTIMES` (of `current_thread,multi_thread`). A case's ratio is
 //! against `alone` on the same runtime, so keep `alone` in the list.
@@ -29,7 +29,10 @@
 //! a runtime runs in turn, each on a fresh runtime, and a case's latencies are pooled over the
 //! rounds. A burst of noise from the machine (a 2-core VM whose p99 moves by milliseconds from
 //! one second to the next) then falls on every case alike instead of on whichever case was
-//! running, which is the same idea as the login benches' interleaved lines.
+//! running, which is the same idea as the login benches' interleaved lines. On the 2-core
+//! development machine, 4 rounds of 1000 left the 2-worker ratios anywhere from 1.4x to 1.6x
+//! from run to run, where 16 rounds of 500 gave 0.95x to 1.08x in two runs: the p99 of a case
+//! is then taken over as many noisy seconds as every other case's.
 //!
 //! Cases, per runtime:
 //! - `alone`: code logins only;
@@ -249,7 +252,7 @@ fn percentile(sorted: &[Duration], permille: usize) -> f64 {
 }
 
 fn main() {
-    let logins: usize = env_or("TWOFACTOR_BENCH_LATENCY_LOGINS", 4000);
+    let logins: usize = env_or("TWOFACTOR_BENCH_LATENCY_LOGINS", 8000);
     let interval = Duration::from_micros(env_or("TWOFACTOR_BENCH_LATENCY_INTERVAL_US", 500));
     let in_flight: Vec<usize> = std::env::var("TWOFACTOR_BENCH_LATENCY_IN_FLIGHT")
         .unwrap_or_else(|_| "1,2,4".to_owned())
@@ -315,7 +318,7 @@ fn main() {
     loads.retain(|load| wanted(load.label().split(' ').next().unwrap_or_default()));
     let runtimes = std::env::var("TWOFACTOR_BENCH_LATENCY_RUNTIMES")
         .unwrap_or_else(|_| "current_thread,multi_thread".to_owned());
-    let rounds: usize = env_or("TWOFACTOR_BENCH_LATENCY_ROUNDS", 4).max(1);
+    let rounds: usize = env_or("TWOFACTOR_BENCH_LATENCY_ROUNDS", 16).max(1);
     let per_round = logins.div_ceil(rounds);
     let mut table = format!(
         "Code logins through MemoryStore, KdfParams::default() ({} KiB, {} pass); {} \
