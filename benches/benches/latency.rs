@@ -26,10 +26,12 @@
 //! here over the measured logins (the first 200 of each run are not counted).
 //!
 //! The measured logins of a case are spread over `ROUNDS` rounds; within each round every case of
-//! a runtime runs in turn, each on a fresh runtime, and a case's latencies are pooled over the
-//! rounds. A burst of noise from the machine (a 2-core VM whose p99 moves by milliseconds from
-//! one second to the next) then falls on every case alike instead of on whichever case was
-//! running, which is the same idea as the login benches' interleaved lines. On the 2-core
+//! a runtime runs in turn (starting one case later each round, so no case always follows the
+//! same one), each on a fresh runtime, and a case's latencies are pooled over the rounds. A noisy
+//! second of the machine (a 2-core VM whose p99 moves by milliseconds from one second to the
+//! next) still lands on one case, but each case's p99 is taken over many short windows spread
+//! across the whole run rather than one long one, which is the same idea as the login benches'
+//! interleaved lines. On the 2-core
 //! development machine, 4 rounds of 1000 left the 2-worker ratios anywhere from 1.4x to 1.6x
 //! from run to run, where 16 rounds of 500 gave 0.95x to 1.08x in two runs: the p99 of a case
 //! is then taken over as many noisy seconds as every other case's.
@@ -38,8 +40,9 @@
 //! - `alone`: code logins only;
 //! - `recovery N`: N other users' recovery-code attempts kept in flight throughout through the
 //!   same flow on the same runtime (wrong but well-formed codes, each a full Argon2id check on
-//!   tokio's blocking pool, then the failure settled; the failure count is reset after each so
-//!   that throttling never skips the key derivation);
+//!   the crate's worker thread, then the failure settled; the failure count is reset after each so
+//!   that throttling never skips the key derivation); the worker runs under `SCHED_IDLE` on
+//!   Linux, while the `blocking` and `control` threads below run at normal priority;
 //! - `blocking N`: N tasks on the runtime each deriving the same Argon2id key in a loop through
 //!   `spawn_blocking`, without the flow: the runtime's blocking pool alone;
 //! - `control N`: N plain threads outside the runtime deriving the same Argon2id keys in a
@@ -343,8 +346,10 @@ fn main() {
         }
         // Per case: the pooled latencies, errors, and the checks per second summed over rounds.
         let mut pooled: Vec<(Vec<Duration>, usize, f64)> = vec![(Vec::new(), 0, 0.0); loads.len()];
-        for _ in 0..rounds {
-            for (case, &load) in loads.iter().enumerate() {
+        for round in 0..rounds {
+            for k in 0..loads.len() {
+                let case = (k + round) % loads.len();
+                let load = loads[case];
                 let rt = match flavor {
                     "current_thread" => tokio::runtime::Builder::new_current_thread()
                         .enable_all()

@@ -375,8 +375,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 // Checked against every code of the set, used or not: whether one is still
                 // unused is decided on each read below.
                 let set = self.recovery_set(text, 0)?;
-                // Argon2id runs off the async executor (tokio's blocking pool when there is
-                // one), so recovery-code attempts do not stall other users' logins.
+                // Argon2id runs off the async executor (the crate's worker thread inside a
+                // tokio runtime), so recovery-code attempts do not stall other users' logins.
                 let typed = Zeroizing::new(code.to_owned());
                 let checked = off_executor(move || set.check(&typed)).await?;
                 match checked {
