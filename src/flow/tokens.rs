@@ -8,6 +8,7 @@
 //! | [`RecentVerification`] | every successful login | a second factor was verified at a time, for a user and stamp | nothing: authenticated with a key of the key ring |
 
 use core::fmt;
+use core::fmt::Write as _;
 use core::str::FromStr;
 
 use data_encoding::BASE64URL_NOPAD;
@@ -206,8 +207,8 @@ impl RecentVerification {
             PROOF_FORMAT.len() + 11 + BASE64URL_NOPAD.encode_len(bytes.len()),
         ));
         text.push_str(PROOF_FORMAT);
-        text.push_str(&key_id.to_string());
-        text.push('.');
+        // Formatting into a `String` cannot fail.
+        let _ = write!(text, "{key_id}.");
         BASE64URL_NOPAD.encode_append(bytes.as_ref(), &mut text);
         Ok(RecentVerification(text))
     }
@@ -232,9 +233,8 @@ impl RecentVerification {
     /// holds under the current key.
     fn authentic(keys: &KeyRing, user_id: &str, rest: &str) -> Option<[u8; PROOF_PAYLOAD]> {
         let (id, body) = rest.split_once('.')?;
-        // The key id as `issue` writes it: decimal, no sign, no leading zero.
-        let key_id: u32 = id.parse().ok()?;
-        if key_id != keys.current_id() || key_id.to_string() != id {
+        // The current key's id as `issue` writes it: decimal, no sign, no leading zero.
+        if id != keys.current_id().to_string() {
             return None;
         }
         let mut bytes = Zeroizing::new([0u8; PROOF_PAYLOAD + MAC_LEN]);
@@ -245,7 +245,7 @@ impl RecentVerification {
             .decode_mut(body.as_bytes(), bytes.as_mut())
             .ok()?;
         let (payload, tag) = bytes.split_at(PROOF_PAYLOAD);
-        if !keys.mac_matches(key_id, PROOF_PURPOSE, user_id, payload, tag) {
+        if !keys.mac_matches(PROOF_PURPOSE, user_id, payload, tag) {
             return None;
         }
         let mut out = [0u8; PROOF_PAYLOAD];

@@ -450,22 +450,18 @@ impl KeyRing {
         Ok((key.id, KeyRing::tag(key, purpose, user_id, data)))
     }
 
-    /// Whether `tag` is [`KeyRing::mac`]'s tag of `data` for `user_id` and `purpose` under key
-    /// `key_id`, compared in constant time. Only the current key's tags hold: what is
+    /// Whether `tag` is [`KeyRing::mac`]'s tag of `data` for `user_id` and `purpose` under the
+    /// current key, compared in constant time. Only the current key's tags hold: what is
     /// authenticated is short-lived, so a key kept only to read old records (and perhaps
     /// retired because it leaked) vouches for nothing.
     pub(crate) fn mac_matches(
         &self,
-        key_id: u32,
         purpose: &str,
         user_id: &str,
         data: &[u8],
         tag: &[u8],
     ) -> bool {
-        if key_id != self.current {
-            return false;
-        }
-        self.keys.get(&key_id).is_some_and(|key| {
+        self.keys.get(&self.current).is_some_and(|key| {
             let expected = Zeroizing::new(KeyRing::tag(key, purpose, user_id, data));
             bool::from(expected.as_slice().ct_eq(tag))
         })
