@@ -8,10 +8,10 @@
 //! ```
 //!
 //! Environment (optional): `TWOFACTOR_BENCH_LATENCY_LOGINS` (measured logins per case, default
-//! 8000), `TWOFACTOR_BENCH_LATENCY_INTERVAL_US` (time between arrivals, default 500),
+//! 16000), `TWOFACTOR_BENCH_LATENCY_INTERVAL_US` (time between arrivals, default 500),
 //! `TWOFACTOR_BENCH_LATENCY_IN_FLIGHT` (recovery-code attempts kept in flight, a
 //! comma-separated list of cases, default `1,2,4`), `TWOFACTOR_BENCH_LATENCY_ROUNDS` (default
-//! 16: see below); to run part of the table,
+//! 32: see below); to run part of the table,
 //! `TWOFACTOR_BENCH_LATENCY_CASES` (of `alone,recovery,blocking,control`) and
 //! `TWOFACTOR_BENCH_LATENCY_RUNTIMES` (of `current_thread,multi_thread`). A case's ratio is
 //! against `alone` on the same runtime, so keep `alone` in the list.
@@ -34,15 +34,17 @@
 //! interleaved lines. On the 2-core
 //! development machine, 4 rounds of 1000 left the 2-worker ratios anywhere from 1.4x to 1.6x
 //! from run to run, where 16 rounds of 500 gave 0.95x to 1.08x in two runs: the p99 of a case
-//! is then taken over as many noisy seconds as every other case's.
+//! is then taken over as many noisy seconds as every other case's. On another machine of the
+//! same kind the p99 alone still moved from 49 to 124 µs between runs of 16 rounds, so the
+//! default is 32 rounds of 500.
 //!
 //! Cases, per runtime:
 //! - `alone`: code logins only;
 //! - `recovery N`: N other users' recovery-code attempts kept in flight throughout through the
 //!   same flow on the same runtime (wrong but well-formed codes, each a full Argon2id check on
 //!   the crate's worker thread, then the failure settled; the failure count is reset after each so
-//!   that throttling never skips the key derivation); the worker runs under `SCHED_IDLE` on
-//!   Linux, while the `blocking` and `control` threads below run at normal priority;
+//!   that throttling never skips the key derivation); the worker runs at nice 19 on Linux,
+//!   while the `blocking` and `control` threads below run at the default priority;
 //! - `blocking N`: N tasks on the runtime each deriving the same Argon2id key in a loop through
 //!   `spawn_blocking`, without the flow: the runtime's blocking pool alone;
 //! - `control N`: N plain threads outside the runtime deriving the same Argon2id keys in a
@@ -255,7 +257,7 @@ fn percentile(sorted: &[Duration], permille: usize) -> f64 {
 }
 
 fn main() {
-    let logins: usize = env_or("TWOFACTOR_BENCH_LATENCY_LOGINS", 8000);
+    let logins: usize = env_or("TWOFACTOR_BENCH_LATENCY_LOGINS", 16000);
     let interval = Duration::from_micros(env_or("TWOFACTOR_BENCH_LATENCY_INTERVAL_US", 500));
     let in_flight: Vec<usize> = std::env::var("TWOFACTOR_BENCH_LATENCY_IN_FLIGHT")
         .unwrap_or_else(|_| "1,2,4".to_owned())
@@ -321,7 +323,7 @@ fn main() {
     loads.retain(|load| wanted(load.label().split(' ').next().unwrap_or_default()));
     let runtimes = std::env::var("TWOFACTOR_BENCH_LATENCY_RUNTIMES")
         .unwrap_or_else(|_| "current_thread,multi_thread".to_owned());
-    let rounds: usize = env_or("TWOFACTOR_BENCH_LATENCY_ROUNDS", 16).max(1);
+    let rounds: usize = env_or("TWOFACTOR_BENCH_LATENCY_ROUNDS", 32).max(1);
     let per_round = logins.div_ceil(rounds);
     let mut table = format!(
         "Code logins through MemoryStore, KdfParams::default() ({} KiB, {} pass); {} \

@@ -75,7 +75,7 @@ async fn off_executor<T: Send + 'static>(
         let (done, result) = tokio::sync::oneshot::channel();
         let job: kdf_worker::Job = Box::new(move || {
             // The caller has gone (its request timed out or was dropped): nothing to derive for.
-            // Under load, when the worker runs at idle priority, this keeps abandoned attempts
+            // Under load, when the worker runs at its low priority, this keeps abandoned attempts
             // from delaying the ones still waiting.
             if !done.is_closed() {
                 let _ = done.send(work());
@@ -111,7 +111,7 @@ mod kdf_worker {
                 std::thread::Builder::new()
                     .name("twofactor-kdf".to_owned())
                     .spawn(move || {
-                        idle_priority();
+                        lowest_priority();
                         while let Ok(job) = queue.recv() {
                             job();
                         }
@@ -122,31 +122,36 @@ mod kdf_worker {
             .as_ref()
     }
 
-    /// On Linux the thread runs under `SCHED_IDLE`: any thread of the application's executor
-    /// that becomes runnable preempts a key derivation at once, instead of waiting out the
-    /// derivation's time slice on a shared core. Measured with `benches/latency` on a 2-core
-    /// machine, one recovery-code attempt in flight on a 2-worker runtime raised code logins'
-    /// p99 to 380-560 µs under the normal policy and to 90-110 µs under this one.
+    /// On Linux the thread runs at the lowest priority of the normal policy (nice 19): a
+    /// thread of the application's executor that becomes runnable gets the core at once instead
+    /// of waiting out the derivation's time slice. Measured with `benches/latency` on 2-core
+    /// machines, one recovery-code attempt in flight on a 2-worker runtime raised code logins'
+    /// p99 to 380-560 µs at the default priority. `SCHED_IDLE` brought it to 90-110 µs on one
+    /// machine, but on another it doubled their p90 (likely because a core running only an
+    /// idle-class thread counts as idle, so woken executor threads are sent there, a cross-core
+    /// wake-up each time); at nice 19 the p90 there is what it is without attempts.
     ///
-    /// Under full load the derivations get what the scheduler leaves to idle-class threads, so
-    /// what derives keys (recovery-code logins, confirmations, regenerations, imports) slows
-    /// down before code logins do: `docs/recovery-codes.md`. Best effort: where the policy cannot
-    /// be set (a sandbox that forbids it), the thread keeps the normal one.
+    /// Under full load a derivation gets about 1.4% of a core beside each busy normal thread
+    /// (weight 15 against 1024), so what derives keys (recovery-code logins, confirmations,
+    /// regenerations, imports) slows down before code logins do: `docs/recovery-codes.md`.
+    /// Best effort: where the priority cannot be set (a sandbox that forbids it), the thread
+    /// keeps the normal one.
     #[cfg(target_os = "linux")]
-    fn idle_priority() {
+    fn lowest_priority() {
         use thread_priority::unix::{
             NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
             thread_native_id,
         };
+        // `Min` under the normal policy is nice 19, set for this thread alone.
         let _ = set_thread_priority_and_policy(
             thread_native_id(),
             thread_priority::ThreadPriority::Min,
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
         );
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn idle_priority() {}
+    fn lowest_priority() {}
 }
 
 /// How many times a flow operation re-reads and retries after losing a compare-and-swap to a
