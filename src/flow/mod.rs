@@ -122,20 +122,20 @@ mod kdf_worker {
             .as_ref()
     }
 
-    /// On Linux the thread runs at the lowest priority of the normal policy (nice 19): a
-    /// thread of the application's executor that becomes runnable gets the core at once instead
-    /// of waiting out the derivation's time slice. Measured with `benches/latency` on 2-core
-    /// machines, one recovery-code attempt in flight on a 2-worker runtime raised code logins'
-    /// p99 to 380-560 µs at the default priority. `SCHED_IDLE` brought it to 90-110 µs on one
-    /// machine, but on another it doubled their p90 (likely because a core running only an
-    /// idle-class thread counts as idle, so woken executor threads are sent there, a cross-core
-    /// wake-up each time); at nice 19 the p90 there is what it is without attempts.
+    /// On Linux the thread runs at the lowest priority of the normal policy (nice 19), so that
+    /// a thread of the application's executor that becomes runnable takes the core from a
+    /// derivation instead of waiting out its time slice. Measured with `benches/latency` on
+    /// 2-core machines, one recovery-code attempt in flight on a 2-worker runtime raised code
+    /// logins' p99 to 380-560 µs at the default priority. `SCHED_IDLE` brought it to 90-110 µs
+    /// on one machine, but on another it doubled their p90 (likely because a core running only
+    /// an idle-class thread counts as idle, so woken executor threads are sent there, a
+    /// cross-core wake-up each time), which nice 19 did not: `docs/recovery-codes.md`.
     ///
     /// Under full load a derivation gets about 1.4% of a core beside each busy normal thread
     /// (weight 15 against 1024), so what derives keys (recovery-code logins, confirmations,
-    /// regenerations, imports) slows down before code logins do: `docs/recovery-codes.md`.
-    /// Best effort: where the priority cannot be set (a sandbox that forbids it), the thread
-    /// keeps the normal one.
+    /// regenerations, imports) slows down before code logins do. Best effort: where the
+    /// priority cannot be set (a sandbox that forbids it), the thread keeps the one it
+    /// inherited.
     #[cfg(target_os = "linux")]
     fn lowest_priority() {
         use thread_priority::unix::{
