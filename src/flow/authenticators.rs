@@ -23,7 +23,7 @@ use subtle::{Choice, ConditionallySelectable};
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
-use super::state::{Active, EnrollmentState, Meta, Pending};
+use super::state::{Active, EnrollmentState, Meta, Pending, canonical_number};
 use super::tokens::{FactorStamp, Reauth};
 use super::trust::clean_label;
 use super::{CAS_RETRIES, Enrollment, EnrollmentFlow, FlowError};
@@ -146,11 +146,11 @@ impl AuthEntry {
             digits.parse().ok()?,
             period.parse().ok()?,
         )
-        .with_epoch(number(epoch)?);
+        .with_epoch(canonical_number(epoch)?);
         let entry = AuthEntry {
             id: decode_id(id)?,
             name: decode_name(name)?,
-            created_at: number(created)?,
+            created_at: canonical_number(created)?,
             sealed: SealedSecret::decode(sealed).ok()?,
             params,
             last_step: optional(step)?,
@@ -185,16 +185,10 @@ fn decode_name(text: &str) -> Option<String> {
     (!name.is_empty() && clean_name(&name) == name).then_some(name)
 }
 
-/// Digits only, as `u64` writes them (canonical: no sign, no leading zero).
-fn number(text: &str) -> Option<u64> {
-    let n: u64 = text.parse().ok()?;
-    (n.to_string() == text).then_some(n)
-}
-
 fn optional(text: &str) -> Option<Option<u64>> {
     match text {
         "-" => Some(None),
-        t => number(t).map(Some),
+        t => canonical_number(t).map(Some),
     }
 }
 

@@ -467,12 +467,15 @@ fn encode_pending(p: &Pending) -> String {
 /// A number as `u64` writes it: digits only, no sign, no leading zero (so a stored record has
 /// one text form).
 fn number(s: &str) -> Result<u64, StoreError> {
+    canonical_number(s).ok_or(StoreError::Corrupt("enrolment state"))
+}
+
+/// A number as `u64` writes it (digits only, no sign, no leading zero), checked without
+/// formatting it back: every stored field that holds a number is read with this.
+pub(super) fn canonical_number(s: &str) -> Option<u64> {
     let canonical =
         !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    canonical
-        .then(|| s.parse::<u64>().ok())
-        .flatten()
-        .ok_or(StoreError::Corrupt("enrolment state"))
+    canonical.then(|| s.parse::<u64>().ok()).flatten()
 }
 
 /// Splits `text` at `sep` into `out`, returning how many fields it has, or `None` if it has

@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::FlowError;
+use super::state::canonical_number;
 use crate::seal::{KeyRing, MAC_LEN, SealError, SealedSecret};
 
 /// Bytes of entropy in an enrolment ticket.
@@ -234,7 +235,7 @@ impl RecentVerification {
     fn authentic(keys: &KeyRing, user_id: &str, rest: &str) -> Option<[u8; PROOF_PAYLOAD]> {
         let (id, body) = rest.split_once('.')?;
         // The current key's id as `issue` writes it: decimal, no sign, no leading zero.
-        if id != keys.current_id().to_string() {
+        if canonical_number(id) != Some(u64::from(keys.current_id())) {
             return None;
         }
         let mut bytes = Zeroizing::new([0u8; PROOF_PAYLOAD + MAC_LEN]);

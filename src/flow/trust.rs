@@ -39,7 +39,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{AuditEvent, AuditSink};
 use super::clock::Clock;
-use super::state::{EnrollmentState, Meta};
+use super::state::{EnrollmentState, Meta, canonical_number};
 use super::tokens::{FactorStamp, RecentVerification};
 use super::{CAS_RETRIES, EnrollmentFlow, FlowError};
 use crate::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredUser};
@@ -185,12 +185,12 @@ impl TrustEntry {
             ),
             stamp: stamp.parse().ok()?,
             label,
-            created_at: number(created)?,
+            created_at: canonical_number(created)?,
             last_used_at: match *last {
                 "-" => None,
-                t => Some(number(t)?),
+                t => Some(canonical_number(t)?),
             },
-            expires_at: number(expires)?,
+            expires_at: canonical_number(expires)?,
         })
     }
 
@@ -215,12 +215,6 @@ impl TrustEntry {
             expires_at: self.expires_at,
         }
     }
-}
-
-/// Digits only, as `u64` writes them (canonical: no sign, no leading zero).
-fn number(text: &str) -> Option<u64> {
-    let n: u64 = text.parse().ok()?;
-    (n.to_string() == text).then_some(n)
 }
 
 /// The label as kept: control characters and invisible formatting (text-direction overrides,
