@@ -196,7 +196,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`FlowError::NoPendingEnrollment`] (also when the ticket is not this enrolment's: a
     /// session cannot confirm what another began), [`FlowError::EnrollmentExpired`],
     /// [`FlowError::Malformed`], [`FlowError::InvalidCode`], [`FlowError::Throttled`],
-    /// [`FlowError::Locked`], [`FlowError::Conflict`] (a concurrent begin or confirm won).
+    /// [`FlowError::Locked`], [`FlowError::Conflict`] (a concurrent begin or confirm won),
+    /// [`FlowError::Busy`] (hashing the new recovery codes waits behind too many key
+    /// derivations; nothing was written).
     pub async fn confirm(
         &self,
         user_id: &str,

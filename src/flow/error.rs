@@ -101,6 +101,12 @@ pub enum FlowError {
     /// ([`EnrollmentFlow::session_status`](super::EnrollmentFlow::session_status)).
     #[error("the session is older than the user's second factor; log in again")]
     StaleSession,
+    /// Refused unchecked: too many recovery-code checks (or other key derivations) are already
+    /// waiting for the crate's key-derivation thread. Nothing was checked, counted or written;
+    /// try again shortly. Answer with status 503 and a short `Retry-After`; if it persists, rate-limit
+    /// recovery-code attempts per client (`docs/recovery-codes.md`).
+    #[error("too many recovery-code checks are waiting; try again shortly")]
+    Busy,
     /// A concurrent change won; re-read and try again.
     #[error("the record changed concurrently; try again")]
     Conflict,

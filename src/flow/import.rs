@@ -374,7 +374,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// [`replace_active`](EnrollmentImport::replace_active);
     /// [`FlowError::Import`] with [`ImportError::LastStepInFuture`];
     /// [`FlowError::RecoveryCostOutOfBounds`] for a hashed set outside the flow's bounds;
-    /// [`FlowError::Conflict`] if concurrent changes keep winning; seal and store errors.
+    /// [`FlowError::Conflict`] if concurrent changes keep winning; [`FlowError::Busy`] if plain
+    /// recovery codes would wait behind too many key derivations; seal and store errors.
     pub async fn import(
         &self,
         user_id: &str,

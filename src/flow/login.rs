@@ -34,7 +34,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// # Errors
     /// [`FlowError::NotEnrolled`], [`FlowError::Malformed`], [`FlowError::InvalidCode`],
     /// [`FlowError::ClockSkew`], [`FlowError::Throttled`], [`FlowError::Locked`],
-    /// [`FlowError::RecoveryCostOutOfBounds`], store and seal errors.
+    /// [`FlowError::RecoveryCostOutOfBounds`], [`FlowError::Busy`] (a recovery code that would
+    /// wait behind too many key derivations: refused unchecked and uncounted), store and seal
+    /// errors.
     ///
     /// For a user id with no active enrolment (unknown, or not enrolled) the input is checked
     /// anyway, against a key of the configured parameters (a code) or by one key derivation at
@@ -156,7 +158,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// window scanned for a code-shaped `input` (or `as_code == Some(true)`), under a key of
     /// the configured parameters; one key derivation at the configured cost for input shaped
     /// like a recovery code of the configured length. Unsealing the secret and the store's
-    /// conditional write are not mirrored.
+    /// conditional write are not mirrored. [`FlowError::Busy`] instead when the key-derivation
+    /// queue is full, as an enrolled user's recovery-code attempt would be answered.
     async fn not_enrolled(&self, input: &str, as_code: Option<bool>) -> FlowError {
         let params = self.config.params;
         if as_code.unwrap_or_else(|| looks_like_code(input, params.digits.get())) {
@@ -192,7 +195,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             && set.accepts_shape(input)
         {
             let typed = Zeroizing::new(input.to_owned());
-            let _ = off_executor(move || core::hint::black_box(set.check(&typed)).is_ok()).await;
+            // A full queue refuses an enrolled user's attempt with `Busy`: so it does this one.
+            if let Err(busy @ FlowError::Busy) =
+                off_executor(move || core::hint::black_box(set.check(&typed)).is_ok()).await
+            {
+                return busy;
+            }
         }
         FlowError::NotEnrolled
     }

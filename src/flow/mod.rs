@@ -65,6 +65,11 @@ use crate::store::{SecretStore, StoredUser};
 /// `tokio`, which every bundled SQL store enables) on one long-lived worker thread of its own,
 /// inline otherwise. One thread, so that recovery-code attempts queue behind each other instead
 /// of taking every core from the logins the runtime is serving.
+///
+/// The queue holds at most [`kdf_worker::QUEUE`] jobs waiting to start: past that the work is
+/// refused at once with [`FlowError::Busy`], unrun, so that a flood of recovery-code attempts
+/// (for instance at user ids that do not exist, which no per-user throttle counts) costs neither
+/// unbounded memory nor an unbounded wait for the attempts behind it.
 async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, FlowError> {
@@ -81,12 +86,15 @@ async fn off_executor<T: Send + 'static>(
                 let _ = done.send(work());
             }
         });
-        return match worker.send(job) {
+        return match worker.try_send(job) {
             Ok(()) => result
                 .await
                 .map_err(|_| FlowError::Internal("key derivation worker")),
+            Err(std::sync::mpsc::TrySendError::Full(_)) => Err(FlowError::Busy),
             // The worker is gone (a job panicked): no result, rather than block the executor.
-            Err(_) => Err(FlowError::Internal("key derivation worker")),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                Err(FlowError::Internal("key derivation worker"))
+            }
         };
     }
     Ok(work())
@@ -96,18 +104,24 @@ async fn off_executor<T: Send + 'static>(
 #[cfg(feature = "tokio")]
 mod kdf_worker {
     use std::sync::OnceLock;
-    use std::sync::mpsc::{Sender, channel};
+    use std::sync::mpsc::{SyncSender, sync_channel};
 
     /// A unit of work for the thread.
     pub(super) type Job = Box<dyn FnOnce() + Send>;
 
-    static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
+    /// Jobs that may wait for the thread, besides the one it runs. At the default cost (20-30 ms
+    /// a recovery-code check) a full queue is about a second of work; a job that finds it full
+    /// is refused with [`FlowError::Busy`](super::FlowError::Busy). Jobs whose caller has gone
+    /// are dropped unrun when their turn comes.
+    pub(super) const QUEUE: usize = 32;
+
+    static WORKER: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
 
     /// The worker's queue, or `None` if the thread could not be started.
-    pub(super) fn sender() -> Option<&'static Sender<Job>> {
+    pub(super) fn sender() -> Option<&'static SyncSender<Job>> {
         WORKER
             .get_or_init(|| {
-                let (jobs, queue) = channel::<Job>();
+                let (jobs, queue) = sync_channel::<Job>(QUEUE);
                 std::thread::Builder::new()
                     .name("twofactor-kdf".to_owned())
                     .spawn(move || {

@@ -12,7 +12,8 @@ use super::error::FlowError;
 impl FlowError {
     /// The HTTP status that fits: 401 for a refused code, 429 while throttled or locked, 409 for
     /// a request that does not fit the user's state, 403 when the second factor must be asked
-    /// again, 422 for input not shaped like a code, 500 for everything the person cannot fix.
+    /// again, 422 for input not shaped like a code, 503 while the key-derivation queue is full
+    /// ([`FlowError::Busy`]), 500 for everything the person cannot fix.
     ///
     /// ```
     /// use twofactor::FlowError;
@@ -38,6 +39,7 @@ impl FlowError {
             FlowError::UnknownAuthenticator => 404,
             FlowError::Malformed | FlowError::Import(_) => 422,
             FlowError::Throttled { .. } | FlowError::Locked { .. } => 429,
+            FlowError::Busy => 503,
             FlowError::RecoveryCostOutOfBounds { .. }
             | FlowError::Config(_)
             | FlowError::Name(_)
@@ -76,6 +78,7 @@ impl FlowError {
             FlowError::LastAuthenticator => "last_authenticator",
             FlowError::StaleSession => "stale_session",
             FlowError::Conflict => "conflict",
+            FlowError::Busy => "busy",
             FlowError::Import(_) => "import_refused",
             FlowError::RecoveryCostOutOfBounds { .. }
             | FlowError::Config(_)
@@ -115,6 +118,7 @@ impl FlowError {
             }
             "stale_session" => "Your session has ended. Log in again.",
             "conflict" => "Something changed at the same time. Try again.",
+            "busy" => "We are checking many codes right now. Try again in a moment.",
             "import_refused" => "The imported enrolment was refused.",
             _ => "Something went wrong on our side. Try again later.",
         }
@@ -122,8 +126,8 @@ impl FlowError {
 
     /// How long until the next attempt is checked, counted from `now` (Unix seconds), for a
     /// `Retry-After` header: set for [`FlowError::Throttled`], [`FlowError::Locked`] and an
-    /// [`FlowError::InvalidCode`] that started a delay; `None` otherwise or once that time has
-    /// come.
+    /// [`FlowError::InvalidCode`] that started a delay, and one second for [`FlowError::Busy`];
+    /// `None` otherwise or once that time has come.
     ///
     /// ```
     /// use std::time::Duration;
@@ -138,6 +142,7 @@ impl FlowError {
         let at = match self {
             FlowError::Throttled { until } | FlowError::Locked { until } => *until,
             FlowError::InvalidCode { retry_at: Some(at) } => *at,
+            FlowError::Busy => return Some(Duration::from_secs(1)),
             _ => return None,
         };
         at.checked_sub(now)
@@ -175,6 +180,7 @@ mod tests {
             FlowError::LastAuthenticator,
             FlowError::StaleSession,
             FlowError::Conflict,
+            FlowError::Busy,
             FlowError::Config("x"),
             FlowError::Store(StoreError::Corrupt("state")),
             FlowError::Internal("rng"),
@@ -197,7 +203,7 @@ mod tests {
                 assert!(!text.starts_with("Something went wrong"), "{key}");
             }
         }
-        assert_eq!(keys.len(), 19);
+        assert_eq!(keys.len(), 20);
     }
 
     #[test]
@@ -212,5 +218,6 @@ mod tests {
         );
         assert_eq!(FlowError::Throttled { until: 30 }.retry_after(31), None);
         assert_eq!(FlowError::ClockSkew { steps: 2 }.retry_after(0), None);
+        assert_eq!(FlowError::Busy.retry_after(0), Some(Duration::from_secs(1)));
     }
 }

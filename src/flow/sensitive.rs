@@ -75,7 +75,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// code stops working.
     ///
     /// # Errors
-    /// As [`EnrollmentFlow::disable`].
+    /// As [`EnrollmentFlow::disable`], and [`FlowError::Busy`] if hashing the new set would wait
+    /// behind too many key derivations (nothing is written).
     pub async fn regenerate_recovery_codes<'a>(
         &self,
         user_id: &str,

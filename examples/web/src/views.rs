@@ -235,6 +235,7 @@ pub(crate) fn error_from_key(key: &str, at: Option<u64>) -> Option<FlowError> {
         FlowError::UnknownAuthenticator,
         FlowError::LastAuthenticator,
         FlowError::Conflict,
+        FlowError::Busy,
         FlowError::Internal("redirect"),
     ]
     .into_iter()
