@@ -1,7 +1,8 @@
 //! The axum integration (feature `axum`): a [`FlowError`] answers a request by itself.
 //!
 //! The response carries the status of [`FlowError::http_status`], `Retry-After` in seconds
-//! while throttled or locked ([`FlowError::retry_after`]), `Cache-Control: no-store`, and a JSON
+//! while throttled or locked and for [`FlowError::Busy`] ([`FlowError::retry_after`]),
+//! `Cache-Control: no-store`, and a JSON
 //! body with the stable message key and safe English text:
 //!
 //! ```json

@@ -1,96 +1,161 @@
-//! The key-derivation thread's queue is bounded: past it, work is refused at once with
-//! `FlowError::Busy`, unrun, and nothing is counted or consumed.
+//! Key derivations in flight are bounded (`FlowConfig::kdf_queue_max`): an operation that would
+//! need one more is refused at once with `FlowError::Busy`, before it checks, counts, consumes
+//! or writes anything; and one that has proven a factor is never refused afterwards.
 //!
-//! A binary of its own: the test fills the process-wide queue, which would refuse the
-//! recovery-code checks of tests running beside it in the `it` binary.
+//! A binary of its own: the bound counts the process's derivations, so the test's own must be
+//! the only ones in flight.
 #![cfg(feature = "tokio")]
 // Tests report by panicking: unwrap and expect are how they say what they expected.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::pin;
 
 use twofactor::{
     EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing, LoginFactor,
-    ManualClock, MemoryStore,
+    ManualClock, MemoryStore, Reauth, Totp,
 };
 
 const T0: u64 = 1_700_000_000;
-/// The queue's capacity (`kdf_worker::QUEUE` in `src/flow/mod.rs`).
-const QUEUE: usize = 32;
-/// Attempts in the flood: far more than the queue holds.
-const FLOOD: usize = 200;
+
+type Flow = EnrollmentFlow<MemoryStore, ManualClock>;
+
+fn flow(clock: &ManualClock, kdf_queue_max: usize) -> Flow {
+    let mut config = FlowConfig::new("Example");
+    config.kdf = KdfParams::FLOOR;
+    config.kdf_queue_max = kdf_queue_max;
+    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+    EnrollmentFlow::new(MemoryStore::new(), keys, config)
+        .unwrap()
+        .with_clock(clock.clone())
+}
+
+fn code(app: &Totp, clock: &ManualClock) -> String {
+    use twofactor::Clock;
+    app.generate_at(clock.now()).unwrap().to_string()
+}
+
+/// Polls `future` once: it must be waiting (for the key-derivation thread).
+async fn poll_once<F: Future>(future: std::pin::Pin<&mut F>)
+where
+    F::Output: std::fmt::Debug,
+{
+    tokio::select! {
+        biased;
+        done = future => panic!("expected to wait, answered {done:?}"),
+        () = std::future::ready(()) => {}
+    }
+}
+
+fn busy<T: std::fmt::Debug>(result: Result<T, FlowError>) {
+    match result {
+        Err(e @ FlowError::Busy) => {
+            assert_eq!(e.http_status(), 503);
+            assert_eq!(e.message_key(), "busy");
+            assert!(e.retry_after(T0).is_some());
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_full_key_derivation_queue_refuses_at_once_and_counts_nothing() {
+async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     let clock = ManualClock::new(T0);
-    let mut config = FlowConfig::new("Example");
-    // Several milliseconds a derivation: the thread cannot drain the queue while the flood is
-    // submitted (the first poll of every task below takes well under a millisecond).
-    config.kdf = KdfParams::argon2id(8 * 1024, 1, 1).unwrap();
-    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
-    let flow = Arc::new(
-        EnrollmentFlow::new(MemoryStore::new(), keys, config)
-            .unwrap()
-            .with_clock(clock.clone()),
-    );
-    let begun = flow.begin("alice", "alice@example.com").await.unwrap();
+    // One derivation in flight at a time; a second flow, with room for many, holds it.
+    let tight = flow(&clock, 1);
+    let other = flow(&clock, 64);
+
+    let begun = tight.begin("alice", "alice@example.com").await.unwrap();
     let app = begun.uri().to_totp().unwrap();
-    let code = app.generate_at(T0).unwrap().to_string();
-    let codes = flow
-        .confirm("alice", begun.ticket(), &code)
+    let codes = tight
+        .confirm("alice", begun.ticket(), &code(&app, &clock))
         .await
         .unwrap()
         .into_recovery_codes()
         .unwrap();
     let total = codes.codes().len();
-    let alices = codes.codes()[0].expose().to_string();
+    let first = codes.codes()[0].expose().to_string();
+    let second = codes.codes()[1].expose().to_string();
+    clock.advance(30);
+    let proof = tight
+        .verify("alice", &code(&app, &clock))
+        .await
+        .unwrap()
+        .proof;
+    // Bob's enrolment is begun, not confirmed: confirming hashes his first set.
+    let bobs = tight.begin("bob", "bob@example.com").await.unwrap();
+    let bobs_app = bobs.uri().to_totp().unwrap();
 
-    // Recovery-code-shaped attempts at user ids that do not exist (no per-user throttle counts
-    // them), then Alice's own: on a current-thread runtime each task runs up to its wait for
-    // the key-derivation thread before the next one starts, so all are queued or refused
-    // before any is answered.
-    let mut flood = Vec::new();
-    for i in 0..FLOOD {
-        let (flow, typed) = (flow.clone(), alices.clone());
-        flood.push(tokio::spawn(async move {
-            flow.verify(&format!("ghost-{i}"), &typed).await
-        }));
-    }
-    let alice = {
-        let (flow, typed) = (flow.clone(), alices.clone());
-        tokio::spawn(async move { flow.verify("alice", &typed).await })
-    };
-    let (mut answered, mut busy) = (0, 0);
-    for task in flood {
-        match task.await.unwrap() {
-            Err(FlowError::NotEnrolled) => answered += 1,
-            Err(FlowError::Busy) => busy += 1,
-            other => panic!("a flood attempt answered {other:?}"),
-        }
-    }
-    // The thread takes one job and the queue holds `QUEUE` more: those are answered as an
-    // unknown user is; the rest are refused, as they would be for an enrolled user.
-    assert!(answered > QUEUE, "{answered} answered");
-    assert!(busy > 0 && answered + busy == FLOOD, "{busy} refused");
-    let refused = alice.await.unwrap();
-    assert!(matches!(refused, Err(FlowError::Busy)), "{refused:?}");
-    let e = refused.unwrap_err();
-    assert_eq!(e.http_status(), 503);
-    assert_eq!(e.message_key(), "busy");
-    assert!(e.retry_after(T0).is_some());
+    // A recovery-code-shaped attempt at an unknown user id of the other flow takes the one
+    // place, and keeps it while its future lives (whether or not the thread has run it).
+    let mut holder = pin!(other.verify("ghost", &first));
+    poll_once(holder.as_mut()).await;
 
-    // The refused attempt counted nothing and consumed nothing: with the queue drained, the
-    // same recovery code logs in, every other code still unused.
-    let status = flow.status("alice").await.unwrap();
+    // Every operation that needs a derivation is refused, before it changes anything.
+    busy(tight.verify("alice", &first).await);
+    busy(tight.verify_recovery_code("alice", &second).await);
+    busy(tight.verify("nobody", &first).await);
+    busy(
+        tight
+            .regenerate_recovery_codes("alice", second.as_str())
+            .await,
+    );
+    busy(
+        tight
+            .regenerate_recovery_codes("alice", Reauth::recent(&proof))
+            .await,
+    );
+    let bobs_code = code(&bobs_app, &clock);
+    busy(tight.confirm("bob", bobs.ticket(), &bobs_code).await);
+    // A regeneration typed with a code is refused before the code is checked: its step is not
+    // taken, and the same code still logs in (code logins need no derivation).
+    clock.advance(30);
+    let fresh = code(&app, &clock);
+    busy(
+        tight
+            .regenerate_recovery_codes("alice", fresh.as_str())
+            .await,
+    );
+    tight.verify("alice", &fresh).await.unwrap();
+
+    let alice = tight.status("alice").await.unwrap();
     assert_eq!(
-        (status.failures, status.recovery_codes_left),
+        (alice.failures, alice.recovery_codes_left),
         (0, Some(total))
     );
-    let login = flow.verify("alice", &alices).await.unwrap();
+    assert!(!tight.status("bob").await.unwrap().is_active());
+
+    // The place is given back with the operation that took it.
+    assert!(matches!(holder.await, Err(FlowError::NotEnrolled)));
+    let login = tight.verify("alice", &first).await.unwrap();
     assert_eq!(
         login.factor,
         LoginFactor::RecoveryCode {
             remaining: total - 1
         }
     );
+    // Bob confirms with the very code refused above: nothing of it was recorded.
+    tight
+        .confirm("bob", bobs.ticket(), &bobs_code)
+        .await
+        .unwrap();
+    assert!(tight.status("bob").await.unwrap().is_active());
+    // A regeneration proven by a recovery code: the place for hashing the new set was taken
+    // before the code was consumed, so it is not refused after.
+    let regenerated = tight
+        .regenerate_recovery_codes("alice", second.as_str())
+        .await
+        .unwrap();
+    assert_eq!(regenerated.codes.codes().len(), total);
+}
+
+#[test]
+fn a_flow_needs_room_for_one_derivation() {
+    let mut config = FlowConfig::new("Example");
+    config.kdf_queue_max = 0;
+    let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
+    assert!(matches!(
+        EnrollmentFlow::new(MemoryStore::new(), keys, config),
+        Err(FlowError::Config(_))
+    ));
 }

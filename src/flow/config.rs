@@ -85,6 +85,13 @@ pub struct FlowConfig {
     /// probability about `k * (2w + 1) / 10^d` (five authenticators at the default window:
     /// 1.5e-5 a guess instead of 3e-6).
     pub authenticators_max: usize,
+    /// How many key derivations (a recovery code checked, a new set hashed) may be waiting for
+    /// the crate's key-derivation thread or running there, across the process (default 64, at
+    /// least 1). An operation that would need one more is refused at once with
+    /// [`FlowError::Busy`](super::FlowError::Busy), before it checks, counts or writes anything.
+    /// At the default cost a recovery-code check takes about a millisecond of one core, and
+    /// hashing a set one per code: `docs/recovery-codes.md`.
+    pub kdf_queue_max: usize,
 }
 
 impl FlowConfig {
@@ -92,7 +99,7 @@ impl FlowConfig {
     /// drift bound 10, skew diagnosis ±20 steps (ten minutes), pending enrolments valid 15
     /// minutes, 10 recovery codes of 80 bits hashed with [`KdfParams::default`] (Argon2id, 4 MiB, 1
     /// pass), [`ThrottlePolicy::default`], trusted browsers for 30 days (at most 90), 10 per user,
-    /// at most 5 authenticators per user.
+    /// at most 5 authenticators per user, at most 64 key derivations in flight.
     pub fn new(issuer: &str) -> FlowConfig {
         FlowConfig {
             issuer: issuer.to_owned(),
@@ -114,6 +121,7 @@ impl FlowConfig {
             trusted_browser_max_lifetime: 90 * 24 * 3600,
             trusted_browsers_max: 10,
             authenticators_max: 5,
+            kdf_queue_max: 64,
         }
     }
 }

@@ -197,8 +197,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// session cannot confirm what another began), [`FlowError::EnrollmentExpired`],
     /// [`FlowError::Malformed`], [`FlowError::InvalidCode`], [`FlowError::Throttled`],
     /// [`FlowError::Locked`], [`FlowError::Conflict`] (a concurrent begin or confirm won),
-    /// [`FlowError::Busy`] (hashing the new recovery codes waits behind too many key
-    /// derivations; nothing was written).
+    /// [`FlowError::Busy`] (hashing the new recovery codes would wait behind too many key
+    /// derivations; nothing was counted or written: confirm again with the same code).
     pub async fn confirm(
         &self,
         user_id: &str,
@@ -266,7 +266,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         } else {
             let set = self.new_recovery_set()?;
             let kdf = self.config.kdf;
-            let (set, hashed) = off_executor(move || {
+            // Nothing is written before this point: a refusal here changes nothing.
+            let admitted = self.admit_kdf(1)?;
+            let (set, hashed) = off_executor(&admitted, move || {
                 let hashed = set.hash(&kdf);
                 (set, hashed)
             })

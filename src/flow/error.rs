@@ -101,9 +101,10 @@ pub enum FlowError {
     /// ([`EnrollmentFlow::session_status`](super::EnrollmentFlow::session_status)).
     #[error("the session is older than the user's second factor; log in again")]
     StaleSession,
-    /// Refused unchecked: too many recovery-code checks (or other key derivations) are already
-    /// waiting for the crate's key-derivation thread. Nothing was checked, counted or written;
-    /// try again shortly. Answer with status 503 and a short `Retry-After`; if it persists, rate-limit
+    /// Refused unchecked: [`FlowConfig::kdf_queue_max`](super::FlowConfig::kdf_queue_max) key
+    /// derivations (recovery codes checked, new sets hashed) are already in flight. Refused
+    /// before the operation checked, counted, consumed or wrote anything: try again shortly.
+    /// Answer with status 503 and a short `Retry-After`; if it persists, rate-limit
     /// recovery-code attempts per client (`docs/recovery-codes.md`).
     #[error("too many recovery-code checks are waiting; try again shortly")]
     Busy,

@@ -6,12 +6,12 @@ use super::clock::Clock;
 use zeroize::Zeroizing;
 
 use super::authenticators::{Authenticator, Matched, primary_view};
-use super::off_executor;
 use super::state::{Active, EnrollmentState, Meta};
 use super::throttle::ReadThen;
 use super::tokens::{FactorStamp, RecentVerification, Verified};
 use super::trust::TrustToken;
 use super::{EnrollmentFlow, FlowError, LoginFactor, NextStep, Requirement};
+use super::{KdfAdmission, off_executor};
 use crate::otp::code::parse_code;
 use crate::otp::{HashedRecoveryCodes, RecoveryError, Secret, Totp, TotpState, VerifyError};
 use crate::store::{Attempt, SecretStore, StoredUser};
@@ -158,8 +158,9 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// window scanned for a code-shaped `input` (or `as_code == Some(true)`), under a key of
     /// the configured parameters; one key derivation at the configured cost for input shaped
     /// like a recovery code of the configured length. Unsealing the secret and the store's
-    /// conditional write are not mirrored. [`FlowError::Busy`] instead when the key-derivation
-    /// queue is full, as an enrolled user's recovery-code attempt would be answered.
+    /// conditional write are not mirrored. The derivation's error instead, if it has one
+    /// ([`FlowError::Busy`] when too many derivations are in flight), as an enrolled user's
+    /// recovery-code attempt would be answered.
     async fn not_enrolled(&self, input: &str, as_code: Option<bool>) -> FlowError {
         let params = self.config.params;
         if as_code.unwrap_or_else(|| looks_like_code(input, params.digits.get())) {
@@ -179,8 +180,22 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             }
             return FlowError::NotEnrolled;
         }
-        // A one-entry set at the configured cost, salt and hash all zero: its check costs what
-        // an enrolled user's does (one derivation, whatever the size of the set).
+        match self.decoy_recovery_check(input, None).await {
+            Ok(()) => FlowError::NotEnrolled,
+            Err(e) => e,
+        }
+    }
+
+    /// Checks `input`, if it is shaped like a recovery code of the configured length, against a
+    /// one-entry set at the configured cost, salt and hash all zero: it costs what checking an
+    /// enrolled user's set costs (one derivation, whatever the size of the set), and is refused
+    /// as that check would be when too many derivations are in flight. For user ids with no set
+    /// to check against. In `held` if given, as [`EnrollmentFlow::check_recovery_code`].
+    async fn decoy_recovery_check(
+        &self,
+        input: &str,
+        held: Option<&KdfAdmission>,
+    ) -> Result<(), FlowError> {
         let kdf = self.config.kdf;
         let decoy = format!(
             "$twofactor-recovery$v=1$argon2id$v=19$m={},t={},p={}$len={}${}${}",
@@ -194,15 +209,21 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if let Ok(set) = decoy.parse::<HashedRecoveryCodes>()
             && set.accepts_shape(input)
         {
+            let own;
+            let admitted = match held {
+                Some(held) => held,
+                None => {
+                    own = self.admit_kdf(1)?;
+                    &own
+                }
+            };
             let typed = Zeroizing::new(input.to_owned());
-            // A full queue refuses an enrolled user's attempt with `Busy`: so it does this one.
-            if let Err(busy @ FlowError::Busy) =
-                off_executor(move || core::hint::black_box(set.check(&typed)).is_ok()).await
-            {
-                return busy;
-            }
+            off_executor(admitted, move || {
+                core::hint::black_box(set.check(&typed)).is_ok()
+            })
+            .await?;
         }
-        FlowError::NotEnrolled
+        Ok(())
     }
 
     async fn login_with_code(
@@ -266,7 +287,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<Verified, FlowError> {
         self.recovery_shape(&record, code)?;
         let now = self.clock.now();
-        let (record, remaining) = self.check_recovery_code(record, code, now).await?;
+        let (record, remaining) = self.check_recovery_code(record, code, now, None).await?;
         self.emit(AuditEvent::LoginWithRecoveryCode {
             user_id: record.user_id.clone(),
             remaining,
@@ -367,26 +388,44 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// Checks a recovery code (Argon2id, off the executor, once) and settles the attempt in one
     /// conditional write (the code consumed and the failures reset, or a failure counted).
     /// Returns the record as read for that write and how many codes remain.
+    ///
+    /// The derivation takes a place of its own ([`EnrollmentFlow::admit_kdf`]), or runs in
+    /// `held`, the place of the operation it is part of.
     pub(super) async fn check_recovery_code(
         &self,
         record: StoredUser,
         code: &str,
         now: u64,
+        held: Option<&KdfAdmission>,
     ) -> Result<(StoredUser, usize), FlowError> {
         let user_id = record.user_id.clone();
         // Refused unchecked during a delay, before the key derivation is paid for.
         self.gate(&record, now)?;
         let generation = record.cold.recovery_generation;
         let found = match &record.cold.recovery {
-            None => None,
+            None => {
+                // No set (an import without one): the attempt costs, and is refused under load,
+                // as a user id without an enrolment's does; it fails below.
+                self.decoy_recovery_check(code, held).await?;
+                None
+            }
             Some(text) => {
                 // Checked against every code of the set, used or not: whether one is still
                 // unused is decided on each read below.
                 let set = self.recovery_set(text, 0)?;
+                // Refused before anything is counted if too many derivations are in flight.
+                let own;
+                let admitted = match held {
+                    Some(held) => held,
+                    None => {
+                        own = self.admit_kdf(1)?;
+                        &own
+                    }
+                };
                 // Argon2id runs off the async executor (the crate's worker thread inside a
                 // tokio runtime), so recovery-code attempts do not stall other users' logins.
                 let typed = Zeroizing::new(code.to_owned());
-                let checked = off_executor(move || set.check(&typed)).await?;
+                let checked = off_executor(admitted, move || set.check(&typed)).await?;
                 match checked {
                     Ok(i) => Some(u32::try_from(i).map_err(|_| FlowError::Internal("index"))?),
                     Err(RecoveryError::Malformed { .. }) => return Err(FlowError::Malformed),

@@ -61,16 +61,48 @@ use crate::otp::{OtpAuthUri, Secret};
 use crate::seal::KeyRing;
 use crate::store::{SecretStore, StoredUser};
 
+/// Places taken by key derivations (recovery codes checked or hashed) that are waiting, running,
+/// or held by an operation that will run one: the process's, shared by every flow.
+static KDF_ADMITTED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Places taken for key derivations, given back when dropped (the operation that took them has
+/// ended, or was dropped).
+#[must_use]
+struct KdfAdmission(usize);
+
+impl KdfAdmission {
+    /// Takes `places` places if no more than `limit` are then taken in all; otherwise
+    /// [`FlowError::Busy`], and nothing is taken.
+    fn take(places: usize, limit: usize) -> Result<KdfAdmission, FlowError> {
+        use core::sync::atomic::Ordering;
+        KDF_ADMITTED
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                taken.checked_add(places).filter(|&all| all <= limit)
+            })
+            .map(|_| KdfAdmission(places))
+            .map_err(|_| FlowError::Busy)
+    }
+}
+
+impl Drop for KdfAdmission {
+    fn drop(&mut self) {
+        KDF_ADMITTED.fetch_sub(self.0, core::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Runs CPU-heavy work (Argon2id) off the async executor: inside a tokio runtime (feature
 /// `tokio`, which every bundled SQL store enables) on one long-lived worker thread of its own,
 /// inline otherwise. One thread, so that recovery-code attempts queue behind each other instead
 /// of taking every core from the logins the runtime is serving.
 ///
-/// The queue holds at most [`kdf_worker::QUEUE`] jobs waiting to start: past that the work is
-/// refused at once with [`FlowError::Busy`], unrun, so that a flood of recovery-code attempts
-/// (for instance at user ids that do not exist, which no per-user throttle counts) costs neither
-/// unbounded memory nor an unbounded wait for the attempts behind it.
+/// The work runs under a [`KdfAdmission`] its operation took before it changed anything
+/// ([`EnrollmentFlow::admit_kdf`]): past [`FlowConfig::kdf_queue_max`] places the operation is
+/// refused at once with [`FlowError::Busy`], so that a flood of recovery-code attempts (for
+/// instance at user ids that do not exist, which no per-user throttle counts) costs neither
+/// unbounded memory nor an unbounded wait for the attempts behind it, and an operation that
+/// has consumed a factor is never refused its derivation afterwards.
 async fn off_executor<T: Send + 'static>(
+    _admitted: &KdfAdmission,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, FlowError> {
     #[cfg(feature = "tokio")]
@@ -86,15 +118,12 @@ async fn off_executor<T: Send + 'static>(
                 let _ = done.send(work());
             }
         });
-        return match worker.try_send(job) {
+        return match worker.send(job) {
             Ok(()) => result
                 .await
                 .map_err(|_| FlowError::Internal("key derivation worker")),
-            Err(std::sync::mpsc::TrySendError::Full(_)) => Err(FlowError::Busy),
             // The worker is gone (a job panicked): no result, rather than block the executor.
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                Err(FlowError::Internal("key derivation worker"))
-            }
+            Err(_) => Err(FlowError::Internal("key derivation worker")),
         };
     }
     Ok(work())
@@ -104,24 +133,20 @@ async fn off_executor<T: Send + 'static>(
 #[cfg(feature = "tokio")]
 mod kdf_worker {
     use std::sync::OnceLock;
-    use std::sync::mpsc::{SyncSender, sync_channel};
+    use std::sync::mpsc::{Sender, channel};
 
     /// A unit of work for the thread.
     pub(super) type Job = Box<dyn FnOnce() + Send>;
 
-    /// Jobs that may wait for the thread, besides the one it runs. At the default cost (20-30 ms
-    /// a recovery-code check) a full queue is about a second of work; a job that finds it full
-    /// is refused with [`FlowError::Busy`](super::FlowError::Busy). Jobs whose caller has gone
-    /// are dropped unrun when their turn comes.
-    pub(super) const QUEUE: usize = 32;
-
-    static WORKER: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+    /// The queue needs no bound of its own: every job runs under a
+    /// [`KdfAdmission`](super::KdfAdmission), and those are bounded.
+    static WORKER: OnceLock<Option<Sender<Job>>> = OnceLock::new();
 
     /// The worker's queue, or `None` if the thread could not be started.
-    pub(super) fn sender() -> Option<&'static SyncSender<Job>> {
+    pub(super) fn sender() -> Option<&'static Sender<Job>> {
         WORKER
             .get_or_init(|| {
-                let (jobs, queue) = sync_channel::<Job>(QUEUE);
+                let (jobs, queue) = channel::<Job>();
                 std::thread::Builder::new()
                     .name("twofactor-kdf".to_owned())
                     .spawn(move || {
@@ -237,6 +262,9 @@ impl<S: SecretStore> EnrollmentFlow<S> {
                 "between 1 and 16 authenticators per user",
             ));
         }
+        if config.kdf_queue_max == 0 {
+            return Err(FlowError::Config("kdf_queue_max must be positive"));
+        }
         if config.trusted_browsers_max > 50 {
             return Err(FlowError::Config("at most 50 trusted browsers per user"));
         }
@@ -295,6 +323,12 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
 
     fn emit(&self, event: AuditEvent) {
         self.audit.record(&event);
+    }
+
+    /// Places for `places` key derivations, within [`FlowConfig::kdf_queue_max`], taken before
+    /// the operation that needs them changes anything; [`FlowError::Busy`] otherwise.
+    fn admit_kdf(&self, places: usize) -> Result<KdfAdmission, FlowError> {
+        KdfAdmission::take(places, self.config.kdf_queue_max)
     }
 
     /// A user's status.

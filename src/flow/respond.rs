@@ -53,7 +53,7 @@ impl FlowError {
     /// `clock_skew`, `throttled`, `locked`, `malformed_code`, `reauth_required`,
     /// `code_already_used`, `enrollment_required`, `not_enrolled`, `already_enrolled`, `no_pending_enrollment`,
     /// `enrollment_expired`, `too_many_authenticators`, `unknown_authenticator`,
-    /// `last_authenticator`, `stale_session`, `conflict`, `import_refused` or `internal`. Keys are never renamed;
+    /// `last_authenticator`, `stale_session`, `conflict`, `busy`, `import_refused` or `internal`. Keys are never renamed;
     /// new errors get new keys.
     ///
     /// A wrong, replayed or used code all read `invalid_code`, as [`FlowError::InvalidCode`]

@@ -7,10 +7,10 @@ use super::audit::{AuditEvent, AuditSink};
 use super::authenticators::latest_extra_use;
 use super::clock::Clock;
 use super::login::looks_like_code;
-use super::off_executor;
 use super::state::{EnrollmentState, Meta};
 use super::tokens::{FactorStamp, Reauth};
 use super::{EnrollmentFlow, FlowError, RecoveryStorage, Regenerated, RevealedRecoveryCode};
+use super::{KdfAdmission, off_executor};
 use crate::otp::code::parse_code;
 use crate::otp::{Code, Totp, TotpParams};
 use crate::seal::{RECOVERY_PURPOSE, SealError, SealedSecret};
@@ -76,16 +76,23 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ///
     /// # Errors
     /// As [`EnrollmentFlow::disable`], and [`FlowError::Busy`] if hashing the new set would wait
-    /// behind too many key derivations (nothing is written).
+    /// behind too many key derivations: refused before the factor typed is checked, so nothing
+    /// is consumed, counted or written.
     pub async fn regenerate_recovery_codes<'a>(
         &self,
         user_id: &str,
         reauth: impl Into<Reauth<'a>>,
     ) -> Result<Regenerated, FlowError> {
-        let record = self.prove(user_id, reauth.into()).await?;
+        // The place for hashing the new set is taken before the factor is checked (which may
+        // consume a recovery code or accept a code's step): once proven, the change is not
+        // refused for want of one. A recovery code typed is checked in the same place first.
+        let admitted = self.admit_kdf(1)?;
+        let record = self
+            .prove_with(user_id, reauth.into(), Some(&admitted))
+            .await?;
         let set = self.new_recovery_set()?;
         let kdf = self.config.kdf;
-        let (set, hashed) = off_executor(move || {
+        let (set, hashed) = off_executor(&admitted, move || {
             let hashed = set.hash(&kdf);
             (set, hashed)
         })
@@ -160,6 +167,18 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         user_id: &str,
         reauth: Reauth<'_>,
     ) -> Result<StoredUser, FlowError> {
+        self.prove_with(user_id, reauth, None).await
+    }
+
+    /// [`EnrollmentFlow::prove`] for a change that took its place for key derivations first:
+    /// a recovery code typed is checked in `held` (the change's derivations run one after the
+    /// other) instead of taking another.
+    pub(super) async fn prove_with(
+        &self,
+        user_id: &str,
+        reauth: Reauth<'_>,
+        held: Option<&KdfAdmission>,
+    ) -> Result<StoredUser, FlowError> {
         let (record, active, meta) = self.active_record_meta(user_id).await?;
         let stamp = meta.stamp;
         let now = self.clock.now();
@@ -224,7 +243,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 .await?
                 .0)
         } else {
-            Ok(self.check_recovery_code(record, input, now).await?.0)
+            Ok(self.check_recovery_code(record, input, now, held).await?.0)
         }
     }
 
