@@ -209,14 +209,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         if let Ok(set) = decoy.parse::<HashedRecoveryCodes>()
             && set.accepts_shape(input)
         {
-            let own;
-            let admitted = match held {
-                Some(held) => held,
-                None => {
-                    own = self.admit_kdf(1)?;
-                    &own
-                }
-            };
+            let mut own = None;
+            let admitted = self.held_or_admit(held, &mut own)?;
             let typed = Zeroizing::new(input.to_owned());
             off_executor(admitted, move || {
                 core::hint::black_box(set.check(&typed)).is_ok()
@@ -414,14 +408,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
                 // unused is decided on each read below.
                 let set = self.recovery_set(text, 0)?;
                 // Refused before anything is counted if too many derivations are in flight.
-                let own;
-                let admitted = match held {
-                    Some(held) => held,
-                    None => {
-                        own = self.admit_kdf(1)?;
-                        &own
-                    }
-                };
+                let mut own = None;
+                let admitted = self.held_or_admit(held, &mut own)?;
                 // Argon2id runs off the async executor (the crate's worker thread inside a
                 // tokio runtime), so recovery-code attempts do not stall other users' logins.
                 let typed = Zeroizing::new(code.to_owned());

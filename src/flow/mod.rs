@@ -331,6 +331,19 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         KdfAdmission::take(places, self.config.kdf_queue_max)
     }
 
+    /// `held`, the place of the operation a derivation is part of, or else a place of its own
+    /// ([`EnrollmentFlow::admit_kdf`]) kept in `own`.
+    fn held_or_admit<'a>(
+        &self,
+        held: Option<&'a KdfAdmission>,
+        own: &'a mut Option<KdfAdmission>,
+    ) -> Result<&'a KdfAdmission, FlowError> {
+        match held {
+            Some(held) => Ok(held),
+            None => Ok(own.insert(self.admit_kdf(1)?)),
+        }
+    }
+
     /// A user's status.
     ///
     /// # Errors
