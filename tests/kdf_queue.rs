@@ -9,23 +9,46 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
 
+use hooked::{Hooked, Hooks};
+use tokio::sync::Semaphore;
 use twofactor::{
-    EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing, LoginFactor,
-    ManualClock, MemoryStore, Reauth, Totp,
+    EncryptionKey, EnrollmentFlow, EnrollmentImport, FlowConfig, FlowError, KdfParams, KeyRing,
+    LoginFactor, ManualClock, MemoryStore, Reauth, SecretStore, StoreError, Totp, TotpParams,
 };
 
 const T0: u64 = 1_700_000_000;
+const B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-type Flow = EnrollmentFlow<MemoryStore, ManualClock>;
+#[path = "it/hooked.rs"]
+mod hooked;
 
-fn flow(clock: &ManualClock, kdf_queue_max: usize) -> Flow {
+/// Reads of user `held` wait until the gate opens: an operation that takes its place for a
+/// derivation before it reads (regenerating recovery codes) then holds that place for as long
+/// as the test wants, whatever the speed of the machine.
+struct Gate(Arc<Semaphore>);
+
+impl Hooks for Gate {
+    async fn before_get(&self, _: &MemoryStore, user: &str) -> Result<(), StoreError> {
+        if user == "held" {
+            let _open = self.0.acquire().await.unwrap();
+        }
+        Ok(())
+    }
+}
+
+fn flow<S: SecretStore>(
+    store: S,
+    clock: &ManualClock,
+    kdf_queue_max: usize,
+) -> EnrollmentFlow<S, ManualClock> {
     let mut config = FlowConfig::new("Example");
     config.kdf = KdfParams::FLOOR;
     config.kdf_queue_max = kdf_queue_max;
     let keys = KeyRing::new(EncryptionKey::generate(1).unwrap());
-    EnrollmentFlow::new(MemoryStore::new(), keys, config)
+    EnrollmentFlow::new(store, keys, config)
         .unwrap()
         .with_clock(clock.clone())
 }
@@ -35,8 +58,8 @@ fn code(app: &Totp, clock: &ManualClock) -> String {
     app.generate_at(clock.now()).unwrap().to_string()
 }
 
-/// Polls `future` once: it must be waiting (for the key-derivation thread).
-async fn poll_once<F: Future>(future: std::pin::Pin<&mut F>)
+/// Polls `future` once: it must be waiting.
+async fn poll_once<F: Future>(future: Pin<&mut F>)
 where
     F::Output: std::fmt::Debug,
 {
@@ -47,6 +70,7 @@ where
     }
 }
 
+#[track_caller]
 fn busy<T: std::fmt::Debug>(result: Result<T, FlowError>) {
     match result {
         Err(e @ FlowError::Busy) => {
@@ -62,8 +86,16 @@ fn busy<T: std::fmt::Debug>(result: Result<T, FlowError>) {
 async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     let clock = ManualClock::new(T0);
     // One derivation in flight at a time; a second flow, with room for many, holds it.
-    let tight = flow(&clock, 1);
-    let other = flow(&clock, 64);
+    let tight = flow(MemoryStore::new(), &clock, 1);
+    let gate = Arc::new(Semaphore::new(0));
+    let other = flow(
+        Hooked {
+            inner: MemoryStore::new(),
+            hooks: Gate(gate.clone()),
+        },
+        &clock,
+        64,
+    );
 
     let begun = tight.begin("alice", "alice@example.com").await.unwrap();
     let app = begun.uri().to_totp().unwrap();
@@ -85,16 +117,26 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     // Bob's enrolment is begun, not confirmed: confirming hashes his first set.
     let bobs = tight.begin("bob", "bob@example.com").await.unwrap();
     let bobs_app = bobs.uri().to_totp().unwrap();
+    // Carol was imported without recovery codes.
+    let import = EnrollmentImport::from_base32(B32, TotpParams::default()).unwrap();
+    tight.import("carol", import).await.unwrap();
 
-    // A recovery-code-shaped attempt at an unknown user id of the other flow takes the one
-    // place, and keeps it while its future lives (whether or not the thread has run it).
-    let mut holder = pin!(other.verify("ghost", &first));
+    // Regenerating takes its place, then waits at the gate, holding it.
+    let mut holder = pin!(other.regenerate_recovery_codes("held", "000000"));
     poll_once(holder.as_mut()).await;
 
     // Every operation that needs a derivation is refused, before it changes anything.
     busy(tight.verify("alice", &first).await);
     busy(tight.verify_recovery_code("alice", &second).await);
     busy(tight.verify("nobody", &first).await);
+    busy(tight.verify("bob", &first).await);
+    busy(tight.verify("carol", &first).await);
+    busy(tight.disable("alice", first.as_str()).await);
+    busy(
+        tight
+            .begin_new_device("alice", "alice@example.com", first.as_str())
+            .await,
+    );
     busy(
         tight
             .regenerate_recovery_codes("alice", second.as_str())
@@ -107,6 +149,11 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     );
     let bobs_code = code(&bobs_app, &clock);
     busy(tight.confirm("bob", bobs.ticket(), &bobs_code).await);
+    let plain = EnrollmentImport::from_base32(B32, TotpParams::default())
+        .unwrap()
+        .with_recovery_codes(&[first.as_str(), second.as_str()])
+        .unwrap();
+    busy(tight.import("dave", plain.clone()).await);
     // A regeneration typed with a code is refused before the code is checked: its step is not
     // taken, and the same code still logs in (code logins need no derivation).
     clock.advance(30);
@@ -117,15 +164,18 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
             .await,
     );
     tight.verify("alice", &fresh).await.unwrap();
-
     let alice = tight.status("alice").await.unwrap();
     assert_eq!(
         (alice.failures, alice.recovery_codes_left),
         (0, Some(total))
     );
+    assert!(alice.is_active());
     assert!(!tight.status("bob").await.unwrap().is_active());
+    assert_eq!(tight.status("carol").await.unwrap().failures, 0);
+    assert!(!tight.status("dave").await.unwrap().is_active());
 
     // The place is given back with the operation that took it.
+    gate.add_permits(1);
     assert!(matches!(holder.await, Err(FlowError::NotEnrolled)));
     let login = tight.verify("alice", &first).await.unwrap();
     assert_eq!(
@@ -134,14 +184,20 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
             remaining: total - 1
         }
     );
+    let carol = tight.verify("carol", &first).await;
+    assert!(
+        matches!(carol, Err(FlowError::InvalidCode { .. })),
+        "{carol:?}"
+    );
     // Bob confirms with the very code refused above: nothing of it was recorded.
     tight
         .confirm("bob", bobs.ticket(), &bobs_code)
         .await
         .unwrap();
     assert!(tight.status("bob").await.unwrap().is_active());
+    assert_eq!(tight.import("dave", plain).await.unwrap().recovery_codes, 2);
     // A regeneration proven by a recovery code: the place for hashing the new set was taken
-    // before the code was consumed, so it is not refused after.
+    // before the code was consumed, and the code checked in it, so one place is enough.
     let regenerated = tight
         .regenerate_recovery_codes("alice", second.as_str())
         .await

@@ -85,12 +85,14 @@ pub struct FlowConfig {
     /// probability about `k * (2w + 1) / 10^d` (five authenticators at the default window:
     /// 1.5e-5 a guess instead of 3e-6).
     pub authenticators_max: usize,
-    /// How many key derivations (a recovery code checked, a new set hashed) may be waiting for
-    /// the crate's key-derivation thread or running there, across the process (default 64, at
-    /// least 1). An operation that would need one more is refused at once with
+    /// How many key derivations (a recovery code checked, a new set hashed) may be in flight in
+    /// the process (default 64, at least 1): reserved by an operation, waiting for the crate's
+    /// key-derivation thread (also when the request that queued one has gone) or running there.
+    /// An operation of this flow that would take the count past this is refused at once with
     /// [`FlowError::Busy`](super::FlowError::Busy), before it checks, counts or writes anything.
-    /// At the default cost a recovery-code check takes about a millisecond of one core, and
-    /// hashing a set one per code: `docs/recovery-codes.md`.
+    /// The count is the process's, shared by every flow in it. At the default cost a
+    /// recovery-code check takes about a millisecond of one core, and hashing a set one per
+    /// code: `docs/recovery-codes.md`.
     pub kdf_queue_max: usize,
 }
 

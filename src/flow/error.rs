@@ -106,7 +106,7 @@ pub enum FlowError {
     /// before the operation checked, counted, consumed or wrote anything: try again shortly.
     /// Answer with status 503 and a short `Retry-After`; if it persists, rate-limit
     /// recovery-code attempts per client (`docs/recovery-codes.md`).
-    #[error("too many recovery-code checks are waiting; try again shortly")]
+    #[error("too many key derivations are in flight; try again shortly")]
     Busy,
     /// A concurrent change won; re-read and try again.
     #[error("the record changed concurrently; try again")]

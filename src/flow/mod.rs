@@ -65,10 +65,15 @@ use crate::store::{SecretStore, StoredUser};
 /// or held by an operation that will run one: the process's, shared by every flow.
 static KDF_ADMITTED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Places taken for key derivations, given back when dropped (the operation that took them has
-/// ended, or was dropped).
+/// Places taken for key derivations, given back when the operation that took them has ended (or
+/// was dropped) and no job of it is left on the key-derivation thread's queue: a job keeps its
+/// operation's places until it has run or been skipped, so that requests dropped while their
+/// jobs wait cannot fill the queue past the bound.
 #[must_use]
-struct KdfAdmission(usize);
+struct KdfAdmission(std::sync::Arc<KdfPlaces>);
+
+/// The count behind a [`KdfAdmission`], given back when its last holder drops it.
+struct KdfPlaces(usize);
 
 impl KdfAdmission {
     /// Takes `places` places if no more than `limit` are then taken in all; otherwise
@@ -79,12 +84,12 @@ impl KdfAdmission {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
                 taken.checked_add(places).filter(|&all| all <= limit)
             })
-            .map(|_| KdfAdmission(places))
+            .map(|_| KdfAdmission(std::sync::Arc::new(KdfPlaces(places))))
             .map_err(|_| FlowError::Busy)
     }
 }
 
-impl Drop for KdfAdmission {
+impl Drop for KdfPlaces {
     fn drop(&mut self) {
         KDF_ADMITTED.fetch_sub(self.0, core::sync::atomic::Ordering::AcqRel);
     }
@@ -102,7 +107,7 @@ impl Drop for KdfAdmission {
 /// unbounded memory nor an unbounded wait for the attempts behind it, and an operation that
 /// has consumed a factor is never refused its derivation afterwards.
 async fn off_executor<T: Send + 'static>(
-    _admitted: &KdfAdmission,
+    admitted: &KdfAdmission,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, FlowError> {
     #[cfg(feature = "tokio")]
@@ -110,22 +115,31 @@ async fn off_executor<T: Send + 'static>(
         && let Some(worker) = kdf_worker::sender()
     {
         let (done, result) = tokio::sync::oneshot::channel();
+        let places = std::sync::Arc::clone(&admitted.0);
         let job: kdf_worker::Job = Box::new(move || {
             // The caller has gone (its request timed out or was dropped): nothing to derive for.
             // Under load, when the worker runs at its low priority, this keeps abandoned attempts
             // from delaying the ones still waiting.
-            if !done.is_closed() {
-                let _ = done.send(work());
+            let out = (!done.is_closed()).then(work);
+            // The job's hold on the places ends before its caller hears of the result, so that
+            // the caller's next operation finds them given back (if the caller holds no other).
+            // A job dropped unrun lets go of them too.
+            drop(places);
+            if let Some(out) = out {
+                let _ = done.send(out);
             }
         });
         return match worker.send(job) {
             Ok(()) => result
                 .await
                 .map_err(|_| FlowError::Internal("key derivation worker")),
-            // The worker is gone (a job panicked): no result, rather than block the executor.
+            // The worker is gone (its thread could not go on): no result, rather than block
+            // the executor.
             Err(_) => Err(FlowError::Internal("key derivation worker")),
         };
     }
+    // Inline: the places are held by the caller while the work runs.
+    let _held = &admitted.0;
     Ok(work())
 }
 
@@ -152,7 +166,9 @@ mod kdf_worker {
                     .spawn(move || {
                         lowest_priority();
                         while let Ok(job) = queue.recv() {
-                            job();
+                            // A job that panics loses its own result (its caller gets an
+                            // internal error), not the thread: later jobs still run.
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                         }
                     })
                     .ok()

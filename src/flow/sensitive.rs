@@ -75,9 +75,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     /// code stops working.
     ///
     /// # Errors
-    /// As [`EnrollmentFlow::disable`], and [`FlowError::Busy`] if hashing the new set would wait
-    /// behind too many key derivations: refused before the factor typed is checked, so nothing
-    /// is consumed, counted or written.
+    /// As [`EnrollmentFlow::disable`], and [`FlowError::Busy`] if too many key derivations are in
+    /// flight to hash the new set: refused before the factor typed or the proof is checked, so
+    /// nothing is consumed, counted or written. The change takes one place for both of its
+    /// derivations (a recovery code typed is checked, then the new set hashed).
     pub async fn regenerate_recovery_codes<'a>(
         &self,
         user_id: &str,
@@ -97,6 +98,8 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             (set, hashed)
         })
         .await?;
+        // Its derivations done, the change gives its place back before it writes.
+        drop(admitted);
         let hashed = hashed.map_err(|_| FlowError::Internal("recovery code hashing"))?;
         let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         let state = state.with_revealable(self.seal_codes(user_id, &set)?);

@@ -5,6 +5,7 @@
 // Tests report by panicking: unwrap and expect are how they say what they expected.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod hooked;
 mod support;
 
 // The pure core.

@@ -10,9 +10,9 @@
 
 use std::sync::Mutex;
 
-use twofactor::store::{
-    Attempt, ColdFields, ListFilter, ReplaceEffects, SecretStore, StoreError, StoredUser,
-};
+use twofactor::store::{ColdFields, ReplaceEffects, SecretStore, StoreError, StoredUser};
+
+use crate::hooked::{Hooked, Hooks};
 use twofactor::{
     EncryptionKey, EnrollmentFlow, FlowConfig, FlowError, KdfParams, KeyRing, ManualClock,
     MemoryStore, RecoveryCodeSet, Totp,
@@ -29,71 +29,34 @@ enum Change {
     Recreate(ColdFields),
 }
 
-/// A `MemoryStore` that makes the `pending` change just before the next `settle_attempt` (each
-/// login's read and write go through `get` and `settle_attempt`: the trait's provided
-/// `read_and_settle`).
+/// Makes the `pending` change just before the next `settle_attempt`.
 #[derive(Default)]
-struct ReplacedMidLogin {
-    inner: MemoryStore,
+struct ReplaceMidLogin {
     pending: Mutex<Option<Change>>,
 }
 
-impl SecretStore for ReplacedMidLogin {
-    async fn get(&self, user: &str) -> Result<Option<StoredUser>, StoreError> {
-        self.inner.get(user).await
-    }
-    async fn insert(&self, user: &str, cold: &ColdFields) -> Result<u64, StoreError> {
-        self.inner.insert(user, cold).await
-    }
-    async fn replace(
-        &self,
-        user: &str,
-        version: u64,
-        cold: &ColdFields,
-        effects: ReplaceEffects,
-    ) -> Result<u64, StoreError> {
-        self.inner.replace(user, version, cold, effects).await
-    }
-    async fn settle_attempt(
-        &self,
-        user: &str,
-        expected_failures: u32,
-        attempt: Attempt,
-        at: u64,
-    ) -> Result<bool, StoreError> {
+impl Hooks for ReplaceMidLogin {
+    async fn before_settle(&self, store: &MemoryStore, user: &str) -> Result<(), StoreError> {
         let pending = self.pending.lock().unwrap().take();
-        let current = self.inner.get(user).await?.ok_or(StoreError::NotFound)?;
+        let current = store.get(user).await?.ok_or(StoreError::NotFound)?;
         match pending {
             Some(Change::Replace(cold)) => {
-                self.inner
+                store
                     .replace(user, current.version, &cold, ReplaceEffects::default())
                     .await?;
             }
             Some(Change::Recreate(cold)) => {
-                self.inner.delete(user).await?;
-                self.inner.insert(user, &cold).await?;
+                store.delete(user).await?;
+                store.insert(user, &cold).await?;
             }
             None => {}
         }
-        self.inner
-            .settle_attempt(user, expected_failures, attempt, at)
-            .await
-    }
-    async fn reset_failures(&self, user: &str) -> Result<(), StoreError> {
-        self.inner.reset_failures(user).await
-    }
-    async fn delete(&self, user: &str) -> Result<bool, StoreError> {
-        self.inner.delete(user).await
-    }
-    async fn list(
-        &self,
-        filter: ListFilter,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StoredUser>, StoreError> {
-        self.inner.list(filter, after, limit).await
+        Ok(())
     }
 }
+
+/// A `MemoryStore` whose records another request replaces mid-login.
+type ReplacedMidLogin = Hooked<ReplaceMidLogin>;
 
 fn config() -> FlowConfig {
     let mut c = FlowConfig::new("Example Co");
@@ -180,7 +143,7 @@ async fn old_code_during(change: fn(ColdFields) -> Change) -> (Setup, StoredUser
     let s = setup().await;
     let old_code = old_device_code(&s.old.0, &s.new.0, &s.clock);
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
-    *s.flow.store().pending.lock().unwrap() = Some(change(s.new_cold.clone()));
+    *s.flow.store().hooks.pending.lock().unwrap() = Some(change(s.new_cold.clone()));
     let refused = s.flow.verify_code("alice", &old_code).await;
     assert!(
         matches!(refused, Err(FlowError::InvalidCode { .. })),
@@ -215,7 +178,7 @@ async fn old_recovery_code_during(
     let s = setup().await;
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
     let old_code = s.old.1.codes().first().unwrap().expose().to_string();
-    *s.flow.store().pending.lock().unwrap() = Some(change(s.new_cold.clone()));
+    *s.flow.store().hooks.pending.lock().unwrap() = Some(change(s.new_cold.clone()));
     let refused = s.flow.verify_recovery_code("alice", &old_code).await;
     assert!(
         matches!(refused, Err(FlowError::Conflict)),
@@ -255,7 +218,7 @@ async fn a_record_rewritten_with_the_same_secret_still_logs_in() {
     // succeeds, rather than failing the user.
     let s = setup().await;
     let before = s.flow.store().get("alice").await.unwrap().unwrap();
-    *s.flow.store().pending.lock().unwrap() = Some(Change::Replace(before.cold.clone()));
+    *s.flow.store().hooks.pending.lock().unwrap() = Some(Change::Replace(before.cold.clone()));
     s.flow
         .verify_code("alice", &code(&s.old.0, &s.clock))
         .await
