@@ -4,16 +4,16 @@
 //!
 //! A binary of its own: the bound counts the process's derivations, so the test's own must be
 //! the only ones in flight.
-#![cfg(feature = "tokio")]
 // Tests report by panicking: unwrap and expect are how they say what they expected.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hooked::{Hooked, Hooks};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use twofactor::{
     EncryptionKey, EnrollmentFlow, EnrollmentImport, FlowConfig, FlowError, KdfParams, KeyRing,
     LoginFactor, ManualClock, MemoryStore, Reauth, SecretStore, StoreError, Totp, TotpParams,
@@ -25,15 +25,40 @@ const B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 #[path = "it/hooked.rs"]
 mod hooked;
 
-/// Reads of user `held` wait until the gate opens: an operation that takes its place for a
-/// derivation before it reads (regenerating recovery codes) then holds that place for as long
-/// as the test wants, whatever the speed of the machine.
-struct Gate(Arc<Semaphore>);
+/// Reads of user `held`, and writes over user `parked`, wait until the gate opens (a write
+/// says first that it has arrived): an operation that takes its place for a derivation before
+/// it reads (regenerating recovery codes) then holds that place for as long as the test wants,
+/// whatever the speed of the machine; and one parked at its write shows what it holds then.
+/// Each passage takes one of the permits the test adds; writes wait only once `park` is set.
+#[derive(Clone)]
+struct Gate {
+    open: Arc<Semaphore>,
+    arrived: Arc<Notify>,
+    park: Arc<AtomicBool>,
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate {
+            open: Arc::new(Semaphore::new(0)),
+            arrived: Arc::default(),
+            park: Arc::default(),
+        }
+    }
+}
 
 impl Hooks for Gate {
     async fn before_get(&self, _: &MemoryStore, user: &str) -> Result<(), StoreError> {
         if user == "held" {
-            let _open = self.0.acquire().await.unwrap();
+            self.open.acquire().await.unwrap().forget();
+        }
+        Ok(())
+    }
+
+    async fn before_replace(&self, _: &MemoryStore, user: &str) -> Result<(), StoreError> {
+        if user == "parked" && self.park.load(Ordering::SeqCst) {
+            self.arrived.notify_one();
+            self.open.acquire().await.unwrap().forget();
         }
         Ok(())
     }
@@ -87,11 +112,11 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     let clock = ManualClock::new(T0);
     // One derivation in flight at a time; a second flow, with room for many, holds it.
     let tight = flow(MemoryStore::new(), &clock, 1);
-    let gate = Arc::new(Semaphore::new(0));
+    let gate = Gate::default();
     let other = flow(
         Hooked {
             inner: MemoryStore::new(),
-            hooks: Gate(gate.clone()),
+            hooks: gate.clone(),
         },
         &clock,
         64,
@@ -175,7 +200,7 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
     assert!(!tight.status("dave").await.unwrap().is_active());
 
     // The place is given back with the operation that took it.
-    gate.add_permits(1);
+    gate.open.add_permits(1);
     assert!(matches!(holder.await, Err(FlowError::NotEnrolled)));
     let login = tight.verify("alice", &first).await.unwrap();
     assert_eq!(
@@ -203,6 +228,33 @@ async fn a_full_key_derivation_queue_refuses_before_anything_changes() {
         .await
         .unwrap();
     assert_eq!(regenerated.codes.codes().len(), total);
+
+    // Regenerating gives its place back once the new set is hashed, before it writes: parked
+    // at its write, it holds none, and the flow with a bound of one derives meanwhile.
+    let begun = other.begin("parked", "parked@example.com").await.unwrap();
+    let parkeds_app = begun.uri().to_totp().unwrap();
+    other
+        .confirm("parked", begun.ticket(), &code(&parkeds_app, &clock))
+        .await
+        .unwrap();
+    clock.advance(30);
+    let parkeds_proof = other
+        .verify("parked", &code(&parkeds_app, &clock))
+        .await
+        .unwrap()
+        .proof;
+    gate.park.store(true, Ordering::SeqCst);
+    let mut parked =
+        pin!(other.regenerate_recovery_codes("parked", Reauth::recent(&parkeds_proof)));
+    tokio::select! {
+        biased;
+        done = parked.as_mut() => panic!("expected to wait at the write, answered {done:?}"),
+        () = gate.arrived.notified() => {}
+    }
+    let new_code = regenerated.codes.codes()[0].expose().to_string();
+    tight.verify("alice", &new_code).await.unwrap();
+    gate.open.add_permits(1);
+    parked.await.unwrap();
 }
 
 #[test]

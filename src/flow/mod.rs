@@ -120,12 +120,13 @@ async fn off_executor<T: Send + 'static>(
             // The caller has gone (its request timed out or was dropped): nothing to derive for.
             // Under load, when the worker runs at its low priority, this keeps abandoned attempts
             // from delaying the ones still waiting.
-            let out = (!done.is_closed()).then(work);
-            // The job's hold on the places ends before its caller hears of the result, so that
-            // the caller's next operation finds them given back (if the caller holds no other).
-            // A job dropped unrun lets go of them too.
+            let out = (!done.is_closed())
+                .then(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+            // The job's hold on the places ends before its caller hears of the result (or, if
+            // the work panicked, of its loss), so that the caller's next operation finds them
+            // given back. A job dropped unrun lets go of them too.
             drop(places);
-            if let Some(out) = out {
+            if let Some(Ok(out)) = out {
                 let _ = done.send(out);
             }
         });
@@ -133,13 +134,14 @@ async fn off_executor<T: Send + 'static>(
             Ok(()) => result
                 .await
                 .map_err(|_| FlowError::Internal("key derivation worker")),
-            // The worker is gone (its thread could not go on): no result, rather than block
-            // the executor.
+            // The worker thread has ended (which a panicking job no longer causes): no result,
+            // rather than block the executor. The job, returned in the error, is dropped here
+            // with its hold on the places.
             Err(_) => Err(FlowError::Internal("key derivation worker")),
         };
     }
-    // Inline: the places are held by the caller while the work runs.
-    let _held = &admitted.0;
+    // Inline, the caller holds the places while the work runs: nothing to hand on.
+    let _ = admitted;
     Ok(work())
 }
 
@@ -165,10 +167,10 @@ mod kdf_worker {
                     .name("twofactor-kdf".to_owned())
                     .spawn(move || {
                         lowest_priority();
+                        // Each job catches a panic of its work (its caller then gets an internal
+                        // error), so one panicking derivation does not end the thread.
                         while let Ok(job) = queue.recv() {
-                            // A job that panics loses its own result (its caller gets an
-                            // internal error), not the thread: later jobs still run.
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            job();
                         }
                     })
                     .ok()
@@ -502,5 +504,75 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         let (meta, state) = EnrollmentState::decode_meta(&record.cold.state)?;
         let active = state.active().cloned().ok_or(FlowError::NotEnrolled)?;
         Ok((record, active, meta))
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{KdfAdmission, off_executor};
+
+    /// Polls `future` once; it must be waiting.
+    async fn poll_once<F: Future>(future: core::pin::Pin<&mut F>) {
+        tokio::select! {
+            biased;
+            _ = future => panic!("expected to wait"),
+            () = core::future::ready(()) => {}
+        }
+    }
+
+    /// A queued job keeps its operation's places until it has run or been skipped, even once
+    /// the operation is gone; a job that has run has let go of them by the time its caller
+    /// resumes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_queued_job_holds_its_places_until_the_thread_passes_it() {
+        // No bound to speak of: other tests' derivations run beside this one.
+        let take = || KdfAdmission::take(1, usize::MAX).unwrap();
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let blocker = take();
+        let mut running = core::pin::pin!(off_executor(&blocker, move || {
+            let _ = blocked.recv();
+        }));
+        poll_once(running.as_mut()).await;
+
+        let admitted = take();
+        let places = Arc::downgrade(&admitted.0);
+        let mut queued = Box::pin(off_executor(&admitted, || ()));
+        poll_once(queued.as_mut()).await;
+        // The request is dropped while its job waits behind the blocker.
+        drop(queued);
+        drop(admitted);
+        assert!(
+            places.upgrade().is_some(),
+            "the queued job holds the places"
+        );
+
+        release.send(()).unwrap();
+        running.await.unwrap();
+        // A job sent after the dropped one runs after it: by its answer, the thread has passed
+        // (and skipped) the dropped one.
+        let last = take();
+        off_executor(&last, || ()).await.unwrap();
+        assert!(places.upgrade().is_none(), "given back once skipped");
+        assert_eq!(
+            Arc::strong_count(&last.0),
+            1,
+            "the job let go before answering"
+        );
+    }
+
+    /// A job whose work panics answers its caller with an internal error, lets go of its
+    /// places, and leaves the thread running later jobs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_job_loses_its_result_not_the_thread() {
+        let admitted = KdfAdmission::take(1, usize::MAX).unwrap();
+        let result = off_executor(&admitted, || -> u8 {
+            panic!("a job that panics, as this test means it to")
+        })
+        .await;
+        assert!(matches!(result, Err(super::FlowError::Internal(_))));
+        assert_eq!(Arc::strong_count(&admitted.0), 1);
+        assert_eq!(off_executor(&admitted, || 7).await.unwrap(), 7);
     }
 }

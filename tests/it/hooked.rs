@@ -18,6 +18,15 @@ pub trait Hooks: Send + Sync {
         async { Ok(()) }
     }
 
+    /// Before `replace` of `user`.
+    fn before_replace(
+        &self,
+        _store: &MemoryStore,
+        _user: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Before `settle_attempt` of `user` (each login's read and write go through `get` and
     /// `settle_attempt`: the trait's provided `read_and_settle`).
     fn before_settle(
@@ -53,6 +62,7 @@ impl<H: Hooks> SecretStore for Hooked<H> {
         cold: &ColdFields,
         effects: ReplaceEffects,
     ) -> Result<u64, StoreError> {
+        self.hooks.before_replace(&self.inner, user).await?;
         self.inner.replace(user, version, cold, effects).await
     }
     async fn settle_attempt(
