@@ -267,7 +267,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             let set = self.new_recovery_set()?;
             let kdf = self.config.kdf;
             // Nothing is written before this point: a refusal here changes nothing.
-            let admitted = self.admit_kdf(1)?;
+            let admitted = self.admit_kdf()?;
             let (set, hashed) = off_executor(&admitted, move || {
                 let hashed = set.hash(&kdf);
                 (set, hashed)

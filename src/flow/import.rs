@@ -395,7 +395,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
             Some(Recovery::Plain(set)) => {
                 let revealable = self.seal_codes(user_id, &set)?;
                 let kdf = self.config.kdf;
-                let admitted = self.admit_kdf(1)?;
+                let admitted = self.admit_kdf()?;
                 let hashed = off_executor(&admitted, move || set.hash(&kdf))
                     .await?
                     .map_err(|_| FlowError::Internal("recovery code hashing"))?;

@@ -65,33 +65,34 @@ use crate::store::{SecretStore, StoredUser};
 /// or held by an operation that will run one: the process's, shared by every flow.
 static KDF_ADMITTED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Places taken for key derivations, given back when the operation that took them has ended (or
-/// was dropped) and no job of it is left on the key-derivation thread's queue: a job keeps its
-/// operation's places until it has run or been skipped, so that requests dropped while their
-/// jobs wait cannot fill the queue past the bound.
+/// A place taken for key derivations (an operation's derivations run one after the other, so one
+/// place serves them all), given back when the operation that took it has ended (or was
+/// dropped) and no job of it is left on the key-derivation thread's queue: a job keeps its
+/// operation's place until it has run or been skipped, so that requests dropped while their jobs
+/// wait cannot fill the queue past the bound.
 #[must_use]
-struct KdfAdmission(std::sync::Arc<KdfPlaces>);
+struct KdfAdmission(std::sync::Arc<KdfPlace>);
 
-/// The count behind a [`KdfAdmission`], given back when its last holder drops it.
-struct KdfPlaces(usize);
+/// The place behind a [`KdfAdmission`], given back when its last holder drops it.
+struct KdfPlace;
 
 impl KdfAdmission {
-    /// Takes `places` places if no more than `limit` are then taken in all; otherwise
+    /// Takes a place if no more than `limit` are then taken in all; otherwise
     /// [`FlowError::Busy`], and nothing is taken.
-    fn take(places: usize, limit: usize) -> Result<KdfAdmission, FlowError> {
+    fn take(limit: usize) -> Result<KdfAdmission, FlowError> {
         use core::sync::atomic::Ordering;
         KDF_ADMITTED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
-                taken.checked_add(places).filter(|&all| all <= limit)
+                (taken < limit).then_some(taken + 1)
             })
-            .map(|_| KdfAdmission(std::sync::Arc::new(KdfPlaces(places))))
+            .map(|_| KdfAdmission(std::sync::Arc::new(KdfPlace)))
             .map_err(|_| FlowError::Busy)
     }
 }
 
-impl Drop for KdfPlaces {
+impl Drop for KdfPlace {
     fn drop(&mut self) {
-        KDF_ADMITTED.fetch_sub(self.0, core::sync::atomic::Ordering::AcqRel);
+        KDF_ADMITTED.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -115,17 +116,17 @@ async fn off_executor<T: Send + 'static>(
         && let Some(worker) = kdf_worker::sender()
     {
         let (done, result) = tokio::sync::oneshot::channel();
-        let places = std::sync::Arc::clone(&admitted.0);
+        let place = std::sync::Arc::clone(&admitted.0);
         let job: kdf_worker::Job = Box::new(move || {
             // The caller has gone (its request timed out or was dropped): nothing to derive for.
             // Under load, when the worker runs at its low priority, this keeps abandoned attempts
             // from delaying the ones still waiting.
             let out = (!done.is_closed())
                 .then(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
-            // The job's hold on the places ends before its caller hears of the result (or, if
-            // the work panicked, of its loss), so that the caller's next operation finds them
-            // given back. A job dropped unrun lets go of them too.
-            drop(places);
+            // The job's hold on the place ends before its caller hears of the result (or, if
+            // the work panicked, of its loss), so that the caller's next operation finds it
+            // given back. A job dropped unrun lets go of it too.
+            drop(place);
             if let Some(Ok(out)) = out {
                 let _ = done.send(out);
             }
@@ -136,11 +137,11 @@ async fn off_executor<T: Send + 'static>(
                 .map_err(|_| FlowError::Internal("key derivation worker")),
             // The worker thread has ended (which a panicking job no longer causes): no result,
             // rather than block the executor. The job, returned in the error, is dropped here
-            // with its hold on the places.
+            // with its hold on the place.
             Err(_) => Err(FlowError::Internal("key derivation worker")),
         };
     }
-    // Inline, the caller holds the places while the work runs: nothing to hand on (the field is
+    // Inline, the caller holds the place while the work runs: nothing to hand on (the field is
     // read so that builds without `tokio`, where only this path exists, see it used).
     let _held = &admitted.0;
     Ok(work())
@@ -344,10 +345,10 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         self.audit.record(&event);
     }
 
-    /// Places for `places` key derivations, within [`FlowConfig::kdf_queue_max`], taken before
-    /// the operation that needs them changes anything; [`FlowError::Busy`] otherwise.
-    fn admit_kdf(&self, places: usize) -> Result<KdfAdmission, FlowError> {
-        KdfAdmission::take(places, self.config.kdf_queue_max)
+    /// A place for an operation's key derivations, within [`FlowConfig::kdf_queue_max`], taken
+    /// before the operation changes anything; [`FlowError::Busy`] otherwise.
+    fn admit_kdf(&self) -> Result<KdfAdmission, FlowError> {
+        KdfAdmission::take(self.config.kdf_queue_max)
     }
 
     /// `held`, the place of the operation a derivation is part of, or else a place of its own
@@ -359,7 +360,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
     ) -> Result<&'a KdfAdmission, FlowError> {
         match held {
             Some(held) => Ok(held),
-            None => Ok(own.insert(self.admit_kdf(1)?)),
+            None => Ok(own.insert(self.admit_kdf()?)),
         }
     }
 
@@ -529,7 +530,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_queued_job_holds_its_places_until_the_thread_passes_it() {
         // No bound to speak of: other tests' derivations run beside this one.
-        let take = || KdfAdmission::take(1, usize::MAX).unwrap();
+        let take = || KdfAdmission::take(usize::MAX).unwrap();
         let (release, blocked) = std::sync::mpsc::channel::<()>();
         let blocker = take();
         let mut running = core::pin::pin!(off_executor(&blocker, move || {
@@ -567,7 +568,7 @@ mod tests {
     /// places, and leaves the thread running later jobs.
     #[tokio::test(flavor = "current_thread")]
     async fn a_panicking_job_loses_its_result_not_the_thread() {
-        let admitted = KdfAdmission::take(1, usize::MAX).unwrap();
+        let admitted = KdfAdmission::take(usize::MAX).unwrap();
         let result = off_executor(&admitted, || -> u8 {
             panic!("a job that panics, as this test means it to")
         })

@@ -87,7 +87,7 @@ impl<S: SecretStore, C: Clock, A: AuditSink> EnrollmentFlow<S, C, A> {
         // The place for hashing the new set is taken before the factor is checked (which may
         // consume a recovery code or accept a code's step): once proven, the change is not
         // refused for want of one. A recovery code typed is checked in the same place first.
-        let admitted = self.admit_kdf(1)?;
+        let admitted = self.admit_kdf()?;
         let record = self
             .prove_with(user_id, reauth.into(), Some(&admitted))
             .await?;
